@@ -1,0 +1,541 @@
+"""Ragged, tensor-native containers for reads.
+
+:class:`PackedReads` holds ``n`` reads as one flat ``uint8`` buffer of bases
+plus ``int64`` offsets (qualities alike), the layout every reader produces and
+every collate step consumes.  Names are held the same way
+(:class:`StringColumn`), never as ``n`` Python objects, so a dataset of
+millions of reads forked into DataLoader workers is shared, not copied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+import torch
+
+__all__ = ["PackedReads", "Record", "StringColumn", "pad_ragged"]
+
+IndexLike = int | slice | Sequence[int] | np.ndarray | torch.Tensor
+
+
+def _as_row_index(index: Any, n: int) -> np.ndarray:
+    """Normalise a slice / list / bool mask / integer array to int64 row numbers."""
+    if isinstance(index, slice):
+        return np.arange(n, dtype=np.int64)[index]
+    if isinstance(index, torch.Tensor):
+        index = index.detach().cpu().numpy()
+    arr = np.asarray(index)
+    if arr.dtype == np.bool_:
+        if arr.shape != (n,):
+            raise IndexError(f"boolean index of shape {arr.shape} does not match {n} reads")
+        return np.flatnonzero(arr).astype(np.int64)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer) or arr.ndim != 1:
+        raise IndexError(f"cannot index reads with {type(index).__name__} of dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=True)
+    arr[arr < 0] += n
+    if arr.min() < 0 or arr.max() >= n:
+        raise IndexError(f"read index out of range for {n} reads")
+    return arr
+
+
+def _gather_ragged(
+    data: np.ndarray, offsets: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate ``data[offsets[r]:offsets[r+1]]`` for each ``r`` in ``rows``."""
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    total = int(new_offsets[-1])
+    if total == 0:
+        return np.zeros(0, dtype=data.dtype), new_offsets
+    # contiguous run of rows: one slice, no index array
+    if len(rows) and np.all(np.diff(rows) == 1):
+        return data[starts[0] : starts[0] + total].copy(), new_offsets
+    shift = np.repeat(starts - new_offsets[:-1], lengths)
+    return data[np.arange(total, dtype=np.int64) + shift], new_offsets
+
+
+class StringColumn(Sequence[str]):
+    """A read-only sequence of ``str`` stored as one UTF-8 buffer plus offsets.
+
+    Behaves like a ``list`` of ``str`` (``len``, indexing, slicing, iteration,
+    ``==`` with a list) while costing two numpy arrays instead of one Python
+    object per entry.
+
+    Examples
+    --------
+    >>> names = StringColumn.from_strings(["r1", "r2", "r3"])
+    >>> names[1], names[1:].tolist(), names == ["r1", "r2", "r3"]
+    ('r2', ['r2', 'r3'], True)
+    """
+
+    __slots__ = ("_data", "_offsets")
+
+    def __init__(self, data: np.ndarray, offsets: np.ndarray) -> None:
+        data = np.ascontiguousarray(data, dtype=np.uint8)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(data):
+            raise ValueError("offsets must be 1-D, start at 0 and end at len(data)")
+        self._data = data
+        self._offsets = offsets
+
+    @classmethod
+    def from_strings(cls, strings: Iterable[str | bytes]) -> StringColumn:
+        """Build from an iterable of ``str`` (or UTF-8 ``bytes``)."""
+        encoded = [s.encode() if isinstance(s, str) else bytes(s) for s in strings]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        return cls(data, offsets)
+
+    @classmethod
+    def empty(cls, n: int) -> StringColumn:
+        """``n`` empty strings."""
+        return cls(np.zeros(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64))
+
+    @classmethod
+    def concat(cls, columns: Sequence[StringColumn]) -> StringColumn:
+        """Join several columns end to end."""
+        if not columns:
+            return cls.empty(0)
+        data = np.concatenate([c._data for c in columns])
+        parts = [np.zeros(1, dtype=np.int64)]
+        base = 0
+        for c in columns:
+            parts.append(c._offsets[1:] + base)
+            base += len(c._data)
+        return cls(data, np.concatenate(parts))
+
+    @property
+    def data(self) -> np.ndarray:
+        """The UTF-8 bytes of every entry back to back, ``uint8 [total]``."""
+        return self._data
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """``int64 [n + 1]``: entry ``i`` is ``data[offsets[i]:offsets[i+1]]``."""
+        return self._offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice | Sequence[int] | np.ndarray | torch.Tensor) -> StringColumn: ...
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            n = len(self)
+            i = int(index)
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError(f"index {index} out of range for {n} strings")
+            return self._data[self._offsets[i] : self._offsets[i + 1]].tobytes().decode()
+        rows = _as_row_index(index, len(self))
+        data, offsets = _gather_ragged(self._data, self._offsets, rows)
+        return StringColumn(data, offsets)
+
+    def __iter__(self) -> Iterator[str]:
+        blob = self._data.tobytes()
+        offs = self._offsets.tolist()
+        for i in range(len(offs) - 1):
+            yield blob[offs[i] : offs[i + 1]].decode()
+
+    def tolist(self) -> list[str]:
+        """All entries as a Python list."""
+        return list(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StringColumn):
+            return np.array_equal(self._offsets, other._offsets) and np.array_equal(
+                self._data, other._data
+            )
+        if isinstance(other, (list, tuple)):
+            return self.tolist() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        head = self[: min(len(self), 3)].tolist()
+        more = ", ..." if len(self) > 3 else ""
+        return f"StringColumn({head!r:.200}{more}, n={len(self)})"
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes + self._offsets.nbytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One read: what ``reads[i]`` returns.
+
+    ``sequence`` and ``quality`` are raw ASCII bytes (quality as phred+33, or
+    ``None`` for FASTA); ``name`` is the id before the first whitespace of the
+    header and ``description`` the rest of the header line.
+    """
+
+    name: str
+    sequence: bytes
+    quality: bytes | None = None
+    description: str = ""
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+
+def pad_ragged(
+    data: torch.Tensor,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    width: int,
+    pad_value: int = 0,
+) -> torch.Tensor:
+    """Copy ragged rows of a flat buffer into a right-padded ``[n, width]`` tensor.
+
+    Row ``i`` is ``data[starts[i] : starts[i] + min(lengths[i], width)]``; the
+    rest of the row is ``pad_value``.  Rows need not be contiguous or ordered
+    in ``data``, so a collate function can pad any subset of a dataset's
+    buffer without an intermediate copy.
+
+    Parameters
+    ----------
+    data : Tensor, shape ``[total]``
+        Flat buffer (any dtype, usually ``uint8``).
+    starts, lengths : Tensor, ``int64 [n]``
+        Where each row begins in ``data`` and how long it is.
+    width : int
+        Output row length ``L``; longer rows are truncated.
+    pad_value : int
+        Fill value past each row's end.
+
+    Returns
+    -------
+    Tensor, shape ``[n, width]``, dtype of ``data``.
+
+    Examples
+    --------
+    >>> buf = torch.tensor(list(b"ACGTAC"), dtype=torch.uint8)
+    >>> pad_ragged(buf, torch.tensor([0, 4]), torch.tensor([4, 2]), 4)
+    tensor([[65, 67, 71, 84],
+            [65, 67,  0,  0]], dtype=torch.uint8)
+    """
+    n = int(starts.numel())
+    out = torch.full((n, width), pad_value, dtype=data.dtype, device=data.device)
+    if n == 0 or width == 0:
+        return out
+    lengths = lengths.to(torch.int64).clamp(max=width)
+    if data.numel() == 0:
+        return out
+    cols = torch.arange(width, device=data.device)
+    mask = cols.unsqueeze(0) < lengths.unsqueeze(1)
+    src = starts.to(torch.int64).unsqueeze(1) + cols.unsqueeze(0)
+    out[mask] = data[src[mask]]
+    return out
+
+
+def _round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple if multiple > 1 else x
+
+
+class PackedReads:
+    """``n`` reads packed back to back in flat tensors.
+
+    Attributes
+    ----------
+    sequences : Tensor, ``uint8 [total]``
+        Every read's bases, raw ASCII (case kept), concatenated.
+    offsets : Tensor, ``int64 [n + 1]``
+        Read ``i`` is ``sequences[offsets[i]:offsets[i+1]]``.
+    qualities : Tensor, ``uint8 [total]`` or None
+        Phred+33 ASCII qualities aligned with ``sequences``; ``None`` for FASTA.
+    names : StringColumn
+        Read ids (the header up to the first whitespace).
+    descriptions : StringColumn
+        The rest of each header line (may be empty).
+
+    Examples
+    --------
+    >>> reads = PackedReads.from_records([("r1", b"ACGT", b"IIII"), ("r2", b"GG", b"##")])
+    >>> len(reads), reads.lengths.tolist(), reads[1].sequence
+    (2, [4, 2], b'GG')
+    >>> padded, lengths = reads.pad()
+    >>> padded.shape, padded.dtype, lengths.dtype
+    (torch.Size([2, 4]), torch.uint8, torch.int32)
+    """
+
+    __slots__ = ("sequences", "offsets", "qualities", "names", "descriptions")
+
+    def __init__(
+        self,
+        sequences: torch.Tensor,
+        offsets: torch.Tensor,
+        qualities: torch.Tensor | None = None,
+        names: StringColumn | Sequence[str] | None = None,
+        descriptions: StringColumn | Sequence[str] | None = None,
+        *,
+        validate: bool = True,
+    ) -> None:
+        n = int(offsets.numel()) - 1
+        if validate:
+            if sequences.dtype != torch.uint8 or sequences.dim() != 1:
+                raise TypeError("sequences must be a 1-D uint8 tensor")
+            if offsets.dtype != torch.int64 or offsets.dim() != 1 or n < 0:
+                raise TypeError("offsets must be a 1-D int64 tensor of n + 1 entries")
+            if int(offsets[0]) != 0 or int(offsets[-1]) != sequences.numel():
+                raise ValueError("offsets must start at 0 and end at len(sequences)")
+            if n and bool((offsets[1:] < offsets[:-1]).any()):
+                raise ValueError("offsets must be non-decreasing")
+            if qualities is not None and (
+                qualities.dtype != torch.uint8 or qualities.shape != sequences.shape
+            ):
+                raise ValueError("qualities must be uint8 with the same shape as sequences")
+        if names is None:
+            names = StringColumn.empty(n)
+        elif not isinstance(names, StringColumn):
+            names = StringColumn.from_strings(names)
+        if descriptions is None:
+            descriptions = StringColumn.empty(n)
+        elif not isinstance(descriptions, StringColumn):
+            descriptions = StringColumn.from_strings(descriptions)
+        if len(names) != n or len(descriptions) != n:
+            raise ValueError(f"{len(names)} names / {len(descriptions)} descriptions for {n} reads")
+        self.sequences = sequences
+        self.offsets = offsets
+        self.qualities = qualities
+        self.names = names
+        self.descriptions = descriptions
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_records(
+        cls, records: Iterable[Record | tuple[str, bytes | str, bytes | str | None]]
+    ) -> PackedReads:
+        """Pack records given as :class:`Record` or ``(name, sequence, quality)`` tuples.
+
+        Qualities must be given for all records or for none.
+        """
+        names: list[str] = []
+        descs: list[str] = []
+        seqs: list[bytes] = []
+        quals: list[bytes | None] = []
+        for rec in records:
+            if isinstance(rec, Record):
+                name, seq, qual, desc = rec.name, rec.sequence, rec.quality, rec.description
+            else:
+                name, seq, qual = rec[0], rec[1], rec[2] if len(rec) > 2 else None
+                desc = rec[3] if len(rec) > 3 else ""
+            seq = seq.encode() if isinstance(seq, str) else bytes(seq)
+            if isinstance(qual, str):
+                qual = qual.encode()
+            if qual is not None and len(qual) != len(seq):
+                raise ValueError(f"read {name!r}: quality length {len(qual)} != sequence length {len(seq)}")
+            names.append(name)
+            descs.append(desc)
+            seqs.append(seq)
+            quals.append(qual)
+        has_q = [q is not None for q in quals]
+        if any(has_q) and not all(has_q):
+            raise ValueError("qualities must be given for every record or for none")
+        offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in seqs], out=offsets[1:])
+        seq_t = torch.frombuffer(bytearray(b"".join(seqs)), dtype=torch.uint8) if offsets[-1] else torch.zeros(0, dtype=torch.uint8)
+        qual_t = None
+        if seqs and all(has_q):
+            qual_t = torch.frombuffer(bytearray(b"".join(quals)), dtype=torch.uint8) if offsets[-1] else torch.zeros(0, dtype=torch.uint8)
+        return cls(seq_t, torch.from_numpy(offsets), qual_t, names, descs)
+
+    @classmethod
+    def empty(cls, with_qualities: bool = False) -> PackedReads:
+        """No reads."""
+        z = torch.zeros(0, dtype=torch.uint8)
+        return cls(z, torch.zeros(1, dtype=torch.int64), z.clone() if with_qualities else None)
+
+    @classmethod
+    def concat(cls, parts: Sequence[PackedReads]) -> PackedReads:
+        """Join several packs end to end (e.g. the chunks of one file)."""
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        has_q = {p.qualities is not None for p in parts if len(p)}
+        if len(has_q) > 1:
+            raise ValueError("cannot concatenate reads with and without qualities")
+        want_q = has_q == {True} or (not has_q and parts[0].qualities is not None)
+        seqs = torch.cat([p.sequences for p in parts])
+        quals = (
+            torch.cat([p.qualities if p.qualities is not None else p.sequences.new_zeros(0) for p in parts])
+            if want_q
+            else None
+        )
+        offs = [parts[0].offsets.new_zeros(1)]
+        base = 0
+        for p in parts:
+            offs.append(p.offsets[1:] + base)
+            base += p.sequences.numel()
+        return cls(
+            seqs,
+            torch.cat(offs),
+            quals,
+            StringColumn.concat([p.names for p in parts]),
+            StringColumn.concat([p.descriptions for p in parts]),
+            validate=False,
+        )
+
+    # ---------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return int(self.offsets.numel()) - 1
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """``int64 [n]``: the length of each read."""
+        return self.offsets[1:] - self.offsets[:-1]
+
+    @property
+    def total_bases(self) -> int:
+        return int(self.sequences.numel())
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the packed arrays, in bytes."""
+        q = self.qualities.numel() if self.qualities is not None else 0
+        return (
+            self.sequences.numel()
+            + q
+            + self.offsets.numel() * 8
+            + self.names.nbytes
+            + self.descriptions.nbytes
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice | Sequence[int] | np.ndarray | torch.Tensor) -> PackedReads: ...
+
+    def __getitem__(self, index):
+        n = len(self)
+        if isinstance(index, (int, np.integer)) or (
+            isinstance(index, torch.Tensor) and index.dim() == 0 and not index.dtype.is_floating_point
+        ):
+            i = int(index)
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError(f"read index {int(index)} out of range for {n} reads")
+            a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+            seq = self.sequences[a:b].cpu().numpy().tobytes()
+            qual = None if self.qualities is None else self.qualities[a:b].cpu().numpy().tobytes()
+            return Record(self.names[i], seq, qual, self.descriptions[i])
+        rows = _as_row_index(index, n)
+        offs_np = self.offsets.cpu().numpy()
+        seq_np, new_offsets = _gather_ragged(self.sequences.cpu().numpy(), offs_np, rows)
+        qual_t = None
+        if self.qualities is not None:
+            qual_np, _ = _gather_ragged(self.qualities.cpu().numpy(), offs_np, rows)
+            qual_t = torch.from_numpy(qual_np).to(self.sequences.device)
+        return PackedReads(
+            torch.from_numpy(seq_np).to(self.sequences.device),
+            torch.from_numpy(new_offsets).to(self.offsets.device),
+            qual_t,
+            self.names[rows],
+            self.descriptions[rows],
+            validate=False,
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        seqs = self.sequences.cpu().numpy().tobytes()
+        quals = None if self.qualities is None else self.qualities.cpu().numpy().tobytes()
+        offs = self.offsets.tolist()
+        for i, (name, desc) in enumerate(zip(self.names, self.descriptions)):
+            a, b = offs[i], offs[i + 1]
+            yield Record(name, seqs[a:b], None if quals is None else quals[a:b], desc)
+
+    def __repr__(self) -> str:
+        q = "with" if self.qualities is not None else "without"
+        return (
+            f"PackedReads(n={len(self)}, bases={self.total_bases}, {q} qualities, "
+            f"device={self.sequences.device})"
+        )
+
+    def equals(self, other: PackedReads) -> bool:
+        """True when both hold the same reads (names, descriptions, bases, qualities)."""
+        if len(self) != len(other) or (self.qualities is None) != (other.qualities is None):
+            return False
+        return (
+            torch.equal(self.offsets.cpu(), other.offsets.cpu())
+            and torch.equal(self.sequences.cpu(), other.sequences.cpu())
+            and (self.qualities is None or torch.equal(self.qualities.cpu(), other.qualities.cpu()))
+            and self.names == other.names
+            and self.descriptions == other.descriptions
+        )
+
+    # --------------------------------------------------------------- padding
+    def _width(self, max_len: int | None, multiple_of: int) -> int:
+        if max_len is not None:
+            if max_len < 0:
+                raise ValueError(f"max_len must be >= 0, got {max_len}")
+            return max_len
+        longest = int(self.lengths.max()) if len(self) else 0
+        return _round_up(longest, multiple_of)
+
+    def pad(
+        self, max_len: int | None = None, pad_value: int = 0, *, multiple_of: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad the sequences into a ``[n, L]`` byte matrix.
+
+        Parameters
+        ----------
+        max_len : int, optional
+            ``L``; longer reads are truncated.  Default: the longest read,
+            rounded up to ``multiple_of``.
+        pad_value : int
+            Byte written past each read's end.
+
+        Returns
+        -------
+        (Tensor ``uint8 [n, L]``, Tensor ``int32 [n]``)
+            The padded bases and each read's (possibly truncated) length.
+        """
+        width = self._width(max_len, multiple_of)
+        lengths = self.lengths
+        padded = pad_ragged(self.sequences, self.offsets[:-1], lengths, width, pad_value)
+        return padded, lengths.clamp(max=width).to(torch.int32)
+
+    def pad_qualities(
+        self, max_len: int | None = None, pad_value: int = 0, *, multiple_of: int = 1
+    ) -> torch.Tensor:
+        """Qualities padded exactly like :meth:`pad` pads sequences: ``uint8 [n, L]``."""
+        if self.qualities is None:
+            raise ValueError("these reads have no qualities (FASTA input)")
+        width = self._width(max_len, multiple_of)
+        return pad_ragged(self.qualities, self.offsets[:-1], self.lengths, width, pad_value)
+
+    # ---------------------------------------------------------------- device
+    def _map(self, fn) -> PackedReads:
+        return PackedReads(
+            fn(self.sequences),
+            fn(self.offsets),
+            None if self.qualities is None else fn(self.qualities),
+            self.names,
+            self.descriptions,
+            validate=False,
+        )
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> PackedReads:
+        """Move the tensors to ``device`` (names stay on the host)."""
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> PackedReads:
+        """Page-locked copies, for asynchronous host-to-device copies."""
+        return self._map(lambda t: t.pin_memory())
+
+    def is_pinned(self) -> bool:
+        return self.sequences.is_pinned()

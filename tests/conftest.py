@@ -1,0 +1,35 @@
+"""Shared fixtures: the bundled data directory and the device lanes.
+
+Lanes (see README):
+* plain ``pytest``: CPU paths, torch.compile, opcheck;
+* ``TRITON_INTERPRET=1 pytest tests/kernels``: the Triton kernels on the CPU;
+* ``pytest -m gpu`` on a CUDA machine: the kernels on the GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+DATA = Path(__file__).parent / "data"
+
+HAS_CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """tests/data: real files copied from public repositories (see SOURCES.md)."""
+    return DATA
+
+
+@pytest.fixture(
+    params=[
+        "cpu",
+        pytest.param("cuda", marks=[pytest.mark.gpu, needs_cuda]),
+    ]
+)
+def device(request) -> torch.device:
+    return torch.device(request.param)

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepbiop_gpu import PackedReads, Record, StringColumn, pad_ragged
+
+reads_st = st.lists(
+    st.tuples(
+        st.text(alphabet="abcXYZ_09:", min_size=0, max_size=8),
+        st.binary(min_size=0, max_size=40),
+    ),
+    max_size=30,
+)
+
+
+def _pack(items, with_q=True):
+    return PackedReads.from_records(
+        [(n, s, bytes(reversed(s)) if with_q else None) for n, s in items]
+    )
+
+
+@given(reads_st)
+@settings(max_examples=60, deadline=None)
+def test_roundtrip_index_slice_pad(items):
+    reads = _pack(items)
+    assert len(reads) == len(items)
+    assert reads.lengths.tolist() == [len(s) for _, s in items]
+    for i, (name, seq) in enumerate(items):
+        rec = reads[i]
+        assert rec == Record(name, seq, bytes(reversed(seq)), "")
+    assert [r.sequence for r in reads] == [s for _, s in items]
+    padded, lengths = reads.pad(pad_value=7)
+    width = max((len(s) for _, s in items), default=0)
+    assert padded.shape == (len(items), width) and lengths.dtype == torch.int32
+    for i, (_, seq) in enumerate(items):
+        row = padded[i].numpy().tobytes()
+        assert row == seq + b"\x07" * (width - len(seq))
+    sub = reads[::-2]
+    assert [r.sequence for r in sub] == [s for _, s in items][::-2]
+    assert sub.names == [n for n, _ in items][::-2]
+
+
+def test_fancy_index_bool_and_tensor():
+    reads = _pack([("a", b"AC"), ("b", b"G"), ("c", b"TTT")])
+    assert reads[torch.tensor([2, 0])].names == ["c", "a"]
+    assert reads[np.array([False, True, True])].names == ["b", "c"]
+    assert reads[-1].sequence == b"TTT"
+    with pytest.raises(IndexError):
+        reads[3]
+    with pytest.raises(IndexError):
+        reads[[0, 5]]
+
+
+def test_pad_truncates_and_rounds():
+    reads = _pack([("a", b"ACGTACGTAC"), ("b", b"G")])
+    seqs, lengths = reads.pad(max_len=4)
+    assert seqs.tolist() == [list(b"ACGT"), [ord("G"), 0, 0, 0]]
+    assert lengths.tolist() == [4, 1]
+    seqs, _ = reads.pad(multiple_of=8)
+    assert seqs.shape == (2, 16)
+    assert reads.pad_qualities(max_len=3)[0].tolist() == list(b"CAT")
+
+
+def test_concat_and_equals():
+    a = _pack([("a", b"AC"), ("b", b"")])
+    b = _pack([("c", b"GGG")])
+    both = PackedReads.concat([a, b])
+    assert both.names == ["a", "b", "c"]
+    assert both.equals(_pack([("a", b"AC"), ("b", b""), ("c", b"GGG")]))
+    assert not both.equals(a)
+
+
+def test_fasta_like_without_qualities():
+    reads = PackedReads.from_records([("x", b"NNN", None)])
+    assert reads.qualities is None and reads[0].quality is None
+    with pytest.raises(ValueError, match="no qualities"):
+        reads.pad_qualities()
+    with pytest.raises(ValueError, match="every record or for none"):
+        PackedReads.from_records([("x", b"A", b"I"), ("y", b"A", None)])
+
+
+def test_validation_messages():
+    with pytest.raises(TypeError, match="uint8"):
+        PackedReads(torch.zeros(3, dtype=torch.int32), torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="end at len"):
+        PackedReads(torch.zeros(3, dtype=torch.uint8), torch.tensor([0, 2]))
+
+
+def test_pad_ragged_arbitrary_rows():
+    buf = torch.tensor(list(b"AAAACCCGG"), dtype=torch.uint8)
+    out = pad_ragged(buf, torch.tensor([7, 0]), torch.tensor([2, 4]), 3)
+    assert out.tolist() == [list(b"GG") + [0], list(b"AAA")]
+    assert pad_ragged(buf, torch.zeros(0, dtype=torch.int64), torch.zeros(0), 5).shape == (0, 5)
+
+
+def test_string_column():
+    col = StringColumn.from_strings(["α", "", "bc"])
+    assert col.tolist() == ["α", "", "bc"] and col[0] == "α" and len(col) == 3
+    assert StringColumn.concat([col, col[1:]]) == ["α", "", "bc", "", "bc"]
