@@ -8,12 +8,15 @@ Lanes (see README):
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 DATA = Path(__file__).parent / "data"
+# tests/ on sys.path: shared helpers (batches.py) and the naive references (naive/)
+sys.path.insert(0, str(Path(__file__).parent))
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")

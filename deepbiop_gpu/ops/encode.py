@@ -1,0 +1,64 @@
+"""``encode``: ASCII bases -> base codes (A=0 C=1 G=2 T/U=3, other=4, padding=5)."""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_batch
+from ._dispatch import use_triton
+from ._tables import PAD_CODE, code_table
+
+__all__ = ["encode", "encode_torch"]
+
+
+def padding_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """``bool [B, width]``: True at positions at or past each read's length."""
+    cols = torch.arange(width, device=lengths.device)
+    return cols.unsqueeze(0) >= lengths.unsqueeze(1)
+
+
+def encode_torch(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Torch implementation (any device): a 256-entry table lookup, then padding."""
+    codes = code_table(seqs.device)[seqs.to(torch.int64)]
+    return codes.masked_fill_(padding_mask(lengths, seqs.shape[1]), PAD_CODE)
+
+
+@torch.library.custom_op("deepbiop_gpu::encode", mutates_args=())
+def _encode_op(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    if use_triton(seqs):
+        from deepbiop_gpu.kernels.encode import encode_triton
+
+        return encode_triton(seqs, lengths)
+    return encode_torch(seqs, lengths)
+
+
+@_encode_op.register_fake
+def _(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(seqs)
+
+
+def encode(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Map ASCII bases to base codes.
+
+    Parameters
+    ----------
+    seqs : Tensor, ``uint8 [B, L]``
+        Raw ASCII bases, any case, right-padded (the padding bytes are ignored).
+    lengths : Tensor, ``int32`` or ``int64 [B]``
+        Length of each read; positions at or past it are padding.
+
+    Returns
+    -------
+    Tensor, ``uint8 [B, L]``
+        A/a=0, C/c=1, G/g=2, T/t/U/u=3, every other byte (N, IUPAC, '-', '.') 4,
+        padding 5.
+
+    Examples
+    --------
+    >>> seqs = torch.tensor([list(b"ACgtN"), list(b"uR\\0\\0\\0")], dtype=torch.uint8)
+    >>> encode(seqs, torch.tensor([5, 2]))
+    tensor([[0, 1, 2, 3, 4],
+            [3, 4, 5, 5, 5]], dtype=torch.uint8)
+    """
+    check_batch(seqs, lengths)
+    return torch.ops.deepbiop_gpu.encode(seqs, lengths)

@@ -1,0 +1,40 @@
+"""Triton kernel and launcher for ``encode`` (ASCII -> base codes)."""
+
+import torch
+import triton
+import triton.language as tl
+
+from ._codes import base_code
+from ._config import tile_config
+
+
+@triton.jit
+def encode_kernel(
+    seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_o,
+    ROWS: tl.constexpr, BLOCK_L: tl.constexpr,
+):
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    cols = tl.program_id(1).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
+    row_ok = rows < B
+    lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
+    in_bounds = row_ok[:, None] & (cols[None, :] < L)
+    inside = in_bounds & (cols[None, :] < lens[:, None])
+    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=inside, other=0)
+    code = tl.where(inside, base_code(b), 5)
+    tl.store(out_ptr + rows[:, None] * stride_o + cols[None, :], code.to(tl.uint8), mask=in_bounds)
+
+
+def encode_triton(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Launch ``encode_kernel``: ``uint8 [B, L]`` -> ``uint8 [B, L]`` codes."""
+    seqs = seqs.contiguous()
+    lengths = lengths.contiguous()
+    B, L = seqs.shape
+    out = torch.empty_like(seqs)
+    if B == 0 or L == 0:
+        return out
+    cfg = tile_config(L)
+    encode_kernel[cfg.grid(B, L)](
+        seqs, lengths, out, B, L, seqs.stride(0), out.stride(0),
+        ROWS=cfg.rows, BLOCK_L=cfg.block_l, num_warps=cfg.num_warps,
+    )
+    return out

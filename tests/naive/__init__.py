@@ -1,0 +1,1 @@
+"""Naive per-read Python references of the ops (tests only): slow and obvious."""

@@ -1,0 +1,79 @@
+import pytest
+import torch
+from batches import batches, edge_cases, pack, random_reads
+from hypothesis import given, settings
+from naive.encode import encode as naive_encode
+
+from deepbiop_gpu.ops import encode
+from deepbiop_gpu.ops.encode import encode_torch
+
+
+@pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
+def test_edge_cases(case, device):
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    expected = naive_encode(seqs, lengths)
+    got = encode(seqs.to(device), lengths.to(device))
+    assert got.dtype == torch.uint8 and got.shape == seqs.shape
+    assert torch.equal(got.cpu(), expected)
+
+
+@given(batches())
+@settings(max_examples=150, deadline=None)
+def test_random_batches_match_naive(batch):
+    seqs, lengths = batch
+    assert torch.equal(encode(seqs, lengths), naive_encode(seqs, lengths))
+    assert torch.equal(encode(seqs, lengths.to(torch.int32)), naive_encode(seqs, lengths))
+
+
+def test_large_random_batch(device):
+    gen = torch.Generator().manual_seed(1)
+    seqs, lengths = pack(random_reads(gen, 64, 700))
+    expected = naive_encode(seqs, lengths)
+    assert torch.equal(encode(seqs.to(device), lengths.to(device)).cpu(), expected)
+
+
+def test_inputs_not_mutated():
+    seqs, lengths = pack([b"acgtn", b"GG"])
+    before = seqs.clone(), lengths.clone()
+    encode(seqs, lengths)
+    assert torch.equal(seqs, before[0]) and torch.equal(lengths, before[1])
+
+
+def test_noncontiguous_input():
+    seqs, lengths = pack([b"ACGTACGT", b"ttttgggg"])
+    view = seqs[:, ::2]
+    assert torch.equal(encode(view, lengths // 2), naive_encode(view.contiguous(), lengths // 2))
+
+
+def test_bad_arguments():
+    seqs, lengths = pack([b"ACGT", b"GG"])
+    with pytest.raises(TypeError, match="seqs must be a uint8"):
+        encode(seqs.int(), lengths)
+    with pytest.raises(ValueError, match=r"seqs must have shape \[B, L\]"):
+        encode(seqs[0], lengths)
+    with pytest.raises(TypeError, match="lengths must be int32 or int64"):
+        encode(seqs, lengths.float())
+    with pytest.raises(ValueError, match=r"lengths must have shape \[B\]"):
+        encode(seqs, lengths[:1])
+    with pytest.raises(ValueError, match=r"lengths\[1\] = 5 is outside \[0, L\]"):
+        encode(seqs, torch.tensor([4, 5]))
+    with pytest.raises(ValueError, match=r"lengths\[0\] = -1"):
+        encode(seqs, torch.tensor([-1, 2]))
+    with pytest.raises(TypeError, match="seqs must be a torch.Tensor"):
+        encode(b"ACGT", lengths)
+
+
+def test_opcheck():
+    seqs, lengths = pack([b"ACGTN", b"", b"gg"])
+    torch.library.opcheck(torch.ops.deepbiop_gpu.encode.default, (seqs, lengths))
+
+
+def test_compile_fullgraph(device):
+    seqs, lengths = pack([b"ACGTNacgtn", b"", b"RYK"])
+    seqs, lengths = seqs.to(device), lengths.to(device)
+    fn = torch.compile(lambda s, n: encode(s, n).to(torch.int64) * 2, fullgraph=True, dynamic=True)
+    assert torch.equal(fn(seqs, lengths), encode_torch(seqs, lengths).to(torch.int64) * 2)
+    # a second shape reuses the dynamic graph
+    s2, l2 = pack([b"A" * 33])
+    assert torch.equal(fn(s2.to(device), l2.to(device)).cpu(), naive_encode(s2, l2).long() * 2)
