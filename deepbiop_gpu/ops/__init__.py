@@ -7,6 +7,21 @@ Every op takes ``seqs`` (``uint8 [B, L]`` raw ASCII, right-padded) and
 inputs.  CUDA tensors run the Triton kernel; CPU tensors the torch code.
 """
 
+from .crop import crop
 from .encode import encode
+from .integer import integer
+from .kmer import kmer_counts, kmer_ids
+from .mutate import mutate
+from .one_hot import one_hot
+from .reverse_complement import reverse_complement
 
-__all__ = ["encode"]
+__all__ = [
+    "crop",
+    "encode",
+    "integer",
+    "kmer_counts",
+    "kmer_ids",
+    "mutate",
+    "one_hot",
+    "reverse_complement",
+]
