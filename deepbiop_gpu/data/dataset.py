@@ -1,0 +1,337 @@
+"""Map-style datasets over FASTQ / FASTA / SAM / BAM files.
+
+One pass reads every file into a :class:`~deepbiop_gpu.PackedReads` (flat
+byte buffers + offsets): after that ``len()`` is exact and ``ds[i]`` is O(1)
+(a slice of the buffer, no parsing).  The buffers are plain tensors, so
+DataLoader workers share them through fork without copying.
+
+Batches are fetched through ``__getitems__`` (one call per batch, as
+``torch.utils.data.DataLoader`` does since torch 2.1), which returns a
+:class:`SampleBatch`: a lazy sequence of sample dicts that the default collate
+pads in one vectorised step, and that any other ``collate_fn`` can still read
+sample by sample.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..packed import PackedReads, pad_ragged
+from .collate import batch_width
+from .labels import LabelResolver, LabelSpec
+
+__all__ = ["Dataset", "PairedDataset", "SampleBatch", "apply_transform_to_sample"]
+
+PathLike = str | os.PathLike
+
+
+def as_path_list(paths: PathLike | Sequence[PathLike], what: str = "paths") -> list[str]:
+    """One path or a sequence of paths -> list of str (each must exist)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    elif not isinstance(paths, Sequence) or not paths:
+        raise ValueError(f"{what} must be a path or a non-empty list of paths, got {paths!r}")
+    out = [os.fspath(p) for p in paths]
+    for p in out:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"{what}: no such file: {p}")
+    return out
+
+
+def _is_batch_transform(transform: Any) -> bool:
+    from ..transforms.base import BatchTransform
+
+    return isinstance(transform, BatchTransform)
+
+
+def apply_transform_to_sample(transform: Callable, sample: dict[str, Any]) -> dict[str, Any]:
+    """Run a batch transform on one sample (a batch of one) and unbatch the result."""
+    seq = sample["sequence"]
+    batch: dict[str, Any] = {
+        "sequences": seq.reshape(1, -1),
+        "lengths": torch.tensor([seq.numel()], dtype=torch.int32),
+        "index": torch.tensor([sample["index"]], dtype=torch.int64),
+        "epoch": sample.get("epoch", 0),
+    }
+    if sample.get("quality") is not None:
+        batch["qualities"] = sample["quality"].reshape(1, -1)
+    out = transform(batch)
+    result = dict(sample)
+    length = int(out["lengths"][0])
+    encoded = out["sequences"][0]
+    # byte outputs (augmentations) are trimmed back to the read; encodings keep their shape
+    result["sequence"] = encoded[:length] if encoded.dtype == torch.uint8 and encoded.dim() == 1 else encoded
+    if "qualities" in out:
+        result["quality"] = out["qualities"][0][:length]
+    result["length"] = length
+    return result
+
+
+class SampleBatch(Sequence[dict]):
+    """The samples of one batch, as ``Dataset.__getitems__`` returns them.
+
+    Indexing gives the usual sample dicts (built on demand); :meth:`collate`
+    pads the whole batch straight from the dataset's buffers.
+    """
+
+    __slots__ = ("dataset", "indices", "epoch")
+
+    def __init__(self, dataset: Dataset, indices: np.ndarray, epoch: int) -> None:
+        self.dataset = dataset
+        self.indices = indices
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return SampleBatch(self.dataset, self.indices[i], self.epoch)
+        return self.dataset[int(self.indices[i])]
+
+    def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
+        ds = self.dataset
+        reads = ds.reads
+        idx = torch.from_numpy(self.indices)
+        starts = reads.offsets[idx]
+        lengths = reads.offsets[idx + 1] - starts
+        width = batch_width(lengths, max_len, multiple_of)
+        batch: dict[str, Any] = {
+            "sequences": pad_ragged(reads.sequences, starts, lengths, width),
+            "lengths": lengths.clamp(max=width).to(torch.int32),
+        }
+        if reads.qualities is not None:
+            batch["qualities"] = pad_ragged(reads.qualities, starts, lengths, width)
+        batch["index"] = idx
+        batch["names"] = reads.names[self.indices].tolist()
+        if ds.labels is not None:
+            batch["labels"] = ds.labels[idx]
+        batch["epoch"] = self.epoch
+        if ds.transform is not None and _is_batch_transform(ds.transform):
+            batch = ds.transform(batch)
+        return batch
+
+
+class Dataset(torch.utils.data.Dataset):
+    """Map-style dataset over one or many FASTQ / FASTA / SAM / BAM / CRAM files.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        Files of any supported format and compression (detected from the bytes).
+    labels : optional
+        One label per file, a ``{name: label}`` mapping, a TSV/CSV path of
+        ``name,label`` rows, or a callable on each :class:`~deepbiop_gpu.Record`
+        (see :mod:`deepbiop_gpu.data.labels`).  String labels become class
+        indices into :attr:`classes`.
+    transform : optional
+        A batch transform (e.g. ``Compose([...])``) applied on the CPU, in
+        DataLoader workers, to every batch (and to ``ds[i]`` as a batch of
+        one); or any callable on a sample dict, applied in ``ds[i]``.
+    quality_offset : int
+        33 (default) or 64 for old Illumina 1.3-1.7 files.
+    **read_kwargs
+        Passed to :func:`deepbiop_gpu.read` (e.g. ``on_error="skip"``).
+
+    ``ds[i]`` returns a dict: ``sequence`` (``uint8 [len]``), ``quality``
+    (``uint8 [len]`` or None), ``name`` (str), ``index`` (int) and ``label``
+    (when labels are given).
+
+    Examples
+    --------
+    >>> ds = Dataset(["E_coli.fastq.gz", "phage.fastq.gz"], labels=["E. coli", "phage"])  # doctest: +SKIP
+    >>> len(ds), ds.classes, ds[0]["sequence"].dtype  # doctest: +SKIP
+    (1200, ['E. coli', 'phage'], torch.uint8)
+    """
+
+    def __init__(
+        self,
+        paths: PathLike | Sequence[PathLike],
+        *,
+        labels: LabelSpec | None = None,
+        transform: Callable | None = None,
+        quality_offset: int = 33,
+        **read_kwargs: Any,
+    ) -> None:
+        from ..io import read
+
+        path_list = as_path_list(paths)
+        parts = [read(p, quality_offset=quality_offset, **read_kwargs) for p in path_list]
+        self._setup(parts, path_list, labels, transform)
+
+    @classmethod
+    def from_reads(
+        cls,
+        reads: PackedReads | Sequence[PackedReads],
+        *,
+        labels: LabelSpec | torch.Tensor | None = None,
+        transform: Callable | None = None,
+        paths: Sequence[str] | None = None,
+    ) -> Dataset:
+        """A dataset over reads already in memory (one :class:`PackedReads` per "file")."""
+        parts = [reads] if isinstance(reads, PackedReads) else list(reads)
+        self = cls.__new__(cls)
+        self._setup(parts, list(paths) if paths is not None else [""] * len(parts), labels, transform)
+        return self
+
+    def _setup(
+        self,
+        parts: list[PackedReads],
+        paths: list[str],
+        labels: LabelSpec | None,
+        transform: Callable | None,
+    ) -> None:
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.paths = paths
+        self.file_sizes = [len(p) for p in parts]
+        self.transform = transform
+        self.epoch = 0
+        self.classes: list[str] | None = None
+        self.labels: torch.Tensor | None = None
+        if labels is not None:
+            resolver = LabelResolver(labels, len(parts))
+            if resolver.kind is not None:  # known up front: label files one by one
+                values = [resolver.tensor(p, i) for i, p in enumerate(parts)]
+                self.labels = torch.cat(values) if values else torch.zeros(0, dtype=torch.int64)
+            else:  # a callable: collect every label first so classes cover all files
+                raw = [v for i, p in enumerate(parts) for v in resolver.raw(p, i)]
+                self.labels = resolver.to_tensor(raw)
+            self.classes = resolver.classes
+        self.reads = PackedReads.concat(parts) if parts else PackedReads.empty()
+
+    # ------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return len(self.reads)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self.reads)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"dataset index must be an int, got {type(index).__name__}")
+        i = int(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {int(index)} out of range for a dataset of {n} reads")
+        offs = self.reads.offsets
+        a, b = int(offs[i]), int(offs[i + 1])
+        sample: dict[str, Any] = {
+            "sequence": self.reads.sequences[a:b],
+            "quality": None if self.reads.qualities is None else self.reads.qualities[a:b],
+            "name": self.reads.names[i],
+            "index": i,
+        }
+        if self.labels is not None:
+            sample["label"] = self.labels[i].item()
+        if self.transform is not None:
+            if _is_batch_transform(self.transform):
+                sample["epoch"] = self.epoch
+                sample = apply_transform_to_sample(self.transform, sample)
+            else:
+                sample = self.transform(sample)
+        return sample
+
+    def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
+        idx = np.asarray(indices, dtype=np.int64)
+        n = len(self.reads)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"batch index out of range for a dataset of {n} reads")
+        idx = np.where(idx < 0, idx + n, idx)
+        return SampleBatch(self, idx, getattr(indices, "epoch", self.epoch))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch seen by the dataset's random transforms (the DataLoader sets it)."""
+        self.epoch = int(epoch)
+
+    def __repr__(self) -> str:
+        files = ", ".join(Path(p).name for p in self.paths[:3]) + (", ..." if len(self.paths) > 3 else "")
+        lab = f", {len(self.classes)} classes" if self.classes else (", labelled" if self.labels is not None else "")
+        return f"{type(self).__name__}({len(self)} reads from [{files}]{lab})"
+
+
+class PairedDataset(torch.utils.data.Dataset):
+    """Paired-end reads: R1 and R2 kept together (names checked to match pairwise).
+
+    ``ds[i]`` returns ``{"r1": sample, "r2": sample, "index": i}`` (plus
+    ``label``); the default collate gives ``{"r1": batch, "r2": batch,
+    "index": ..., "labels": ...}`` where each side is a normal batch dict.
+
+    Examples
+    --------
+    >>> ds = PairedDataset("reads_1.fq.gz", "reads_2.fq.gz")  # doctest: +SKIP
+    >>> ds[0]["r1"]["name"] == ds[0]["r2"]["name"]  # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        r1: PathLike,
+        r2: PathLike,
+        *,
+        labels: LabelSpec | None = None,
+        transform: Callable | None = None,
+        quality_offset: int = 33,
+        **read_kwargs: Any,
+    ) -> None:
+        from ..io import read_pairs
+
+        p1, p2 = as_path_list(r1, "r1")[0], as_path_list(r2, "r2")[0]
+        reads1, reads2 = read_pairs(p1, p2, quality_offset=quality_offset, **read_kwargs)
+        self.r1 = Dataset.from_reads(reads1, labels=labels, transform=transform, paths=[p1])
+        self.r2 = Dataset.from_reads(reads2, transform=transform, paths=[p2])
+        self.classes = self.r1.classes
+        self.labels = self.r1.labels
+
+    def __len__(self) -> int:
+        return len(self.r1)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        a = self.r1[index]
+        out = {"r1": a, "r2": self.r2[index], "index": a["index"]}
+        if "label" in a:
+            out["label"] = a["label"]
+        return out
+
+    def __getitems__(self, indices: Sequence[int]) -> PairedSampleBatch:
+        return PairedSampleBatch(self.r1.__getitems__(indices), self.r2.__getitems__(indices))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.r1.set_epoch(epoch)
+        self.r2.set_epoch(epoch)
+
+
+class PairedSampleBatch(Sequence[dict]):
+    """The two sides of a paired batch; collates each side with the same settings."""
+
+    __slots__ = ("r1", "r2")
+
+    def __init__(self, r1: SampleBatch, r2: SampleBatch) -> None:
+        self.r1, self.r2 = r1, r2
+
+    def __len__(self) -> int:
+        return len(self.r1)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        a, b = self.r1[i], self.r2[i]
+        out = {"r1": a, "r2": b, "index": a["index"]}
+        if "label" in a:
+            out["label"] = a["label"]
+        return out
+
+    def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
+        b1 = self.r1.collate(max_len, multiple_of)
+        b2 = self.r2.collate(max_len, multiple_of)
+        out: dict[str, Any] = {"r1": b1, "r2": b2, "index": b1["index"], "epoch": b1["epoch"]}
+        if "labels" in b1:
+            out["labels"] = b1["labels"]
+        return out

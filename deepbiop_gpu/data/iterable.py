@@ -1,0 +1,243 @@
+"""Streaming dataset for files larger than memory.
+
+Reads are parsed chunk by chunk (constant memory).  Chunks are dealt round
+robin to *shards*: one shard per (``torch.distributed`` rank, DataLoader
+worker) pair, so every read is seen exactly once per epoch across all
+workers and ranks.  Each read keeps its global index (its position across
+all files), which keys the random ops as for the map-style dataset.
+
+Every shard reads the whole input and keeps its own chunks (a gzip stream
+cannot be entered in the middle), so with ``W`` workers the parsing work is
+done ``W`` times; the map-style :class:`~deepbiop_gpu.Dataset` parses once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+
+from ..packed import PackedReads
+from .collate import batch_width
+from .dataset import PathLike, _is_batch_transform, apply_transform_to_sample, as_path_list
+from .labels import LabelResolver, LabelSpec
+from .sampler import distributed_rank_world, mix_seed
+
+__all__ = ["IterableDataset", "ReadsBatch"]
+
+
+def shard_of_this_process() -> tuple[int, int]:
+    """``(shard, n_shards)`` for the current rank and DataLoader worker."""
+    rank, world = distributed_rank_world()
+    info = torch.utils.data.get_worker_info()
+    worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+    return rank * workers + worker, world * workers
+
+
+class ReadsBatch(Sequence[dict]):
+    """A batch of consecutive reads from a stream, with their global indices.
+
+    Sequence of sample dicts for any ``collate_fn``; :meth:`collate` pads it
+    in one step for the default one.
+    """
+
+    __slots__ = ("reads", "index", "labels", "epoch", "transform")
+
+    def __init__(self, reads: PackedReads, index: torch.Tensor, labels: torch.Tensor | None,
+                 epoch: int, transform: Callable | None) -> None:
+        self.reads = reads
+        self.index = index
+        self.labels = labels
+        self.epoch = epoch
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.reads)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        rec_offs = self.reads.offsets
+        a, b = int(rec_offs[i]), int(rec_offs[i + 1])
+        q = self.reads.qualities
+        sample: dict[str, Any] = {
+            "sequence": self.reads.sequences[a:b],
+            "quality": None if q is None else q[a:b],
+            "name": self.reads.names[i],
+            "index": int(self.index[i]),
+        }
+        if self.labels is not None:
+            sample["label"] = self.labels[i].item()
+        return sample
+
+    def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
+        width = batch_width(self.reads.lengths, max_len, multiple_of)
+        seqs, lengths = self.reads.pad(max_len=width)
+        batch: dict[str, Any] = {"sequences": seqs, "lengths": lengths}
+        if self.reads.qualities is not None:
+            batch["qualities"] = self.reads.pad_qualities(max_len=width)
+        batch["index"] = self.index
+        batch["names"] = self.reads.names.tolist()
+        if self.labels is not None:
+            batch["labels"] = self.labels
+        batch["epoch"] = self.epoch
+        if self.transform is not None and _is_batch_transform(self.transform):
+            batch = self.transform(batch)
+        return batch
+
+
+class IterableDataset(torch.utils.data.IterableDataset):
+    """Streams reads from one or many files, sharded across workers and ranks.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        Any supported format and compression.
+    labels : optional
+        As for :class:`~deepbiop_gpu.Dataset` (per file, mapping, TSV/CSV, callable).
+    transform : optional
+        Batch transform run in the workers on each batch (or a callable on
+        each sample dict when iterated sample by sample).
+    quality_offset : int
+        33 or 64.
+    reads_per_chunk : int
+        Reads per parsed chunk, the unit dealt to shards.
+    shuffle_buffer : int
+        With ``shuffle=True`` in the loader, reads are shuffled within
+        windows of this many reads (seeded by seed, epoch and shard).
+
+    Iterating it directly yields sample dicts like ``Dataset[i]``;
+    :class:`~deepbiop_gpu.DataLoader` asks it for whole batches instead.
+
+    Examples
+    --------
+    >>> stream = IterableDataset("huge.fastq.gz")  # doctest: +SKIP
+    >>> loader = DataLoader(stream, batch_size=256, num_workers=2)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        paths: PathLike | Sequence[PathLike],
+        *,
+        labels: LabelSpec | None = None,
+        transform: Callable | None = None,
+        quality_offset: int = 33,
+        reads_per_chunk: int = 8192,
+        shuffle_buffer: int = 16384,
+        **read_kwargs: Any,
+    ) -> None:
+        for name, value in (("reads_per_chunk", reads_per_chunk), ("shuffle_buffer", shuffle_buffer)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.paths = as_path_list(paths)
+        self.transform = transform
+        self.quality_offset = quality_offset
+        self.reads_per_chunk = reads_per_chunk
+        self.shuffle_buffer = shuffle_buffer
+        self.read_kwargs = read_kwargs
+        self.labels_spec = labels
+        self._resolver = LabelResolver(labels, len(self.paths)) if labels is not None else None
+        self.epoch = 0
+        self.seed = 0
+        self.shuffle = False
+
+    @property
+    def classes(self) -> list[str] | None:
+        return None if self._resolver is None else self._resolver.classes
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _my_chunks(self) -> Iterator[tuple[PackedReads, torch.Tensor, torch.Tensor | None]]:
+        """``(reads, global index, labels)`` for each chunk of this shard, in file order."""
+        from ..io import iter_chunks
+
+        shard, n_shards = shard_of_this_process()
+        chunk_no = 0
+        base = 0
+        for file_no, path in enumerate(self.paths):
+            for chunk in iter_chunks(path, reads_per_chunk=self.reads_per_chunk,
+                                     quality_offset=self.quality_offset, **self.read_kwargs):
+                n = len(chunk)
+                if chunk_no % n_shards == shard:
+                    index = torch.arange(base, base + n, dtype=torch.int64)
+                    labels = None if self._resolver is None else self._resolver.tensor(chunk, file_no)
+                    yield chunk, index, labels
+                chunk_no += 1
+                base += n
+
+    def _windows(self) -> Iterator[tuple[PackedReads, torch.Tensor, torch.Tensor | None]]:
+        """Chunks regrouped into shuffle windows (shuffled) or passed through."""
+        if not self.shuffle:
+            yield from self._my_chunks()
+            return
+        shard, _ = shard_of_this_process()
+        pending: list[tuple[PackedReads, torch.Tensor, torch.Tensor | None]] = []
+        count = 0
+        window = 0
+
+        def flush():
+            nonlocal window
+            reads = PackedReads.concat([p[0] for p in pending])
+            index = torch.cat([p[1] for p in pending])
+            labels = None if pending[0][2] is None else torch.cat([p[2] for p in pending])
+            gen = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, shard, window))
+            perm = torch.randperm(len(reads), generator=gen)
+            window += 1
+            return reads[perm], index[perm], None if labels is None else labels[perm]
+
+        for item in self._my_chunks():
+            pending.append(item)
+            count += len(item[0])
+            if count >= self.shuffle_buffer:
+                yield flush()
+                pending, count = [], 0
+        if pending:
+            yield flush()
+
+    def batches(self, batch_size: int, drop_last: bool = False) -> Iterator[ReadsBatch]:
+        """This shard's reads as :class:`ReadsBatch` es of ``batch_size``."""
+        carry: PackedReads | None = None
+        carry_index = carry_labels = None
+        for reads, index, labels in self._windows():
+            if carry is not None and len(carry):
+                reads = PackedReads.concat([carry, reads])
+                index = torch.cat([carry_index, index])
+                labels = None if labels is None else torch.cat([carry_labels, labels])
+            n = len(reads)
+            full = n - n % batch_size
+            for start in range(0, full, batch_size):
+                rows = slice(start, start + batch_size)
+                yield ReadsBatch(reads[rows], index[rows],
+                                 None if labels is None else labels[rows], self.epoch, self.transform)
+            carry = reads[full:]
+            carry_index = index[full:]
+            carry_labels = None if labels is None else labels[full:]
+        if carry is not None and len(carry) and not drop_last:
+            yield ReadsBatch(carry, carry_index, carry_labels, self.epoch, self.transform)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for reads, index, labels in self._windows():
+            batch = ReadsBatch(reads, index, labels, self.epoch, None)
+            for i in range(len(batch)):
+                sample = batch[i]
+                if self.transform is not None:
+                    if _is_batch_transform(self.transform):
+                        sample["epoch"] = self.epoch
+                        sample = apply_transform_to_sample(self.transform, sample)
+                    else:
+                        sample = self.transform(sample)
+                yield sample
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """What the DataLoader hands to torch: an IterableDataset's batches, not its samples."""
+
+    def __init__(self, source: IterableDataset, batch_size: int, drop_last: bool) -> None:
+        self.source = source
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+
+    def __iter__(self) -> Iterator[ReadsBatch]:
+        return self.source.batches(self.batch_size, self.drop_last)

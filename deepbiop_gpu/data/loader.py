@@ -1,0 +1,206 @@
+"""``DataLoader``: torch's DataLoader with seeded epochs, rank sharding and device transforms.
+
+Workers parse nothing (the map-style dataset was indexed once) and collate on
+the CPU; in the main process each batch goes to ``device`` and ``transform``
+runs there (on a side CUDA stream that overlaps the model step).  On a CPU
+device with workers, the transform runs in the workers instead, which is
+where the CPU time is: the random ops depend only on (seed, epoch, index), so
+the batches are the same either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .collate import default_collate
+from .dataset import Dataset, PairedDataset
+from .iterable import IterableDataset, _BatchStream
+from .prefetch import DevicePrefetcher, apply_transform
+from .sampler import EpochBatchSampler
+
+__all__ = ["DataLoader"]
+
+
+def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {kind} int, got {value!r}")
+    return value
+
+
+class _CollateThenTransform:
+    """Worker-side collate followed by the loader's transform (CPU devices only)."""
+
+    def __init__(self, collate_fn: Callable, transform: Callable) -> None:
+        self.collate_fn = collate_fn
+        self.transform = transform
+
+    def __call__(self, samples: Any) -> Any:
+        batch = self.collate_fn(samples)
+        return apply_transform(self.transform, batch, getattr(samples, "epoch", 0))
+
+
+class DataLoader:
+    """Batches of reads, shuffled by seed and epoch, transformed on the device.
+
+    Parameters
+    ----------
+    dataset : Dataset, PairedDataset, IterableDataset or any torch dataset
+    batch_size : int
+    shuffle : bool
+        Map-style: a permutation fixed by ``(seed, epoch)``.  Iterable:
+        shuffling within windows of ``dataset.shuffle_buffer`` reads.
+    num_workers : int
+        Worker processes that collate batches on the CPU.
+    transform : callable, optional
+        Batch transform (``Compose([...])``) run on ``device``.
+    device : str or torch.device, optional
+        Where batches are delivered; default: the CPU.
+    seed : int
+        Seeds the shuffle order.  (The random transforms have their own seeds.)
+    collate_fn : callable
+        CPU collate (default: :data:`~deepbiop_gpu.default_collate`).
+    drop_last : bool
+    pin_memory : bool or "auto"
+        "auto": pin when ``device`` is CUDA.
+    prefetch : int
+        Batches transformed ahead on the device (CUDA side stream).
+    **torch_kwargs
+        Passed to ``torch.utils.data.DataLoader`` (``persistent_workers``,
+        ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
+        ``multiprocessing_context``, ``sampler``, ``batch_sampler``, ...).
+
+    ``len(loader)`` is exact for map-style datasets.  Each complete pass
+    advances the epoch by one; :meth:`set_epoch` sets it explicitly.  With
+    ``torch.distributed`` initialised, each rank gets its own shard (every
+    read exactly once per epoch across ranks).
+
+    Examples
+    --------
+    >>> from deepbiop_gpu import Dataset, DataLoader, Compose, Mutator, OneHotEncoder  # doctest: +SKIP
+    >>> loader = DataLoader(Dataset("reads.fastq.gz"), batch_size=256, shuffle=True,
+    ...                     num_workers=2, device="cuda",
+    ...                     transform=Compose([Mutator(0.01), OneHotEncoder()]))  # doctest: +SKIP
+    >>> batch = next(iter(loader)); batch["sequences"].shape  # doctest: +SKIP
+    torch.Size([256, 152, 4])
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        num_workers: int = 0,
+        *,
+        transform: Callable | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        collate_fn: Callable = default_collate,
+        drop_last: bool = False,
+        pin_memory: bool | str = "auto",
+        prefetch: int = 2,
+        **torch_kwargs: Any,
+    ) -> None:
+        _check_positive_int(batch_size, "batch_size")
+        _check_positive_int(num_workers, "num_workers", allow_zero=True)
+        _check_positive_int(prefetch, "prefetch", allow_zero=True)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        if not callable(collate_fn):
+            raise TypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
+        if pin_memory not in (True, False, "auto"):
+            raise ValueError(f"pin_memory must be True, False or 'auto', got {pin_memory!r}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.num_workers = num_workers
+        self.transform = transform
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available")
+        self.seed = seed
+        self.drop_last = drop_last
+        self.prefetch = prefetch
+        self.epoch = 0
+        if pin_memory == "auto":
+            pin_memory = self.device.type == "cuda"
+        self.pin_memory = bool(pin_memory)
+
+        ours = isinstance(dataset, (Dataset, PairedDataset, IterableDataset))
+        # CPU delivery with workers: the transform runs in the workers (same results).
+        self._transform_in_workers = (
+            transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
+        )
+        worker_collate = (
+            _CollateThenTransform(collate_fn, transform) if self._transform_in_workers else collate_fn
+        )
+        common = dict(num_workers=num_workers, pin_memory=self.pin_memory, **torch_kwargs)
+        self.batch_sampler: EpochBatchSampler | None = None
+        if isinstance(dataset, IterableDataset):
+            dataset.shuffle = self.shuffle
+            dataset.seed = seed
+            stream = _BatchStream(dataset, batch_size, drop_last)
+            self._loader = torch.utils.data.DataLoader(
+                stream, batch_size=None, collate_fn=worker_collate, **common
+            )
+        elif isinstance(dataset, torch.utils.data.IterableDataset):
+            self._loader = torch.utils.data.DataLoader(
+                dataset, batch_size=batch_size, drop_last=drop_last, collate_fn=worker_collate, **common
+            )
+        elif "sampler" in torch_kwargs or "batch_sampler" in torch_kwargs:
+            if "batch_sampler" in torch_kwargs:
+                self._loader = torch.utils.data.DataLoader(dataset, collate_fn=worker_collate, **common)
+            else:
+                self._loader = torch.utils.data.DataLoader(
+                    dataset, batch_size=batch_size, drop_last=drop_last,
+                    collate_fn=worker_collate, **common,
+                )
+        else:
+            self.batch_sampler = EpochBatchSampler(
+                len(dataset), batch_size, self.shuffle, seed=seed, drop_last=drop_last
+            )
+            self._loader = torch.utils.data.DataLoader(
+                dataset, batch_sampler=self.batch_sampler, collate_fn=worker_collate, **common
+            )
+
+    # --------------------------------------------------------------- epochs
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` for the next pass: its shuffle order and its augmentations."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
+        self.epoch = epoch
+
+    def _sync_epoch(self) -> None:
+        if self.batch_sampler is not None:
+            self.batch_sampler.set_epoch(self.epoch)
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(self.epoch)
+
+    # ------------------------------------------------------------ iteration
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __iter__(self):
+        self._sync_epoch()
+        epoch = self.epoch
+        batches = self._loader
+        transform = None if self._transform_in_workers else self.transform
+        if self._transform_in_workers:
+            # the workers applied it; still tag batches from foreign collate_fns
+            batches = (apply_transform(None, b, epoch) for b in self._loader)
+        yield from DevicePrefetcher(batches, self.device, transform, self.prefetch, epoch)
+        self.epoch = epoch + 1  # a complete pass moves to the next epoch
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"num_workers={self.num_workers}, device={self.device}, epoch={self.epoch})"
+        )
+

@@ -1,0 +1,16 @@
+"""Batch transforms (``nn.Module`` s on batch dicts), composable with :class:`Compose`."""
+
+from .augment import Mutator, ReverseComplement, Sampler
+from .base import BatchTransform, Compose
+from .encoders import IntegerEncoder, KmerEncoder, OneHotEncoder
+
+__all__ = [
+    "BatchTransform",
+    "Compose",
+    "IntegerEncoder",
+    "KmerEncoder",
+    "Mutator",
+    "OneHotEncoder",
+    "ReverseComplement",
+    "Sampler",
+]

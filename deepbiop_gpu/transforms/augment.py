@@ -1,0 +1,150 @@
+"""Seeded augmentations on byte sequences (qualities follow their bases).
+
+Each random draw is keyed on ``(seed, epoch, index, position)`` through the
+counter-based Philox generator of :mod:`deepbiop_gpu.ops`, so a read is
+augmented the same way whatever batch it lands in, however many workers or
+ranks there are, and on CPU or CUDA alike.  ``epoch`` comes from
+``batch["epoch"]`` (the DataLoader sets it; default 0).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import ops
+from ..ops.random_gate import bernoulli_gate
+from .base import Batch, BatchTransform
+
+__all__ = ["ReverseComplement", "Mutator", "Sampler"]
+
+_MODES = ("random", "start", "center", "end")
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    return seed
+
+
+def _check_probability(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+class ReverseComplement(BatchTransform):
+    """Reverse-complement each read (within its own length) with probability ``p``.
+
+    Qualities are reversed with their read.  IUPAC codes are complemented
+    (R<->Y, K<->M, B<->V, D<->H) and case is kept.
+
+    Examples
+    --------
+    >>> batch = {"sequences": torch.tensor([list(b"AACGt\\0")], dtype=torch.uint8),
+    ...          "lengths": torch.tensor([5]), "index": torch.tensor([0])}
+    >>> bytes(ReverseComplement()(batch)["sequences"][0].tolist())
+    b'aCGTT\\x00'
+    """
+
+    def __init__(self, p: float = 1.0, seed: int = 0) -> None:
+        super().__init__()
+        self.p = _check_probability(p, "p")
+        self.seed = _check_seed(seed)
+        self.random = 0.0 < self.p < 1.0
+
+    def forward(self, batch: Batch) -> Batch:
+        seqs, lengths = self._byte_sequences(batch)
+        out = dict(batch)
+        if self.p == 0.0:
+            return out
+        apply = None
+        if self.random:
+            index, epoch = self._index_epoch(batch, seqs)
+            apply = bernoulli_gate(self.p, self.seed, index, epoch)
+        out["sequences"] = ops.reverse_complement(seqs, lengths, apply=apply)
+        if batch.get("qualities") is not None:
+            out["qualities"] = ops.reverse_complement(batch["qualities"], lengths, apply=apply, complement=False)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, seed={self.seed}"
+
+
+class Mutator(BatchTransform):
+    """Substitute each A/C/G/T base with probability ``rate`` by one of the other three.
+
+    Case is kept; N, IUPAC codes and padding are never touched.
+
+    Examples
+    --------
+    >>> batch = {"sequences": torch.tensor([list(b"ACGT" * 4)], dtype=torch.uint8),
+    ...          "lengths": torch.tensor([16]), "index": torch.tensor([7])}
+    >>> Mutator(rate=1.0)(batch)["sequences"].ne(batch["sequences"]).all().item()
+    True
+    """
+
+    random = True
+
+    def __init__(self, rate: float, seed: int = 0) -> None:
+        super().__init__()
+        self.rate = _check_probability(rate, "rate")
+        self.seed = _check_seed(seed)
+
+    def forward(self, batch: Batch) -> Batch:
+        seqs, lengths = self._byte_sequences(batch)
+        index, epoch = self._index_epoch(batch, seqs)
+        out = dict(batch)
+        out["sequences"] = ops.mutate(seqs, lengths, self.rate, self.seed, index, epoch)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}, seed={self.seed}"
+
+
+class Sampler(BatchTransform):
+    """Crop a window of ``length`` bases from each read (shorter reads are kept whole).
+
+    Parameters
+    ----------
+    length : int
+        Window length; the batch becomes ``[B, length]``.
+    mode : "random", "start", "center" or "end"
+        Where the window sits; "random" draws its start per read and epoch.
+    seed : int
+
+    Qualities are cropped with exactly the same windows.
+
+    Examples
+    --------
+    >>> batch = {"sequences": torch.tensor([list(b"ACGTACGT")], dtype=torch.uint8),
+    ...          "lengths": torch.tensor([8]), "index": torch.tensor([0])}
+    >>> bytes(Sampler(3, mode="end")(batch)["sequences"][0].tolist())
+    b'CGT'
+    """
+
+    def __init__(self, length: int, mode: str = "random", seed: int = 0) -> None:
+        super().__init__()
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"length must be a non-negative int, got {length!r}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        self.length = length
+        self.mode = mode
+        self.seed = _check_seed(seed)
+        self.random = mode == "random"
+
+    def forward(self, batch: Batch) -> Batch:
+        seqs, lengths = self._byte_sequences(batch)
+        index, epoch = (self._index_epoch(batch, seqs) if self.random else (None, 0))
+        cropped, new_lengths, starts = ops.crop(
+            seqs, lengths, self.length, mode=self.mode, seed=self.seed, index=index, epoch=epoch
+        )
+        out = dict(batch)
+        out["sequences"] = cropped
+        out["lengths"] = new_lengths
+        if batch.get("qualities") is not None:
+            out["qualities"] = ops.take_windows(batch["qualities"], starts, new_lengths, self.length)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"length={self.length}, mode={self.mode!r}, seed={self.seed}"

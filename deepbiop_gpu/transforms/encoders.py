@@ -1,0 +1,145 @@
+"""Encoders: replace ``batch["sequences"]`` (bytes) with a model-ready tensor.
+
+================  ===========================================  ================================
+encoder           ``batch["sequences"]`` becomes               padding / unknown bases
+================  ===========================================  ================================
+OneHotEncoder     ``float32 [B, L, 4]`` (``NCL``: ``[B, 4, L]``)  zeros / zeros or 0.25 each
+IntegerEncoder    ``int64 [B, L]``: A0 C1 G2 T3, other 4        ``pad_value`` (-1)
+KmerEncoder ids   ``int64 [B, (L-k)//stride+1]``                -1 for windows touching N/padding
+KmerEncoder counts ``float32 [B, 4**k]``                        only valid k-mers counted
+================  ===========================================  ================================
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import ops
+from .base import Batch, BatchTransform
+
+__all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
+
+_LAYOUTS = ("NLC", "NCL")
+_UNKNOWN = ("zeros", "uniform")
+_ONE_HOT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
+
+
+class OneHotEncoder(BatchTransform):
+    """One-hot encode the bases (columns A, C, G, T; U counts as T).
+
+    Parameters
+    ----------
+    dtype : torch.dtype
+        float32 (default), bfloat16, float16 or uint8.
+    layout : "NLC" or "NCL"
+        ``[B, L, 4]`` (default) or channels-first ``[B, 4, L]`` for ``Conv1d``.
+    unknown : "zeros" or "uniform"
+        N and other symbols as all zeros, or 0.25 in each column.
+
+    Examples
+    --------
+    >>> batch = {"sequences": torch.tensor([list(b"ACGN")], dtype=torch.uint8),
+    ...          "lengths": torch.tensor([4])}
+    >>> OneHotEncoder()(batch)["sequences"][0].tolist()
+    [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros") -> None:
+        super().__init__()
+        if dtype not in _ONE_HOT_DTYPES:
+            raise ValueError(f"dtype must be one of {_ONE_HOT_DTYPES}, got {dtype!r}")
+        if layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+        if unknown not in _UNKNOWN:
+            raise ValueError(f"unknown must be one of {_UNKNOWN}, got {unknown!r}")
+        if dtype == torch.uint8 and unknown == "uniform":
+            raise ValueError("unknown='uniform' (0.25) cannot be stored in dtype uint8")
+        self.dtype, self.layout, self.unknown = dtype, layout, unknown
+
+    def forward(self, batch: Batch) -> Batch:
+        seqs, lengths = self._byte_sequences(batch)
+        out = dict(batch)
+        out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}"
+
+
+class IntegerEncoder(BatchTransform):
+    """Bases as integers A=0 C=1 G=2 T/U=3, other 4, padding ``pad_value``: ``int64 [B, L]``.
+
+    Examples
+    --------
+    >>> batch = {"sequences": torch.tensor([list(b"ACGN\\0")], dtype=torch.uint8),
+    ...          "lengths": torch.tensor([4])}
+    >>> IntegerEncoder()(batch)["sequences"].tolist()
+    [[0, 1, 2, 4, -1]]
+    """
+
+    def __init__(self, pad_value: int = -1) -> None:
+        super().__init__()
+        if isinstance(pad_value, bool) or not isinstance(pad_value, int):
+            raise TypeError(f"pad_value must be an int, got {type(pad_value).__name__}")
+        self.pad_value = pad_value
+
+    def forward(self, batch: Batch) -> Batch:
+        seqs, lengths = self._byte_sequences(batch)
+        out = dict(batch)
+        out["sequences"] = ops.integer(seqs, lengths, pad_value=self.pad_value)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"pad_value={self.pad_value}"
+
+
+class KmerEncoder(BatchTransform):
+    """k-mer token ids (for ``nn.Embedding``) or k-mer count vectors.
+
+    Parameters
+    ----------
+    k : int
+    mode : "counts" or "ids"
+        ``float32 [B, 4**k]`` counts (DeepBioP's KmerEncoder) or ``int64``
+        ids per window (-1 where a window touches N or padding).
+    stride : int
+        Window step (ids mode).
+    canonical : bool
+        Count a k-mer and its reverse complement as one.
+    buckets : int, optional
+        Hash ids into this many buckets (ids mode).
+
+    Examples
+    --------
+    >>> batch = {"sequences": torch.tensor([list(b"ACGT")], dtype=torch.uint8),
+    ...          "lengths": torch.tensor([4])}
+    >>> KmerEncoder(2, mode="ids")(batch)["sequences"].tolist()
+    [[1, 6, 11]]
+    """
+
+    def __init__(
+        self, k: int, mode: str = "counts", stride: int = 1, canonical: bool = False, buckets: int | None = None
+    ) -> None:
+        super().__init__()
+        if mode not in ("counts", "ids"):
+            raise ValueError(f"mode must be 'counts' or 'ids', got {mode!r}")
+        if mode == "counts" and (stride != 1 or buckets is not None):
+            raise ValueError("stride and buckets apply to mode='ids' only")
+        self.k, self.mode, self.stride, self.canonical, self.buckets = k, mode, stride, canonical, buckets
+        # validate k / stride / buckets now, with the op's own checks, on an empty batch
+        empty = torch.zeros(0, max(k, 1) if isinstance(k, int) else 1, dtype=torch.uint8)
+        self._encode(empty, torch.zeros(0, dtype=torch.int64))
+
+    def _encode(self, seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.mode == "counts":
+            return ops.kmer_counts(seqs, lengths, self.k, canonical=self.canonical)
+        return ops.kmer_ids(seqs, lengths, self.k, stride=self.stride, canonical=self.canonical, buckets=self.buckets)
+
+    def forward(self, batch: Batch) -> Batch:
+        seqs, lengths = self._byte_sequences(batch)
+        out = dict(batch)
+        out["sequences"] = self._encode(seqs, lengths)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, mode={self.mode!r}, stride={self.stride}, canonical={self.canonical}, buckets={self.buckets}"

@@ -1,0 +1,99 @@
+"""DataLoader mechanics on in-memory reads (real files are covered in test_loader_files.py)."""
+
+import pytest
+import torch
+
+from deepbiop_gpu import PackedReads
+from deepbiop_gpu.data import DataLoader, Dataset
+
+
+def _dataset(n=50):
+    gen = torch.Generator().manual_seed(0)
+    recs = []
+    for i in range(n):
+        L = int(torch.randint(0, 40, (1,), generator=gen))
+        seq = bytes(torch.tensor(list(b"ACGTN"))[torch.randint(0, 5, (L,), generator=gen)].tolist())
+        recs.append((f"read{i}", seq, b"I" * L))
+    return Dataset.from_reads(PackedReads.from_records(recs), labels=[1])
+
+
+class Tag(torch.nn.Module):
+    """A transform that records the epoch it saw in every row."""
+
+    def forward(self, batch):
+        out = dict(batch)
+        out["seen_epoch"] = torch.full_like(batch["index"], batch["epoch"])
+        return out
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_every_read_once_per_epoch(num_workers):
+    ds = _dataset()
+    loader = DataLoader(ds, batch_size=8, shuffle=True, num_workers=num_workers, seed=1)
+    assert len(loader) == 7
+    seen = torch.cat([b["index"] for b in loader])
+    assert sorted(seen.tolist()) == list(range(len(ds)))
+    batch = next(iter(loader))
+    assert batch["sequences"].dtype == torch.uint8 and batch["sequences"].shape[1] % 8 == 0
+    assert batch["labels"].tolist() == [1] * 8
+
+
+def test_order_depends_on_seed_and_epoch_not_workers():
+    ds = _dataset()
+
+    def order(**kw):
+        loader = DataLoader(ds, batch_size=8, shuffle=True, **kw)
+        loader.set_epoch(3)
+        return torch.cat([b["index"] for b in loader]).tolist()
+
+    assert order(num_workers=0, seed=5) == order(num_workers=2, seed=5)
+    assert order(num_workers=0, seed=5) != order(num_workers=0, seed=6)
+
+
+def test_epoch_advances_after_each_full_pass_and_reaches_transforms():
+    ds = _dataset()
+    for workers in (0, 2):
+        loader = DataLoader(ds, batch_size=16, shuffle=True, num_workers=workers, transform=Tag())
+        first = [b["seen_epoch"].unique().tolist() for b in loader]
+        second = [b["seen_epoch"].unique().tolist() for b in loader]
+        assert all(e == [0] for e in first) and all(e == [1] for e in second)
+        loader.set_epoch(7)
+        assert all(b["epoch"] == 7 for b in loader)
+
+
+def test_torch_kwargs_pass_through_and_collate_fn_is_used():
+    ds = _dataset()
+    calls = []
+
+    def my_collate(samples):
+        calls.append(len(samples))
+        return [s["name"] for s in samples]
+
+    loader = DataLoader(ds, batch_size=10, collate_fn=my_collate)
+    names = [n for batch in loader for n in batch]
+    assert names == [f"read{i}" for i in range(50)] and calls == [10] * 5
+    loader = DataLoader(ds, batch_size=10, num_workers=2, persistent_workers=True, prefetch_factor=4)
+    assert sum(len(b["names"]) for b in loader) == 50
+    assert sum(len(b["names"]) for b in loader) == 50
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size must be a positive int"),
+        ({"num_workers": -1}, "num_workers must be a non-negative int"),
+        ({"seed": -3}, "seed must be a non-negative int"),
+        ({"pin_memory": "yes"}, "pin_memory must be True, False or 'auto'"),
+        ({"transform": 3}, "transform must be callable"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        DataLoader(_dataset(), **kwargs)
+
+
+def test_cuda_device_without_cuda_is_refused():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        DataLoader(_dataset(), device="cuda")
