@@ -157,13 +157,22 @@ class Dataset(torch.utils.data.Dataset):
         labels: LabelSpec | None = None,
         transform: Callable | None = None,
         quality_offset: int = 33,
+        cache_dir: PathLike | None = None,
         **read_kwargs: Any,
     ) -> None:
-        from ..io import read
-
         path_list = as_path_list(paths)
-        parts = [read(p, quality_offset=quality_offset, **read_kwargs) for p in path_list]
-        self._setup(parts, path_list, labels, transform)
+        if cache_dir is not None:
+            from ..cache import load_or_build
+
+            reads, file_sizes = load_or_build(path_list, cache_dir, quality_offset=quality_offset, **read_kwargs)
+        else:
+            from ..io import read
+
+            parts = [read(p, quality_offset=quality_offset, **read_kwargs) for p in path_list]
+            file_sizes = [len(p) for p in parts]
+            reads = PackedReads.concat(parts) if parts else PackedReads.empty()
+            del parts
+        self._setup(reads, file_sizes, path_list, labels, transform)
 
     @classmethod
     def from_reads(
@@ -173,38 +182,77 @@ class Dataset(torch.utils.data.Dataset):
         labels: LabelSpec | torch.Tensor | None = None,
         transform: Callable | None = None,
         paths: Sequence[str] | None = None,
+        file_sizes: Sequence[int] | None = None,
+        classes: Sequence[str] | None = None,
     ) -> Dataset:
-        """A dataset over reads already in memory (one :class:`PackedReads` per "file")."""
-        parts = [reads] if isinstance(reads, PackedReads) else list(reads)
+        """A dataset over reads already in memory (or memory-mapped).
+
+        ``reads`` is one :class:`PackedReads` or one per source file;
+        ``file_sizes`` splits a single pack into files instead.  ``labels``
+        takes every form the constructor takes, or a tensor with one label
+        per read (then ``classes`` names its class indices, if any).
+        """
+        if isinstance(reads, PackedReads):
+            file_sizes = [len(reads)] if file_sizes is None else list(file_sizes)
+        else:
+            parts = list(reads)
+            file_sizes = [len(p) for p in parts]
+            reads = PackedReads.concat(parts) if parts else PackedReads.empty()
+        if sum(file_sizes) != len(reads):
+            raise ValueError(f"file_sizes add up to {sum(file_sizes)}, not {len(reads)} reads")
+        n_files = len(file_sizes)
         self = cls.__new__(cls)
-        self._setup(parts, list(paths) if paths is not None else [""] * len(parts), labels, transform)
+        path_list = list(paths) if paths is not None else [""] * n_files
+        if isinstance(labels, torch.Tensor):
+            if labels.shape != (len(reads),):
+                raise ValueError(f"a labels tensor needs one label per read: shape ({len(reads)},), got {tuple(labels.shape)}")
+            self._setup(reads, file_sizes, path_list, None, transform)
+            self.labels, self.classes = labels, list(classes) if classes is not None else None
+        else:
+            self._setup(reads, file_sizes, path_list, labels, transform)
         return self
 
     def _setup(
         self,
-        parts: list[PackedReads],
+        reads: PackedReads,
+        file_sizes: list[int],
         paths: list[str],
         labels: LabelSpec | None,
         transform: Callable | None,
     ) -> None:
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.reads = reads
         self.paths = paths
-        self.file_sizes = [len(p) for p in parts]
+        self.file_sizes = list(file_sizes)
         self.transform = transform
         self.epoch = 0
         self.classes: list[str] | None = None
         self.labels: torch.Tensor | None = None
         if labels is not None:
-            resolver = LabelResolver(labels, len(parts))
+            resolver = LabelResolver(labels, len(file_sizes))
+            bounds = np.concatenate([[0], np.cumsum(file_sizes)]).astype(int).tolist()
+            files = [range(bounds[i], bounds[i + 1]) for i in range(len(file_sizes))]
             if resolver.kind is not None:  # known up front: label files one by one
-                values = [resolver.tensor(p, i) for i, p in enumerate(parts)]
+                values = [resolver.tensor(reads, i, rows) for i, rows in enumerate(files)]
                 self.labels = torch.cat(values) if values else torch.zeros(0, dtype=torch.int64)
             else:  # a callable: collect every label first so classes cover all files
-                raw = [v for i, p in enumerate(parts) for v in resolver.raw(p, i)]
+                raw = [v for i, rows in enumerate(files) for v in resolver.raw(reads, i, rows)]
                 self.labels = resolver.to_tensor(raw)
             self.classes = resolver.classes
-        self.reads = PackedReads.concat(parts) if parts else PackedReads.empty()
+
+    # ---------------------------------------------------------- inspection
+    def summary(self, **kwargs: Any):
+        """Counts, length distribution, composition, qualities, labels: a ``Summary``."""
+        from ..summary import summarize
+
+        return summarize(self, **kwargs)
+
+    def validate(self, **kwargs: Any):
+        """Findings a user should act on (duplicates, empty reads, many Ns, ...)."""
+        from ..validation import validate
+
+        return validate(self, **kwargs)
 
     # ------------------------------------------------------------- access
     def __len__(self) -> int:

@@ -116,12 +116,13 @@ class LabelResolver:
         self.kind: str | None = _kind_of(known, self._what) if known else None
         self.classes: list[str] | None = sorted(set(known)) if self.kind == "str" else None
 
-    def raw(self, reads: PackedReads, file_no: int) -> list[Any]:
-        """The labels of ``reads`` (all from input file ``file_no``) as Python values."""
+    def raw(self, reads: PackedReads, file_no: int, rows: range | None = None) -> list[Any]:
+        """Python labels of ``reads[rows]`` (default: all), which come from input file ``file_no``."""
+        rows = range(len(reads)) if rows is None else rows
         if self._per_file is not None:
-            return [self._per_file[file_no]] * len(reads)
+            return [self._per_file[file_no]] * len(rows)
         if self._mapping is not None:
-            names = reads.names.tolist()
+            names = reads.names[rows.start : rows.stop].tolist()
             missing = [n for n in names if n not in self._mapping]
             if missing:
                 first = ", ".join(repr(m) for m in missing[:5])
@@ -131,7 +132,7 @@ class LabelResolver:
                 )
             return [self._mapping[n] for n in names]
         assert self._callable is not None
-        return [self._callable(rec) for rec in reads]
+        return [self._callable(reads[i]) for i in rows]
 
     def to_tensor(self, raw: list[Any]) -> torch.Tensor:
         """Python labels -> ``int64`` / ``float32 [n]`` (strings -> indices into ``classes``).
@@ -151,9 +152,10 @@ class LabelResolver:
         dtype = torch.int64 if kind == "int" else torch.float32
         return torch.tensor(raw, dtype=dtype)
 
-    def tensor(self, reads: PackedReads, file_no: int) -> torch.Tensor:
+    def tensor(self, reads: PackedReads, file_no: int, rows: range | None = None) -> torch.Tensor:
         """``raw`` then ``to_tensor``, with a fast path for per-file labels."""
         if self._per_file is not None and self.kind != "str":
             dtype = torch.int64 if self.kind == "int" else torch.float32
-            return torch.full((len(reads),), self._per_file[file_no], dtype=dtype)
-        return self.to_tensor(self.raw(reads, file_no))
+            n = len(reads) if rows is None else len(rows)
+            return torch.full((n,), self._per_file[file_no], dtype=dtype)
+        return self.to_tensor(self.raw(reads, file_no, rows))
