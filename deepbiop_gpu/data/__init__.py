@@ -1,7 +1,7 @@
 """Datasets, collate, sampling and the device-aware DataLoader."""
 
 from .collate import Collate, default_collate
-from .dataset import Dataset, PairedDataset, SampleBatch
+from .dataset import Dataset, PairedDataset, SampleBatch, Subset
 from .iterable import IterableDataset, ReadsBatch
 from .loader import DataLoader
 from .prefetch import DevicePrefetcher
@@ -17,5 +17,6 @@ __all__ = [
     "PairedDataset",
     "ReadsBatch",
     "SampleBatch",
+    "Subset",
     "default_collate",
 ]

@@ -26,7 +26,7 @@ from ..packed import PackedReads, pad_ragged
 from .collate import batch_width
 from .labels import LabelResolver, LabelSpec
 
-__all__ = ["Dataset", "PairedDataset", "SampleBatch", "apply_transform_to_sample"]
+__all__ = ["Dataset", "PairedDataset", "SampleBatch", "Subset", "apply_transform_to_sample"]
 
 PathLike = str | os.PathLike
 
@@ -254,6 +254,25 @@ class Dataset(torch.utils.data.Dataset):
 
         return validate(self, **kwargs)
 
+    def split(self, fraction: float, seed: int = 0) -> tuple[Subset, Subset]:
+        """Seeded random split into two :class:`Subset` s of ``fraction`` and the rest.
+
+        Samples keep their index in this dataset, so augmentations are the
+        same as without the split.
+
+        Examples
+        --------
+        >>> train, val = ds.split(0.8, seed=0)  # doctest: +SKIP
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+            raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+        from .sampler import mix_seed
+
+        gen = torch.Generator().manual_seed(mix_seed(seed, 0x5EED))
+        order = torch.randperm(len(self), generator=gen).numpy()
+        cut = int(round(fraction * len(self)))
+        return Subset(self, np.sort(order[:cut])), Subset(self, np.sort(order[cut:]))
+
     # ------------------------------------------------------------- access
     def __len__(self) -> int:
         return len(self.reads)
@@ -383,3 +402,45 @@ class PairedSampleBatch(Sequence[dict]):
         if "labels" in b1:
             out["labels"] = b1["labels"]
         return out
+
+
+class Subset(torch.utils.data.Dataset):
+    """Some reads of a :class:`Dataset`, sharing its buffers.
+
+    Samples keep their index in the parent dataset (it keys the random
+    transforms); batches are fetched in one call as from the parent.
+    """
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray | torch.Tensor) -> None:
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"Subset takes a deepbiop_gpu Dataset, got {type(dataset).__name__}")
+        idx = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= len(dataset))):
+            raise IndexError(f"subset indices must be 1-D and within [0, {len(dataset)})")
+        self.dataset = dataset
+        self.indices = idx
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.dataset.classes
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        labels = self.dataset.labels
+        return None if labels is None else labels[torch.from_numpy(self.indices)]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.dataset[int(self.indices[i])]
+
+    def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
+        parent = self.indices[np.asarray(indices, dtype=np.int64)]
+        return SampleBatch(self.dataset, parent, getattr(indices, "epoch", self.dataset.epoch))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __repr__(self) -> str:
+        return f"Subset({len(self)} of {self.dataset!r})"

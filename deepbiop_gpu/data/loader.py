@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .collate import default_collate
-from .dataset import Dataset, PairedDataset
+from .dataset import Dataset, PairedDataset, Subset
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler
@@ -132,7 +132,7 @@ class DataLoader:
             pin_memory = self.device.type == "cuda"
         self.pin_memory = bool(pin_memory)
 
-        ours = isinstance(dataset, (Dataset, PairedDataset, IterableDataset))
+        ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))
         # CPU delivery with workers: the transform runs in the workers (same results).
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours

@@ -97,3 +97,19 @@ def test_cuda_device_without_cuda_is_refused():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="CUDA is not available"):
         DataLoader(_dataset(), device="cuda")
+
+
+def test_split_subsets_keep_parent_indices_and_cover_everything():
+    ds = _dataset(40)
+    train, val = ds.split(0.75, seed=2)
+    assert len(train) == 30 and len(val) == 10
+    both = sorted(train.indices.tolist() + val.indices.tolist())
+    assert both == list(range(40))
+    loader = DataLoader(val, batch_size=4, num_workers=2)
+    seen = torch.cat([b["index"] for b in loader]).tolist()
+    assert sorted(seen) == sorted(val.indices.tolist())
+    assert val[0]["index"] == int(val.indices[0])
+    again, _ = ds.split(0.75, seed=2)
+    assert again.indices.tolist() == train.indices.tolist()
+    with pytest.raises(ValueError, match="fraction must be a number in"):
+        ds.split(1.5)
