@@ -30,6 +30,9 @@ def test_wheel_layout(tmp_path):
     for kernel in (ROOT / "kernels").glob("*.py"):
         assert f"deepbiop_gpu/kernels/{kernel.name}" in names
     assert "deepbiop_gpu/py.typed" in names
+    for data in (ROOT / "deepbiop_gpu" / "example_data").iterdir():
+        if data.suffix != ".py" and data.is_file():
+            assert f"deepbiop_gpu/example_data/{data.name}" in names
 
 
 def test_editable_import_of_kernels():
