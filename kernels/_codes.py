@@ -17,3 +17,50 @@ def base_code(b):
     code = tl.where(f == 103, 2, code)
     code = tl.where((f == 116) | (f == 117), 3, code)
     return code
+
+
+# --- reverse complement and mutate (issue 3) ---------------------------------
+
+
+@triton.jit
+def complement_byte(b):
+    """ASCII byte -> its IUPAC complement, case kept (other bytes unchanged).
+
+    A<->T, C<->G, U->A, R<->Y, K<->M, B<->V, D<->H; S, W, N and every other
+    byte map to themselves.  Works on the lower-case fold ``b | 0x20`` (only
+    letters fold into 'a'..'z') and puts the case bit of ``b`` back.
+    Returns int32.
+    """
+    x = b.to(tl.int32)
+    f = x | 0x20
+    c = tl.where(f == 97, 116, 0)  # a -> t
+    c = tl.where(f == 116, 97, c)  # t -> a
+    c = tl.where(f == 117, 97, c)  # u -> a
+    c = tl.where(f == 99, 103, c)  # c -> g
+    c = tl.where(f == 103, 99, c)  # g -> c
+    c = tl.where(f == 114, 121, c)  # r -> y
+    c = tl.where(f == 121, 114, c)  # y -> r
+    c = tl.where(f == 107, 109, c)  # k -> m
+    c = tl.where(f == 109, 107, c)  # m -> k
+    c = tl.where(f == 98, 118, c)  # b -> v
+    c = tl.where(f == 118, 98, c)  # v -> b
+    c = tl.where(f == 100, 104, c)  # d -> h
+    c = tl.where(f == 104, 100, c)  # h -> d
+    return tl.where(c != 0, (c & 0xDF) | (x & 0x20), x)
+
+
+@triton.jit
+def acgt_code(b):
+    """ASCII byte -> A=0 C=1 G=2 T=3 (either case), anything else 4 (U too). int32."""
+    f = b.to(tl.int32) | 0x20
+    code = tl.where(f == 97, 0, 4)
+    code = tl.where(f == 99, 1, code)
+    code = tl.where(f == 103, 2, code)
+    code = tl.where(f == 116, 3, code)
+    return code
+
+
+@triton.jit
+def acgt_byte(code):
+    """Code 0..3 -> upper-case 'A', 'C', 'G', 'T' (int32)."""
+    return tl.where(code == 0, 65, tl.where(code == 1, 67, tl.where(code == 2, 71, 84)))

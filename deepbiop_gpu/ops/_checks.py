@@ -75,3 +75,33 @@ def check_index(index: torch.Tensor, seqs: torch.Tensor) -> None:
         raise ValueError(f"index is on {index.device} but seqs is on {seqs.device}")
     if _values_checkable(index) and index.numel() and bool((index < 0).any()):
         raise ValueError("index must be >= 0 (sample indices)")
+
+
+# --- helpers added for reverse_complement / mutate / crop (issue 3) ----------
+
+
+def check_rows(x: torch.Tensor, lengths: torch.Tensor, *, name: str) -> None:
+    """Like :func:`check_batch` for a ``[B, L]`` tensor of any dtype (e.g. qualities)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape [B, L], got {tuple(x.shape)}")
+    if x.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got {x.dtype}")
+    # a zero-stride uint8 stand-in of the same shape and device: check_batch's
+    # checks (and messages) without allocating B x L bytes
+    stand_in = torch.empty(1, dtype=torch.uint8, device=x.device).as_strided(x.shape, (0, 0))
+    check_batch(stand_in, lengths, name=name)
+
+
+def check_mask(mask: torch.Tensor, seqs: torch.Tensor, name: str) -> None:
+    """``mask`` is ``bool [B]`` on the device of ``seqs``."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool or mask.dim() != 1 or mask.shape[0] != seqs.shape[0]:
+        raise ValueError(
+            f"{name} must be bool of shape [B] = [{seqs.shape[0]}], got "
+            f"{mask.dtype} {tuple(mask.shape)}"
+        )
+    if mask.device != seqs.device:
+        raise ValueError(f"{name} is on {mask.device} but seqs is on {seqs.device}")

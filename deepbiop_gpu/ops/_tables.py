@@ -30,3 +30,48 @@ def _code_table_cpu() -> torch.Tensor:
 def code_table(device: torch.device) -> torch.Tensor:
     """``uint8 [256]``: byte -> base code (A=0 C=1 G=2 T/U=3, else 4)."""
     return _code_table_cpu().to(device)
+
+
+# --- reverse complement and mutate (issue 3) ---------------------------------
+
+# IUPAC complements (upper case; lower case maps likewise).  U complements to
+# A (its complement T has no U counterpart); S, W, N and every byte not
+# listed are their own complement.
+COMPLEMENT = {
+    "A": "T", "T": "A", "U": "A", "C": "G", "G": "C",
+    "R": "Y", "Y": "R", "K": "M", "M": "K", "B": "V", "V": "B", "D": "H", "H": "D",
+}  # fmt: skip
+ACGT = b"ACGT"
+
+
+@functools.cache
+def _complement_table_cpu() -> torch.Tensor:
+    table = torch.arange(256, dtype=torch.int32)
+    for base, comp in COMPLEMENT.items():
+        table[ord(base)] = ord(comp)
+        table[ord(base.lower())] = ord(comp.lower())
+    return table.to(torch.uint8)
+
+
+@functools.cache
+def complement_table(device: torch.device) -> torch.Tensor:
+    """``uint8 [256]``: byte -> its IUPAC complement, case kept (other bytes: itself)."""
+    return _complement_table_cpu().to(device)
+
+
+@functools.cache
+def _acgt_table_cpu() -> torch.Tensor:
+    table = torch.full((256,), UNKNOWN_CODE, dtype=torch.uint8)
+    for code, base in enumerate("ACGT"):
+        table[ord(base)] = code
+        table[ord(base.lower())] = code
+    return table
+
+
+@functools.cache
+def acgt_table(device: torch.device) -> torch.Tensor:
+    """``uint8 [256]``: A=0 C=1 G=2 T=3 (either case), every other byte (U too) 4."""
+    return _acgt_table_cpu().to(device)
+
+
+__all__ += ["ACGT", "COMPLEMENT", "acgt_table", "complement_table"]

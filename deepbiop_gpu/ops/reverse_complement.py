@@ -1,7 +1,110 @@
-"""STUB: to be written (issue 3)."""
+"""``reverse_complement``: reverse each read within its own length, complementing its bases."""
+
+from __future__ import annotations
 
 import torch
 
+from ._checks import check_batch, check_mask, check_rows
+from ._dispatch import use_triton
+from ._tables import complement_table
 
-def reverse_complement(seqs, lengths, apply=None, complement=True):
-    raise NotImplementedError("reverse_complement is not written yet")
+__all__ = ["reverse_complement", "reverse_complement_torch"]
+
+
+def reverse_complement_torch(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    apply: torch.Tensor | None = None,
+    complement: bool = True,
+) -> torch.Tensor:
+    """Torch implementation (any device): a gather, a table lookup, a mask.
+
+    Lengths are clamped into ``[0, L]`` (their values are only checked on the
+    CPU), so nothing is ever read out of bounds.
+    """
+    B, L = seqs.shape
+    if B == 0 or L == 0:
+        return torch.zeros_like(seqs, memory_format=torch.contiguous_format)
+    cols = torch.arange(L, device=seqs.device)
+    lens = lengths.to(torch.int64).clamp(0, L).unsqueeze(1)
+    src = (lens - 1 - cols).clamp_(min=0)  # [B, L]: the read position landing at each column
+    if apply is not None:
+        src = torch.where(apply.unsqueeze(1), src, cols)
+    out = torch.gather(seqs, 1, src)
+    if complement:
+        table = complement_table(seqs.device)
+        comp = table.index_select(0, out.reshape(-1).to(torch.int64)).view(B, L)
+        out = comp if apply is None else torch.where(apply.unsqueeze(1), comp, out)
+    return out.masked_fill_(cols >= lens, 0)
+
+
+@torch.library.custom_op("deepbiop_gpu::reverse_complement", mutates_args=())
+def _reverse_complement_op(
+    seqs: torch.Tensor, lengths: torch.Tensor, apply: torch.Tensor | None, complement: bool
+) -> torch.Tensor:
+    if use_triton(seqs):
+        from deepbiop_gpu.kernels.reverse_complement import reverse_complement_triton
+
+        return reverse_complement_triton(seqs, lengths, apply, complement)
+    return reverse_complement_torch(seqs, lengths, apply, complement)
+
+
+@_reverse_complement_op.register_fake
+def _(
+    seqs: torch.Tensor, lengths: torch.Tensor, apply: torch.Tensor | None, complement: bool
+) -> torch.Tensor:
+    return torch.empty_like(seqs, memory_format=torch.contiguous_format)
+
+
+def reverse_complement(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    apply: torch.Tensor | None = None,
+    complement: bool = True,
+) -> torch.Tensor:
+    """Reverse-complement each read within its own length (ragged batches).
+
+    Read ``b`` of length ``n = lengths[b]`` becomes
+    ``out[b, i] = comp(seqs[b, n - 1 - i])`` for ``i < n``; the padding after
+    it stays at the end and is written as 0.  The complement is byte-wise
+    IUPAC with the case kept: A<->T, C<->G, U->A, R<->Y, K<->M, B<->V, D<->H;
+    S, W, N and every other byte are left as they are.
+
+    Parameters
+    ----------
+    seqs : Tensor, ``uint8 [B, L]``
+        Raw ASCII bases, any case, right-padded (padding bytes are ignored).
+        With ``complement=False`` any real dtype is accepted (e.g. qualities).
+    lengths : Tensor, ``int32`` or ``int64 [B]``
+        Length of each read; positions at or past it are padding.
+    apply : Tensor, ``bool [B]``, optional
+        Reads to reverse(-complement); the others are copied unchanged (their
+        padding still written as 0).  Default: every read.
+    complement : bool, default True
+        False only reverses: use it on the qualities of the same reads, with
+        the same ``apply``, so that each quality follows its base.
+
+    Returns
+    -------
+    Tensor, ``[B, L]``, dtype of ``seqs``, a new contiguous tensor.
+
+    Examples
+    --------
+    >>> seqs = torch.tensor([list(b"ACGTn"), list(b"aaG\\0\\0")], dtype=torch.uint8)
+    >>> out = reverse_complement(seqs, torch.tensor([5, 3]))
+    >>> [bytes(r) for r in out.tolist()]
+    [b'nACGT', b'Ctt\\x00\\x00']
+    >>> quals = torch.tensor([list(b"ABCDE"), list(b"FGH\\0\\0")], dtype=torch.uint8)
+    >>> out = reverse_complement(quals, torch.tensor([5, 3]), complement=False)
+    >>> [bytes(r) for r in out.tolist()]
+    [b'EDCBA', b'HGF\\x00\\x00']
+    """
+    if not isinstance(complement, bool):
+        raise TypeError(f"complement must be a bool, got {type(complement).__name__}")
+    if complement:
+        check_batch(seqs, lengths)
+    else:
+        check_rows(seqs, lengths, name="seqs")
+    if apply is not None:
+        check_mask(apply, seqs, "apply")
+    return torch.ops.deepbiop_gpu.reverse_complement(seqs, lengths, apply, complement)
