@@ -3,7 +3,6 @@ whatever num_workers, batch_size or device."""
 
 import pytest
 import torch
-from conftest import HAS_CUDA
 
 from deepbiop_gpu import Compose, DataLoader, Dataset, Mutator, ReverseComplement, Sampler
 
@@ -46,7 +45,7 @@ def test_same_reads_whatever_workers_and_batch_size(fastq):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cpu_and_cuda_give_the_same_reads(fastq):
     cpu, order = _epoch(fastq, batch_size=100, num_workers=0)
     cuda, cuda_order = _epoch(fastq, batch_size=100, num_workers=2, device="cuda")
