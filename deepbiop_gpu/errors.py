@@ -14,7 +14,17 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DeepBiopError", "FormatError", "UnknownFormatError"]
+__all__ = [
+    "DeepBiopError",
+    "FormatError",
+    "UnknownFormatError",
+    "FastqFormatError",
+    "FastaFormatError",
+    "AlignmentFormatError",
+    "CompressionError",
+    "PairedReadsError",
+    "SkippedRecordsWarning",
+]
 
 
 class DeepBiopError(Exception):
@@ -75,3 +85,80 @@ def _rebuild_format_error(cls, message, path, record, line):
 
 class UnknownFormatError(FormatError):
     """The bytes of a file match none of the supported formats."""
+
+
+class FastqFormatError(FormatError):
+    """A FASTQ record is malformed (structure, lengths or characters)."""
+
+
+class FastaFormatError(FormatError):
+    """A FASTA record is malformed (text before the first header, control bytes)."""
+
+
+class AlignmentFormatError(FormatError):
+    """A SAM / BAM / CRAM file is malformed, truncated or cannot be decoded."""
+
+
+class CompressionError(FormatError):
+    """Compressed data is truncated or corrupt (gzip / BGZF)."""
+
+
+class PairedReadsError(FormatError):
+    """Two files of a read pair disagree (names, or number of reads).
+
+    ``path`` is the first file; ``paths`` holds both.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        paths: tuple[str | os.PathLike[str], str | os.PathLike[str]],
+        record: int | None = None,
+    ) -> None:
+        self.paths = (os.fspath(paths[0]), os.fspath(paths[1]))
+        super().__init__(message, path=self.paths[0], record=record)
+
+    def _render(self) -> str:
+        where = f"pair {self.record}: " if self.record is not None else ""
+        return f"{self.paths[0]} + {self.paths[1]}: {where}{self.message}"
+
+    def __reduce__(self):
+        return (_rebuild_paired_error, (self.message, self.paths, self.record))
+
+
+def _rebuild_paired_error(message, paths, record):
+    return PairedReadsError(message, paths=paths, record=record)
+
+
+class SkippedRecordsWarning(UserWarning):
+    """Bad records were skipped because the caller asked for ``on_error="skip"``.
+
+    Issued once per file, when reading it finishes.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    count : int
+        How many records were skipped.
+    errors : list of FormatError
+        The first few errors (at most 10), with their record and line numbers.
+
+    Examples
+    --------
+    >>> w = SkippedRecordsWarning("reads.fastq", 2, [])
+    >>> w.count, str(w)
+    (2, 'reads.fastq: skipped 2 malformed records')
+    """
+
+    def __init__(self, path: str | os.PathLike[str], count: int, errors: list[FormatError]) -> None:
+        self.path = os.fspath(path)
+        self.count = count
+        self.errors = list(errors)
+        first = f"; first: {self.errors[0]}" if self.errors else ""
+        noun = "record" if count == 1 else "records"
+        super().__init__(f"{self.path}: skipped {count} malformed {noun}{first}")
+
+    def __reduce__(self):
+        return (SkippedRecordsWarning, (self.path, self.count, self.errors))

@@ -1,0 +1,477 @@
+"""Vectorised FASTQ parser.
+
+The fast path handles the common 4-line layout with whole-buffer numpy
+operations: one ``np.flatnonzero`` finds every newline of a decompressed
+block, the lines are grouped by four, and the structure of every record is
+checked at once (``@`` and ``+`` first bytes, equal sequence and quality
+lengths, a ``+`` line that is empty or repeats the header, quality bytes in
+range).  Sequences, qualities, ids and descriptions are then copied into the
+packed output with :func:`~deepbiop_gpu.io.ragged.gather`, never one record
+at a time.
+
+Anything the fast path does not accept — wrapped (multi-line) records, blank
+lines, and every malformed record — goes to a per-record parser
+(:meth:`FastqParser._slow`) that follows the kseq / ``pysam.FastxFile`` rules
+(sequence lines up to the ``+`` line, then quality lines until the quality is
+as long as the sequence) and raises :class:`FastqFormatError` naming the
+record, the line and the problem.  Once a wrapped record is seen the rest of
+the file stays on that path.
+
+Conventions (they match ``pysam.FastxFile``):
+
+* a trailing ``\\r`` is removed from every line (CRLF files); a missing final
+  newline is accepted;
+* the id is the header up to the first space or tab, the description the
+  rest of the header after that one separator;
+* a record may be empty (empty sequence and quality lines);
+* blank lines between records are ignored (they hold no record);
+* sequence bytes are kept as they are (case kept) and must be printable
+  ASCII (32-126); quality bytes must lie in ``quality_offset``..126 and are
+  returned as phred+33.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from ..errors import FastqFormatError, FormatError
+from .ragged import first_true, gather, ranges_equal, split_headers
+from .sink import ReadSink
+
+__all__ = ["FastqParser"]
+
+_SEP = re.compile(rb"[ \t]")
+_MAX_ERRORS_KEPT = 10
+
+
+def _show(byte: int) -> str:
+    """A byte as a user reads it in an editor."""
+    if byte == 0:
+        return "NUL byte"
+    if byte == 9:
+        return "tab"
+    if byte == 32:
+        return "space"
+    if byte < 32 or byte == 127:
+        return f"control byte 0x{byte:02x}"
+    if byte > 127:
+        return f"non-ASCII byte 0x{byte:02x}"
+    return repr(chr(byte))
+
+
+class _RecordError(Exception):
+    """A FormatError plus the line (index in the slow buffer) to resume at."""
+
+    def __init__(self, error: FormatError, resume: int | None) -> None:
+        self.error = error
+        self.resume = resume
+
+
+def _first_bad_record(bad_bytes: np.ndarray, offsets: np.ndarray) -> tuple[int, int]:
+    """Record index and in-record position of the first ``True`` in ``bad_bytes``."""
+    pos = first_true(bad_bytes)
+    rec = int(np.searchsorted(offsets, pos, side="right")) - 1
+    return rec, pos - int(offsets[rec])
+
+
+class FastqParser:
+    """Incremental FASTQ parser that appends to a :class:`ReadSink`.
+
+    Feed it buffers that start at a record boundary; it parses every
+    complete record and says how many bytes it consumed (the caller keeps
+    the rest and prepends it to the next block).
+
+    Parameters
+    ----------
+    path : str
+        For error messages.
+    sink : ReadSink
+        Receives the records (``with_qualities=True``).
+    quality_offset : int
+        33 (Sanger / Illumina 1.8+) or 64 (Illumina 1.3-1.7); qualities are
+        returned as phred+33 either way.
+    on_error : {"raise", "skip"}
+        ``"skip"`` drops malformed records, counting them in :attr:`skipped`
+        and keeping the first errors in :attr:`errors`.
+    force_slow : bool
+        Use the per-record parser for everything (tests compare both paths).
+
+    Examples
+    --------
+    >>> from deepbiop_gpu.io.ragged import PAD
+    >>> data = b"@r1 x\\nACGT\\n+\\nIIII\\n@r2\\nGG\\n+\\n##\\n"
+    >>> buf = np.zeros(len(data) + PAD, np.uint8); buf[:len(data)] = list(data)
+    >>> sink = ReadSink(with_qualities=True)
+    >>> FastqParser("mem", sink).parse(buf, len(data), final=True) == len(data)
+    True
+    >>> sink.packed().names.tolist(), sink.packed().descriptions.tolist()
+    (['r1', 'r2'], ['x', ''])
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sink: ReadSink,
+        *,
+        quality_offset: int = 33,
+        on_error: str = "raise",
+        force_slow: bool = False,
+    ) -> None:
+        if quality_offset not in (33, 64):
+            raise ValueError(f"quality_offset must be 33 or 64, got {quality_offset}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.path = os.fspath(path)
+        self.sink = sink
+        self.offset = quality_offset
+        self.skip = on_error == "skip"
+        self.slow = force_slow
+        self.lines_done = 0
+        self.records_done = 0
+        self.skipped = 0
+        self.errors: list[FormatError] = []
+        # bytes.translate(None, delete) leaves only the invalid bytes
+        self._valid_qual = bytes(range(quality_offset, 127))
+        self._valid_seq = bytes(range(32, 127))
+        self._qual_shift = bytes(
+            (b - quality_offset + 33) if quality_offset <= b < 127 else b for b in range(256)
+        )
+
+    # ------------------------------------------------------------------ api
+    def parse(self, buf: np.ndarray, n: int, final: bool) -> int:
+        """Parse the complete records of ``buf[:n]``.
+
+        Parameters
+        ----------
+        buf : ndarray, ``uint8 [>= n + PAD]``
+            Starts at a record boundary (or blank lines before one).
+        n : int
+            Valid bytes in ``buf``.
+        final : bool
+            No more data follows: the last line may lack its newline, and an
+            incomplete record is an error.
+
+        Returns
+        -------
+        int
+            Bytes consumed; ``buf[consumed:n]`` is an incomplete record
+            (always ``n`` when ``final``).
+        """
+        nl = np.flatnonzero(buf[:n] == 10)
+        if final and n and buf[n - 1] != 10:
+            nl = np.append(nl, n)  # virtual newline after an unterminated last line
+        done = 0
+        if not self.slow:
+            done, failed = self._fast(buf, nl)
+            if not failed and not final:
+                return self._consumed(nl, done)
+        if done < len(nl):
+            done += self._slow(buf, n, nl, done, final)
+        return self._consumed(nl, done) if not final else n
+
+    @staticmethod
+    def _consumed(nl: np.ndarray, lines: int) -> int:
+        return int(nl[lines - 1]) + 1 if lines else 0
+
+    # ------------------------------------------------------------ fast path
+    def _fast(self, buf: np.ndarray, nl: np.ndarray) -> tuple[int, bool]:
+        """Parse leading 4-line records; return (lines consumed, whether one failed)."""
+        m = len(nl) // 4
+        if m == 0:
+            return 0, False
+        nl4 = nl[: 4 * m]
+        starts = np.empty(4 * m, dtype=np.int64)
+        starts[0] = 0
+        np.add(nl4[:-1], 1, out=starts[1:])
+        cr = buf[nl4 - 1] == 13
+        if nl4[0] == 0:
+            cr[0] = False  # empty first line: nothing before it
+        ends = nl4 - cr if cr.any() else nl4
+        S = starts.reshape(m, 4)
+        L = (ends - starts).reshape(m, 4)
+        seq_len = L[:, 1]
+        s0 = buf[S[:, 1]]
+        bad = (buf[S[:, 0]] != 64) | (buf[S[:, 2]] != 43) | (seq_len != L[:, 3])
+        bad |= (seq_len > 0) & ((s0 == 64) | (s0 == 43))
+        plus_len = L[:, 2] - 1
+        if plus_len.any():
+            has = plus_len > 0
+            same = (plus_len == L[:, 0] - 1) & ranges_equal(buf, S[:, 0] + 1, S[:, 2] + 1, plus_len)
+            bad |= has & ~same
+        failed = False
+        f = first_true(bad)
+        if f >= 0:
+            m, failed = f, True
+            if m == 0:
+                return 0, True
+            S, L, seq_len = S[:m], L[:m], seq_len[:m]
+
+        offsets = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(seq_len, out=offsets[1:])
+        seqs = gather(buf, S[:, 1], seq_len)
+        quals = gather(buf, S[:, 3], seq_len)
+        cut = m
+        if len(quals) and (int(quals.min()) < self.offset or int(quals.max()) > 126):
+            cut = min(cut, _first_bad_record((quals < self.offset) | (quals > 126), offsets)[0])
+        if len(seqs) and (int(seqs.min()) < 32 or int(seqs.max()) > 126):
+            cut = min(cut, _first_bad_record((seqs < 32) | (seqs > 126), offsets)[0])
+        names, name_lens, descs, desc_lens = split_headers(buf, S[:, 0] + 1, L[:, 0] - 1)
+        cut = min(cut, self._check_headers(names, name_lens, descs, desc_lens))
+        if cut < m:
+            # keep the records before the first bad one; the slow path reports it
+            failed = True
+            if cut == 0:
+                return 0, True
+            m = cut
+            end = int(offsets[m])
+            seqs, quals, seq_len = seqs[:end], quals[:end], seq_len[:m]
+            names = names[: int(name_lens[:m].sum())]
+            descs = descs[: int(desc_lens[:m].sum())]
+            name_lens, desc_lens = name_lens[:m], desc_lens[:m]
+        if self.offset != 33:
+            quals -= self.offset - 33
+        self.sink.add(seqs, quals, seq_len, names, name_lens, descs, desc_lens)
+        self.records_done += m
+        self.lines_done += 4 * m
+        return 4 * m, failed
+
+    @staticmethod
+    def _check_headers(
+        names: np.ndarray, name_lens: np.ndarray, descs: np.ndarray, desc_lens: np.ndarray
+    ) -> int:
+        """Index of the first record whose header has a control byte or bad UTF-8
+        (``len(name_lens)`` if none)."""
+        m = len(name_lens)
+        cut = m
+        for data, lens in ((names, name_lens), (descs, desc_lens)):
+            if not len(data) or (int(data.min()) >= 32 and int(data.max()) <= 126):
+                continue
+            bad = ((data < 32) & (data != 9)) | (data == 127)
+            if data.max() > 127:
+                try:
+                    data.tobytes().decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    bad[exc.start] = True
+            if bad.any():
+                offs = np.zeros(m + 1, dtype=np.int64)
+                np.cumsum(lens, out=offs[1:])
+                cut = min(cut, _first_bad_record(bad, offs)[0])
+        return cut
+
+    # ------------------------------------------------------------ slow path
+    def _slow(self, buf: np.ndarray, n: int, nl: np.ndarray, first: int, final: bool) -> int:
+        """Parse records one by one from line ``first``; return lines consumed."""
+        base = self._consumed(nl, first)
+        data = buf[base:n].tobytes()
+        line_ends = (nl[first:] - base).tolist()
+        count = len(line_ends)
+        starts = [0] + [e + 1 for e in line_ends[:-1]]
+        ends = [e - 1 if e > s and data[e - 1] == 13 else e for s, e in zip(starts, line_ends)]
+        out: list[tuple[bytes, bytes, bytes, bytes]] = []
+        i = 0
+        while True:
+            while i < count and starts[i] == ends[i]:
+                i += 1  # blank line between records
+            if i >= count:
+                break
+            try:
+                rec, nxt = self._record(data, starts, ends, i, count, final)
+            except _RecordError as err:
+                if not self.skip:
+                    self.sink.add_records(out)
+                    raise err.error from None
+                self.records_done += 1
+                self.skipped += 1
+                if len(self.errors) < _MAX_ERRORS_KEPT:
+                    self.errors.append(err.error)
+                i = self._resync(data, starts, ends, i, count) if err.resume is None else err.resume
+                continue
+            if rec is None:
+                break  # incomplete record: wait for more data
+            out.append(rec)
+            self.records_done += 1
+            i = nxt
+        self.sink.add_records(out)
+        self.lines_done += i
+        return i
+
+    @staticmethod
+    def _resync(data: bytes, starts: list[int], ends: list[int], i: int, count: int) -> int:
+        """Next line after ``i`` that starts with '@' (where a record may begin)."""
+        for j in range(i + 1, count):
+            if ends[j] > starts[j] and data[starts[j]] == 64:
+                return j
+        return count
+
+    def _error(self, message: str, line_index: int, resume: int | None) -> _RecordError:
+        err = FastqFormatError(
+            message,
+            path=self.path,
+            record=self.records_done + 1,
+            line=self.lines_done + line_index + 1,
+        )
+        return _RecordError(err, resume)
+
+    def _record(
+        self,
+        data: bytes,
+        starts: list[int],
+        ends: list[int],
+        i: int,
+        count: int,
+        final: bool,
+    ) -> tuple[tuple[bytes, bytes, bytes, bytes] | None, int]:
+        """Parse the record whose header is line ``i``.
+
+        Returns ``(record, next line)``, or ``(None, i)`` when the buffer ends
+        inside the record and more data may follow.
+        """
+        rec_no = self.records_done + 1
+        hs, he = starts[i], ends[i]
+        if data[hs] != 64:
+            hint = " (a FASTA header in a FASTQ file?)" if data[hs] == 62 else ""
+            raise self._error(
+                f"expected '@' at the start of record {rec_no} (line "
+                f"{self.lines_done + i + 1}), found {_show(data[hs])}{hint}",
+                i,
+                None,
+            )
+        header = data[hs + 1 : he]
+        # sequence lines, up to the '+' line
+        j = i + 1
+        seq_parts = []
+        while True:
+            if j >= count:
+                if not final:
+                    return None, i
+                raise self._error(
+                    f"file ends inside record {rec_no}: no '+' line after its sequence "
+                    f"(a FASTQ record is an '@' header line, the sequence, a '+' line "
+                    f"and the quality)",
+                    count - 1,
+                    count,
+                )
+            s, e = starts[j], ends[j]
+            c = data[s] if e > s else -1
+            if c == 43:
+                break
+            if c == 64:
+                raise self._error(
+                    f"expected '+' at line {self.lines_done + j + 1}, found '@': record "
+                    f"{rec_no} has no '+' line (or its sequence line starts with '@')",
+                    j,
+                    j,
+                )
+            seq_parts.append(data[s:e])
+            j += 1
+        seq = b"".join(seq_parts)
+        # quality lines, until as long as the sequence
+        k = j + 1
+        qual_parts = []
+        qlen = 0
+        if not seq:
+            if k < count:
+                if starts[k] == ends[k]:
+                    k += 1  # the empty quality line of an empty record
+            elif not final:
+                return None, i
+        while qlen < len(seq):
+            if k >= count:
+                if not final:
+                    return None, i
+                raise self._error(
+                    f"file ends inside record {rec_no}: its quality has {qlen} of "
+                    f"{len(seq)} characters",
+                    count - 1,
+                    count,
+                )
+            s, e = starts[k], ends[k]
+            if qual_parts and data[s : s + 1] == b"@" and qlen + (e - s) > len(seq):
+                # the next record's header, not more quality: the quality is short
+                raise self._error(
+                    f"quality length {qlen} differs from sequence length {len(seq)}",
+                    k - 1,
+                    k,
+                )
+            qual_parts.append(data[s:e])
+            qlen += e - s
+            k += 1
+        qual = b"".join(qual_parts)
+        # content checks, in file order
+        self._check_text(header, "header", i, k)
+        bad = seq.translate(None, self._valid_seq)
+        if bad:
+            pos = next(p for p, b in enumerate(seq) if b == bad[0])
+            line = i + 1
+            acc = 0
+            for part in seq_parts:
+                if pos < acc + len(part):
+                    break
+                acc += len(part)
+                line += 1
+            raise self._error(
+                f"unexpected {_show(bad[0])} in sequence at position {pos + 1}: bases "
+                "must be printable ASCII letters",
+                line,
+                k,
+            )
+        plus = data[starts[j] + 1 : ends[j]]
+        if plus and plus != header:
+            raise self._error(
+                f"the '+' line does not repeat the header: header "
+                f"'@{header.decode('utf-8', 'replace')}', '+' line "
+                f"'+{plus.decode('utf-8', 'replace')}' (leave it as a bare '+' or repeat "
+                "the header exactly)",
+                j,
+                k,
+            )
+        bad = qual.translate(None, self._valid_qual)
+        if bad:
+            pos = next(p for p, b in enumerate(qual) if b == bad[0])
+            line = j + 1
+            acc = 0
+            for part in qual_parts:
+                if pos < acc + len(part):
+                    break
+                acc += len(part)
+                line += 1
+            b = bad[0]
+            if 33 <= b < self.offset:
+                msg = (
+                    f"quality character {chr(b)!r} (ASCII {b}) at position {pos + 1} is "
+                    f"below the phred+{self.offset} offset: is this phred+33 data? read it "
+                    "with quality_offset=33"
+                )
+            else:
+                msg = (
+                    f"unexpected {_show(b)} in quality at position {pos + 1}: quality "
+                    "characters must be printable ASCII ('!' to '~')"
+                )
+            raise self._error(msg, line, k)
+        if qlen != len(seq):
+            raise self._error(
+                f"quality length {qlen} differs from sequence length {len(seq)}", k - 1, k
+            )
+        if self.offset != 33:
+            qual = qual.translate(self._qual_shift)
+        if j - i > 2 or k - j > 2:
+            self.slow = True  # wrapped records: stay on this path
+        m = _SEP.search(header)
+        if m is None:
+            return (seq, qual, header, b""), k
+        return (seq, qual, header[: m.start()], header[m.start() + 1 :]), k
+
+    def _check_text(self, header: bytes, what: str, line: int, resume: int) -> None:
+        bad = [b for b in header if (b < 32 and b != 9) or b == 127]
+        if bad:
+            raise self._error(f"unexpected {_show(bad[0])} in the {what} line", line, resume)
+        if max(header, default=0) > 127:
+            try:
+                header.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self._error(
+                    f"the {what} line is not valid UTF-8 text", line, resume
+                ) from None
