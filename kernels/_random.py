@@ -4,6 +4,7 @@ The counter layout is documented in ``deepbiop_gpu/ops/_philox.py``, whose
 torch code computes the same words on the CPU.
 """
 
+import torch
 import triton
 import triton.language as tl
 
@@ -24,3 +25,36 @@ def read_philox(seed, draw, index, epoch, stream: tl.constexpr):
     c0, c2 = tl.broadcast(c0, c2)
     c1, c3 = tl.broadcast(c1, c3)
     return tl.philox(seed, c0, c1, c2, c3)
+
+
+# --- per-read Bernoulli gate (issue 3) ---------------------------------------
+
+
+@triton.jit
+def bernoulli_gate_kernel(
+    idx_ptr, out_ptr, B, threshold, seed, epoch,
+    STREAM: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """``out[b] = word0(draw 0 of read index[b]) < threshold`` (uint8 0/1)."""
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = offs < B
+    index = tl.load(idx_ptr + offs, mask=ok, other=0)
+    w0, _, _, _ = read_philox(seed, offs * 0, index, epoch, STREAM)
+    fire = w0.to(tl.int64) < threshold
+    tl.store(out_ptr + offs, fire.to(tl.uint8), mask=ok)
+
+
+def bernoulli_gate_triton(
+    index: torch.Tensor, threshold: int, seed: int, epoch: int, stream: int
+) -> torch.Tensor:
+    """Launch ``bernoulli_gate_kernel``: ``int64 [B]`` sample indices -> ``bool [B]``."""
+    index = index.contiguous()
+    (B,) = index.shape
+    out = torch.empty(B, dtype=torch.uint8, device=index.device)
+    if B == 0:
+        return out.view(torch.bool)
+    block = 256
+    bernoulli_gate_kernel[(triton.cdiv(B, block),)](
+        index, out, B, threshold, seed, epoch, STREAM=stream, BLOCK=block,
+    )
+    return out.view(torch.bool)

@@ -13,9 +13,11 @@ from .integer import integer
 from .kmer import kmer_counts, kmer_ids
 from .mutate import mutate
 from .one_hot import one_hot
+from .random_gate import bernoulli_gate
 from .reverse_complement import reverse_complement
 
 __all__ = [
+    "bernoulli_gate",
     "crop",
     "encode",
     "integer",

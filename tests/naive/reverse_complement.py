@@ -20,7 +20,7 @@ def reverse_complement(seqs, lengths, apply=None, complement=True):
     B, L = seqs.shape
     flags = [True] * B if apply is None else apply.tolist()
     out = torch.zeros_like(seqs)
-    for b, (row, n, flip) in enumerate(zip(seqs.tolist(), lengths.tolist(), flags)):
+    for b, (row, n, flip) in enumerate(zip(seqs.tolist(), lengths.tolist(), flags, strict=True)):
         read = row[:n]
         if flip:
             read = read[::-1]
