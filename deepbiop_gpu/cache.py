@@ -1,0 +1,964 @@
+"""On-disk cache of a dataset: flat memory-mapped arrays plus ``meta.json``.
+
+A cache is a directory::
+
+    meta.json                  format version, library version, creation time,
+                               record count, array sizes and checksums, and a
+                               fingerprint of every source file
+    sequences.bin              uint8  [total]      bases, raw ASCII
+    qualities.bin              uint8  [total]      phred+33 (absent for FASTA)
+    offsets.bin                int64  [n + 1]      read i = sequences[o[i]:o[i+1]]
+    names.bin                  uint8  [..]         UTF-8 read ids back to back
+    names_offsets.bin          int64  [n + 1]
+    descriptions.bin           uint8  [..]
+    descriptions_offsets.bin   int64  [n + 1]
+    labels.bin                 int64 / float32 [n] (only when saved with labels)
+
+Every array is little-endian raw binary, so :func:`Cache.load` maps the files
+(``np.memmap`` in copy-on-write mode, then ``torch.from_numpy``): opening a
+cache costs a few milliseconds and no RAM for the reads, DataLoader workers
+forked from the process share the pages, and nothing written to the tensors
+can ever reach the files.
+
+Writes are atomic: the arrays go into a temporary directory beside the
+target, are fsync-ed, and the directory is renamed into place.  A crash or a
+``KeyboardInterrupt`` during a save leaves the previous cache (or none),
+never a half-written one.  A cache whose sources changed (size, mtime, or a
+hash of their first and last MiB), whose format version is unknown or whose
+arrays disagree with ``meta.json`` (missing or truncated file, wrong size,
+checksum of the offsets) is reported invalid with the reason
+(:meth:`Cache.check`) and is never read silently.
+
+:func:`load_or_build` is what ``Dataset(..., cache_dir=...)`` calls: it keeps
+one cache per (source files, read options) under ``cache_dir`` and builds it
+by streaming :func:`~deepbiop_gpu.io.iter_chunks`, so a file larger than
+memory is cached in constant memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ._version import __version__
+from .errors import DeepBiopError
+from .packed import PackedReads, StringColumn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data.dataset import Dataset
+
+__all__ = [
+    "Cache",
+    "CacheError",
+    "CacheStatus",
+    "CacheWarning",
+    "FORMAT_VERSION",
+    "fingerprint",
+    "load_or_build",
+]
+
+PathLike = str | os.PathLike
+
+#: Version of the on-disk layout this library writes and reads.
+FORMAT_VERSION = 1
+FORMAT_NAME = "deepbiop_gpu.cache"
+META = "meta.json"
+#: Bytes hashed at each end of a source file for its fingerprint.
+SAMPLE_BYTES = 1 << 20
+#: Reads per chunk when a cache is built by streaming a file.
+BUILD_READS_PER_CHUNK = 100_000
+_WRITE_BLOCK = 1 << 24
+
+# name -> (file, dtype); the order is the order of meta["arrays"]
+_ARRAYS: dict[str, tuple[str, str]] = {
+    "sequences": ("sequences.bin", "|u1"),
+    "qualities": ("qualities.bin", "|u1"),
+    "offsets": ("offsets.bin", "<i8"),
+    "names": ("names.bin", "|u1"),
+    "names_offsets": ("names_offsets.bin", "<i8"),
+    "descriptions": ("descriptions.bin", "|u1"),
+    "descriptions_offsets": ("descriptions_offsets.bin", "<i8"),
+}
+_LABEL_DTYPES = {"int64": "<i8", "float32": "<f4", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
+# arrays whose checksum is verified on every load (cheap: 8 bytes per read)
+_ALWAYS_VERIFIED = ("offsets",)
+
+
+class CacheError(DeepBiopError, ValueError):
+    """A cache directory is missing, stale or corrupt (the message says which and why)."""
+
+
+class CacheWarning(UserWarning):
+    """A cache was found invalid and is being rebuilt (the message gives the reason)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheStatus:
+    """Result of :meth:`Cache.check`: truthy when the cache can be used.
+
+    Attributes
+    ----------
+    valid : bool
+    reason : str
+        Why the cache is invalid ("" when valid).
+    meta : dict or None
+        The parsed ``meta.json`` when it could be read.
+    """
+
+    valid: bool
+    reason: str = ""
+    meta: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+
+# ----------------------------------------------------------------- helpers
+def fingerprint(path: PathLike, sample_bytes: int = SAMPLE_BYTES) -> dict[str, Any]:
+    """Identify a source file cheaply: size, mtime and a hash of its first and last MiB.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    sample_bytes : int
+        Bytes hashed at each end of the file.
+
+    Returns
+    -------
+    dict
+        ``{"path": str (absolute), "size": int, "mtime_ns": int, "sample_hash": str}``
+        (blake2b-128 of the size, the head and the tail).
+
+    Examples
+    --------
+    >>> fp = fingerprint("tests/data/fastq/crlf_dos_3reads.fastq")
+    >>> sorted(fp), fp["size"]
+    (['mtime_ns', 'path', 'sample_hash', 'size'], 287)
+    """
+    path = os.fspath(path)
+    st = os.stat(path)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(st.st_size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(sample_bytes))
+        if st.st_size > sample_bytes:
+            fh.seek(max(st.st_size - sample_bytes, sample_bytes))
+            h.update(fh.read(sample_bytes))
+    return {
+        "path": os.path.abspath(path),
+        "size": int(st.st_size),
+        "mtime_ns": int(st.st_mtime_ns),
+        "sample_hash": h.hexdigest(),
+    }
+
+
+def _compare_fingerprint(recorded: dict[str, Any], path: str, what: str) -> str:
+    """'' when ``path`` still matches its recorded fingerprint, else the reason."""
+    try:
+        now = fingerprint(path)
+    except OSError as exc:
+        return f"{what} {path} cannot be read ({exc.strerror or exc})"
+    if now["size"] != recorded.get("size"):
+        return f"{what} {path} changed: size {now['size']} bytes, cached from {recorded.get('size')}"
+    if now["sample_hash"] != recorded.get("sample_hash"):
+        return f"{what} {path} changed: its content differs from when it was cached"
+    if now["mtime_ns"] != recorded.get("mtime_ns"):
+        return f"{what} {path} changed: modified (mtime) since it was cached"
+    return ""
+
+
+def _read_options(quality_offset: int, read_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The options that change what the reader returns, JSON-safe (the cache key)."""
+    opts: dict[str, Any] = {"quality_offset": quality_offset}
+    for key in sorted(read_kwargs):
+        value = read_kwargs[key]
+        if key in ("threads", "block_size"):  # do not change the reads
+            continue
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        try:
+            json.dumps(value)
+        except TypeError:
+            value = repr(value)
+        opts[key] = value
+    return opts
+
+
+def _cache_key(paths: Sequence[str], options: dict[str, Any]) -> str:
+    blob = json.dumps(
+        {"paths": [os.path.realpath(p) for p in paths], "options": options, "format": FORMAT_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    if sys.platform.startswith("win"):  # pragma: no cover - directories cannot be fsync-ed
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_cache_dir(path: Path) -> bool:
+    meta = path / META
+    if not meta.is_file():
+        return False
+    try:
+        return json.loads(meta.read_text()).get("format") == FORMAT_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+_CACHE_FILES = {f for f, _ in _ARRAYS.values()} | {META, "labels.bin"}
+
+
+def _replaceable(path: Path) -> bool:
+    """True for an empty directory or one holding only cache files (even a corrupt cache)."""
+    return _is_cache_dir(path) or all(p.name in _CACHE_FILES and p.is_file() for p in path.iterdir())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete temporary directories of saves of ``target`` whose process is gone."""
+    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            pid = int(tmp.name.rsplit("-", 2)[-2])
+        except (ValueError, IndexError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (a file beside the cache), where supported."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, atomic rename still protects
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------ writer
+class _ArrayFile:
+    """One array being written: appends, counts elements, keeps a running crc32."""
+
+    __slots__ = ("path", "dtype", "fh", "length", "crc")
+
+    def __init__(self, path: Path, dtype: str) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.fh = open(path, "wb")  # noqa: SIM115 - closed in finish()/abort()
+        self.length = 0
+        self.crc = 0
+
+    def write(self, values: np.ndarray) -> None:
+        arr = np.ascontiguousarray(values, dtype=self.dtype)
+        flat = arr.reshape(-1).view(np.uint8)
+        for i in range(0, len(flat), _WRITE_BLOCK):
+            block = flat[i : i + _WRITE_BLOCK]
+            self.fh.write(memoryview(block))
+            self.crc = zlib.crc32(block, self.crc)
+        self.length += arr.size
+
+    def finish(self) -> dict[str, Any]:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        return {
+            "file": self.path.name,
+            "dtype": self.dtype.str,
+            "length": self.length,
+            "nbytes": self.length * self.dtype.itemsize,
+            "crc32": self.crc,
+        }
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.fh.close()
+
+
+def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+class _CacheWriter:
+    """Streams :class:`PackedReads` chunks into the arrays of a (temporary) cache directory."""
+
+    def __init__(self, directory: Path, with_qualities: bool | None = None) -> None:
+        self.directory = directory
+        self.with_qualities = with_qualities
+        self.files: dict[str, _ArrayFile] = {}
+        for name, (fname, dtype) in _ARRAYS.items():
+            if name != "qualities":
+                self.files[name] = _ArrayFile(directory / fname, dtype)
+        for name in ("offsets", "names_offsets", "descriptions_offsets"):
+            self.files[name].write(np.zeros(1, dtype=np.int64))
+        self.n = 0
+        self.bases = 0
+        self.name_bytes = 0
+        self.desc_bytes = 0
+        self.labels: _ArrayFile | None = None
+        if with_qualities is not None:
+            self._set_qualities(with_qualities)
+
+    def _set_qualities(self, has: bool) -> None:
+        if self.with_qualities is None:
+            self.with_qualities = has
+        if self.with_qualities and "qualities" not in self.files:
+            fname, dtype = _ARRAYS["qualities"]
+            self.files["qualities"] = _ArrayFile(self.directory / fname, dtype)
+
+    def append(self, reads: PackedReads) -> None:
+        """Add the reads of one chunk (any size, possibly empty)."""
+        if len(reads) == 0 and self.with_qualities is not None:
+            return
+        has_q = reads.qualities is not None
+        if len(reads) or self.with_qualities is None:
+            if self.with_qualities is not None and self.with_qualities != has_q and len(reads):
+                raise ValueError(
+                    "cannot cache reads with and without qualities together (FASTQ and FASTA "
+                    "sources mixed): cache them separately"
+                )
+            self._set_qualities(has_q)
+        if len(reads) == 0:
+            return
+        offsets = _as_numpy(reads.offsets)
+        self.files["sequences"].write(_as_numpy(reads.sequences))
+        if self.with_qualities:
+            self.files["qualities"].write(_as_numpy(reads.qualities))
+        self.files["offsets"].write(offsets[1:] + self.bases)
+        for col, key, attr in ((reads.names, "names", "name_bytes"), (reads.descriptions, "descriptions", "desc_bytes")):
+            base = getattr(self, attr)
+            self.files[key].write(col.data)
+            self.files[f"{key}_offsets"].write(col.offsets[1:] + base)
+            setattr(self, attr, base + int(col.offsets[-1]))
+        self.bases += int(offsets[-1])
+        self.n += len(reads)
+
+    def write_labels(self, labels: torch.Tensor | np.ndarray) -> str:
+        values = _as_numpy(labels)
+        kind = str(values.dtype)
+        if kind not in _LABEL_DTYPES:
+            raise TypeError(f"labels of dtype {kind} cannot be cached (use int64 or float32)")
+        if values.shape != (self.n,):
+            raise ValueError(f"labels must have shape ({self.n},), got {values.shape}")
+        self.labels = _ArrayFile(self.directory / "labels.bin", _LABEL_DTYPES[kind])
+        self.labels.write(values)
+        return kind
+
+    def finish(self, meta: dict[str, Any]) -> None:
+        """Close every array, then write ``meta.json`` (and fsync everything)."""
+        if self.with_qualities is None:
+            self.with_qualities = False
+        arrays = {name: f.finish() for name, f in self.files.items()}
+        if self.labels is not None:
+            arrays["labels"] = self.labels.finish()
+        meta = {
+            **meta,
+            "n_records": self.n,
+            "total_bases": self.bases,
+            "has_qualities": bool(self.with_qualities),
+            "arrays": arrays,
+        }
+        path = self.directory / META
+        with open(path, "w") as fh:
+            json.dump(meta, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(self.directory)
+
+    def abort(self) -> None:
+        for f in self.files.values():
+            f.abort()
+        if self.labels is not None:
+            self.labels.abort()
+
+
+def _base_meta(sources: list[dict[str, Any]], read_options: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "read_options": read_options,
+        "sources": sources,
+    }
+
+
+@contextlib.contextmanager
+def _atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a fresh temporary directory; on success it replaces ``target`` atomically.
+
+    On any exception (``KeyboardInterrupt`` included) the temporary directory
+    is removed and ``target`` is left as it was.
+    """
+    target = Path(os.path.abspath(target))
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a directory")
+    if target.is_dir() and not _replaceable(target):
+        raise FileExistsError(
+            f"{target} is a non-empty directory that is not a deepbiop_gpu cache; "
+            "refusing to replace it (choose another directory)"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        _fsync_dir(tmp)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ------------------------------------------------------------------ reader
+def _map(path: Path, dtype: str, length: int) -> np.ndarray:
+    """Memory-map an array copy-on-write (writes stay private, never reach the file)."""
+    if length == 0:
+        return np.zeros(0, dtype=np.dtype(dtype))
+    return np.memmap(path, dtype=np.dtype(dtype), mode="c", shape=(length,))
+
+
+def _read_meta(directory: Path) -> tuple[dict[str, Any] | None, str]:
+    if not directory.is_dir():
+        return None, f"no cache at {directory} (not a directory)"
+    path = directory / META
+    if not path.is_file():
+        return None, f"{directory} has no {META}: not a cache, or its save did not complete"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return None, f"{path} cannot be parsed ({exc})"
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        return None, f"{path} is not the metadata of a deepbiop_gpu cache"
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        hint = "written by a newer deepbiop_gpu; upgrade, or" if newer else "unknown version;"
+        return None, (
+            f"{directory}: cache format version {version!r} ({hint} rebuild the cache); "
+            f"this library reads version {FORMAT_VERSION}"
+        )
+    return meta, ""
+
+
+def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
+    """'' when the array files match ``meta``, else the reason."""
+    try:
+        n = int(meta["n_records"])
+        arrays = meta["arrays"]
+        required = ["sequences", "offsets", "names", "names_offsets", "descriptions", "descriptions_offsets"]
+        if meta.get("has_qualities"):
+            required.append("qualities")
+        for name in required:
+            if name not in arrays:
+                return f"{META} lists no {name!r} array"
+        for name, info in arrays.items():
+            path = directory / info["file"]
+            if os.path.basename(info["file"]) != info["file"]:
+                return f"{META}: bad file name {info['file']!r}"
+            if not path.is_file():
+                return f"{info['file']} is missing"
+            expected = int(info["length"]) * np.dtype(info["dtype"]).itemsize
+            size = path.stat().st_size
+            if size != expected:
+                state = "truncated" if size < expected else "too large"
+                return f"{info['file']} is {state}: {size} bytes, {META} says {expected}"
+        for name in ("offsets", "names_offsets", "descriptions_offsets"):
+            if int(arrays[name]["length"]) != n + 1:
+                return f"{arrays[name]['file']} holds {arrays[name]['length'] - 1} records, {META} says {n}"
+        if "labels" in arrays and int(arrays["labels"]["length"]) != n:
+            return f"labels.bin holds {arrays['labels']['length']} labels for {n} records"
+        if meta.get("has_qualities") and arrays["qualities"]["length"] != arrays["sequences"]["length"]:
+            return "qualities.bin and sequences.bin differ in length"
+        names = [k for k in arrays if full or k in _ALWAYS_VERIFIED]
+        for name in names:
+            info = arrays[name]
+            if int(info["length"]) == 0:
+                crc = 0
+            else:
+                mm = np.memmap(directory / info["file"], dtype=np.uint8, mode="r")
+                crc = zlib.crc32(mm)
+                del mm
+            if crc != int(info["crc32"]):
+                return f"{info['file']} is corrupt: its checksum does not match {META}"
+        for data, offs in (("sequences", "offsets"), ("names", "names_offsets"), ("descriptions", "descriptions_offsets")):
+            o = _map(directory / arrays[offs]["file"], arrays[offs]["dtype"], int(arrays[offs]["length"]))
+            if o[0] != 0 or o[-1] != int(arrays[data]["length"]):
+                return f"{arrays[offs]['file']} does not span {arrays[data]['file']}"
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"{META} is incomplete or inconsistent ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def _check_sources(meta: dict[str, Any], sources: Sequence[PathLike] | None) -> str:
+    recorded = meta.get("sources") or []
+    if sources is None:
+        # sources not given: check those recorded that still exist at their path
+        for i, rec in enumerate(recorded, 1):
+            path = rec.get("path")
+            if path and "size" in rec and os.path.exists(path):
+                reason = _compare_fingerprint(rec, path, f"source {i}")
+                if reason:
+                    return reason
+        return ""
+    sources = [os.fspath(s) for s in sources]
+    if len(sources) != len(recorded):
+        return f"cache was built from {len(recorded)} source file(s), {len(sources)} given"
+    for i, (path, rec) in enumerate(zip(sources, recorded), 1):
+        if "size" not in rec:
+            return f"source {i} ({path}) has no fingerprint in the cache (saved from memory)"
+        reason = _compare_fingerprint(rec, path, f"source {i}")
+        if reason:
+            return reason
+    return ""
+
+
+def _check(
+    directory: PathLike,
+    sources: Sequence[PathLike] | None = None,
+    read_options: dict[str, Any] | None = None,
+    full: bool = False,
+) -> CacheStatus:
+    directory = Path(directory)
+    meta, reason = _read_meta(directory)
+    if meta is None:
+        return CacheStatus(False, reason)
+    reason = _check_arrays(directory, meta, full)
+    if not reason:
+        reason = _check_sources(meta, sources)
+    if not reason and read_options is not None and meta.get("read_options") != read_options:
+        reason = (
+            f"read options changed: cached with {meta.get('read_options')}, now {read_options}"
+        )
+    return CacheStatus(not reason, reason, meta)
+
+
+def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
+    arrays = meta["arrays"]
+
+    def mapped(name: str) -> np.ndarray:
+        info = arrays[name]
+        return _map(directory / info["file"], info["dtype"], int(info["length"]))
+
+    qualities = torch.from_numpy(mapped("qualities")) if meta.get("has_qualities") else None
+    return PackedReads(
+        torch.from_numpy(mapped("sequences")),
+        torch.from_numpy(mapped("offsets")),
+        qualities,
+        StringColumn(mapped("names"), mapped("names_offsets")),
+        StringColumn(mapped("descriptions"), mapped("descriptions_offsets")),
+        validate=False,
+    )
+
+
+def _file_sizes(meta: dict[str, Any]) -> list[int]:
+    sizes = [int(s.get("records", 0)) for s in meta.get("sources") or []]
+    if sum(sizes) != int(meta["n_records"]):
+        sizes = [int(meta["n_records"])]
+    return sizes
+
+
+# ------------------------------------------------------------------- build
+def _build(
+    sources: Sequence[PathLike],
+    directory: PathLike,
+    *,
+    quality_offset: int = 33,
+    reads_per_chunk: int = BUILD_READS_PER_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+    **read_kwargs: Any,
+) -> Path:
+    from .io import iter_chunks
+
+    paths = [os.fspath(p) for p in sources]
+    for p in paths:
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"no such file: {p}")
+    options = _read_options(quality_offset, read_kwargs)
+    target = Path(os.path.abspath(directory))
+    with _atomic_directory(target) as tmp:
+        writer = _CacheWriter(tmp)
+        try:
+            records: list[dict[str, Any]] = []
+            done_bytes = 0
+            for p in paths:
+                fp = fingerprint(p)  # before reading: a change while we read invalidates
+                before = writer.n
+                for chunk in iter_chunks(
+                    p, reads_per_chunk, quality_offset=quality_offset, **read_kwargs
+                ):
+                    writer.append(chunk)
+                    if progress is not None:
+                        done_bytes += chunk.nbytes
+                        progress(writer.n, done_bytes)
+                fp["records"] = writer.n - before
+                records.append(fp)
+            writer.finish(_base_meta(records, options))
+        except BaseException:
+            writer.abort()
+            raise
+    return target
+
+
+def load_or_build(
+    paths: Sequence[PathLike],
+    cache_dir: PathLike,
+    *,
+    quality_offset: int = 33,
+    progress: Callable[[int, int], None] | None = None,
+    **read_kwargs: Any,
+) -> tuple[PackedReads, list[int]]:
+    """Reads of ``paths`` from a cache under ``cache_dir``, building it on first use.
+
+    This is what ``Dataset(paths, cache_dir=...)`` calls.  The cache lives in
+    ``cache_dir/reads-<key>``, where the key hashes the absolute source paths
+    and the read options (``quality_offset``, ``on_error``, ...), so changing
+    an option builds another cache instead of returning reads read
+    differently.  If ``cache_dir`` itself is a cache (e.g. made by
+    ``deepbiop-gpu cache``), it is used directly.  A cache that is invalid
+    (sources changed, files truncated, unknown version, other options) is
+    rebuilt with a :class:`CacheWarning` giving the reason.  Building streams
+    each file in chunks (constant memory); concurrent callers (DDP ranks)
+    serialise on a lock file and the later ones reuse the first one's cache.
+
+    Parameters
+    ----------
+    paths : sequence of str or PathLike
+        Source files, in order.
+    cache_dir : str or PathLike
+        Directory holding the caches (created if needed).
+    quality_offset : int
+        As in :func:`deepbiop_gpu.read`; part of the cache key.
+    progress : callable, optional
+        ``progress(reads_done, bytes_done)`` after each chunk while building.
+    **read_kwargs
+        Passed to :func:`deepbiop_gpu.io.iter_chunks`; part of the cache key.
+
+    Returns
+    -------
+    (PackedReads, list of int)
+        Memory-mapped reads of every file back to back, and the number of
+        reads of each file.
+
+    Examples
+    --------
+    >>> reads, sizes = load_or_build(["reads.fastq.gz"], "/tmp/deepbiop-cache")  # doctest: +SKIP
+    >>> reads.sequences.dtype, sizes  # doctest: +SKIP
+    (torch.uint8, [1000000])
+    """
+    paths = [os.fspath(p) for p in paths]
+    options = _read_options(quality_offset, read_kwargs)
+    root = Path(os.path.abspath(cache_dir))
+    target = root if _is_cache_dir(root) else root / f"reads-{_cache_key(paths, options)}"
+    with _lock(target.parent / f".{target.name}.lock"):
+        status = _check(target, paths, options)
+        if status.valid:
+            assert status.meta is not None
+            return _open_reads(target, status.meta), _file_sizes(status.meta)
+        if target.exists():
+            warnings.warn(
+                CacheWarning(f"cache {target} is invalid ({status.reason}); rebuilding it"),
+                stacklevel=3,
+            )
+        _build(paths, target, quality_offset=quality_offset, progress=progress, **read_kwargs)
+        status = _check(target, paths, options)
+        if not status.valid:  # pragma: no cover - e.g. a source modified while it was read
+            raise CacheError(f"cache {target} is invalid right after building it: {status.reason}")
+        assert status.meta is not None
+        return _open_reads(target, status.meta), _file_sizes(status.meta)
+
+
+# -------------------------------------------------------------- public API
+class Cache:
+    """Save datasets to disk and open them again, memory-mapped.
+
+    All methods are static; the class is a namespace.
+
+    Examples
+    --------
+    >>> from deepbiop_gpu import Dataset
+    >>> from deepbiop_gpu.cache import Cache
+    >>> ds = Dataset("tests/data/fastq/illumina_novaseq_800reads.fastq")
+    >>> Cache.save(ds, "/tmp/novaseq.cache")  # doctest: +ELLIPSIS
+    PosixPath('/tmp/novaseq.cache')
+    >>> again = Cache.load("/tmp/novaseq.cache")
+    >>> len(again), again.reads.equals(ds.reads)
+    (800, True)
+    >>> Cache.is_valid("/tmp/novaseq.cache", ["tests/data/fastq/illumina_novaseq_800reads.fastq"])
+    True
+    """
+
+    FORMAT_VERSION = FORMAT_VERSION
+
+    @staticmethod
+    def save(dataset: Dataset | PackedReads, directory: PathLike) -> Path:
+        """Write ``dataset`` (reads, labels, classes, source fingerprints) to ``directory``.
+
+        The write is atomic: into a temporary directory beside ``directory``,
+        fsync-ed, then renamed over it.  An existing cache there is replaced
+        (open memory maps of it stay valid); an existing non-empty directory
+        that is not a cache is never touched (``FileExistsError``).
+
+        Parameters
+        ----------
+        dataset : Dataset or PackedReads
+            Its ``reads`` (``uint8`` buffers, ``int64`` offsets), ``labels``
+            (``int64`` / ``float32 [n]``), ``classes``, ``paths`` and
+            ``file_sizes`` are stored.  Source files that exist are
+            fingerprinted so :meth:`check` notices when they change.
+        directory : str or PathLike
+
+        Returns
+        -------
+        pathlib.Path
+            The absolute cache directory.
+
+        Examples
+        --------
+        >>> Cache.save(Dataset("reads.fastq.gz", labels=["x"]), "reads.cache")  # doctest: +SKIP
+        PosixPath('/home/me/reads.cache')
+        """
+        from .data.dataset import Dataset as _Dataset
+
+        if isinstance(dataset, PackedReads):
+            dataset = _Dataset.from_reads(dataset)
+        if not isinstance(dataset, _Dataset):
+            raise TypeError(
+                f"Cache.save takes a Dataset or PackedReads, got {type(dataset).__name__}"
+                + (" (save r1 and r2 of a PairedDataset separately)" if hasattr(dataset, "r1") else "")
+            )
+        reads = dataset.reads
+        sources: list[dict[str, Any]] = []
+        for path, count in zip(dataset.paths, dataset.file_sizes):
+            entry: dict[str, Any] = {"path": os.path.abspath(path) if path else ""}
+            if path and os.path.isfile(path):
+                entry = fingerprint(path)
+            entry["records"] = int(count)
+            sources.append(entry)
+        target = Path(os.path.abspath(directory))
+        with _atomic_directory(target) as tmp:
+            writer = _CacheWriter(tmp, with_qualities=reads.qualities is not None)
+            try:
+                writer.append(reads)
+                meta = _base_meta(sources, None)
+                if dataset.labels is not None:
+                    kind = writer.write_labels(dataset.labels)
+                    meta["labels"] = {"dtype": kind, "classes": dataset.classes}
+                writer.finish(meta)
+            except BaseException:
+                writer.abort()
+                raise
+        return target
+
+    @staticmethod
+    def build(
+        sources: PathLike | Sequence[PathLike],
+        directory: PathLike,
+        *,
+        quality_offset: int = 33,
+        reads_per_chunk: int = BUILD_READS_PER_CHUNK,
+        progress: Callable[[int, int], None] | None = None,
+        **read_kwargs: Any,
+    ) -> Path:
+        """Cache the reads of files by streaming them (constant memory), atomically.
+
+        Parameters
+        ----------
+        sources : path or sequence of paths
+            Files :func:`deepbiop_gpu.read` accepts.
+        directory : str or PathLike
+            The cache directory to create or replace.
+        quality_offset, **read_kwargs
+            As in :func:`deepbiop_gpu.io.iter_chunks`; recorded in ``meta.json``.
+        reads_per_chunk : int
+            Reads held in memory at a time.
+        progress : callable, optional
+            ``progress(reads_done, bytes_done)`` after each chunk (``bytes_done``
+            counts bases, qualities, names and offsets parsed).
+
+        Returns
+        -------
+        pathlib.Path
+
+        Examples
+        --------
+        >>> Cache.build(["big.fastq.gz"], "big.cache")  # doctest: +SKIP
+        PosixPath('/data/big.cache')
+        """
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        return _build(
+            list(sources),
+            directory,
+            quality_offset=quality_offset,
+            reads_per_chunk=reads_per_chunk,
+            progress=progress,
+            **read_kwargs,
+        )
+
+    @staticmethod
+    def check(
+        directory: PathLike, sources: Iterable[PathLike] | None = None, *, full: bool = False
+    ) -> CacheStatus:
+        """Whether a cache can be used, and why not.
+
+        Checks the format version, that every array file exists with the size
+        ``meta.json`` gives, the checksum of ``offsets.bin`` (``full=True``:
+        of every array) and the source fingerprints: against ``sources`` when
+        given (same count and order), otherwise against the recorded source
+        paths that still exist.
+
+        Returns
+        -------
+        CacheStatus
+            ``.valid``, ``.reason`` (empty when valid) and ``.meta``.
+
+        Examples
+        --------
+        >>> Cache.check("missing.cache").reason  # doctest: +ELLIPSIS
+        'no cache at .../missing.cache (not a directory)'
+        """
+        return _check(Path(os.path.abspath(directory)), None if sources is None else list(sources), full=full)
+
+    @staticmethod
+    def is_valid(
+        directory: PathLike, sources: Iterable[PathLike] | None = None, *, full: bool = False
+    ) -> bool:
+        """``Cache.check(directory, sources).valid``.
+
+        Examples
+        --------
+        >>> Cache.is_valid("reads.cache", ["reads.fastq.gz"])  # doctest: +SKIP
+        True
+        """
+        return Cache.check(directory, sources, full=full).valid
+
+    @staticmethod
+    def info(directory: PathLike) -> dict[str, Any]:
+        """The parsed ``meta.json`` of a cache (raises :class:`CacheError` if unreadable).
+
+        Examples
+        --------
+        >>> Cache.info("reads.cache")["n_records"]  # doctest: +SKIP
+        1000000
+        """
+        meta, reason = _read_meta(Path(directory))
+        if meta is None:
+            raise CacheError(reason)
+        return meta
+
+    @staticmethod
+    def load(
+        directory: PathLike,
+        sources: Iterable[PathLike] | None = None,
+        *,
+        transform: Callable | None = None,
+        full_check: bool = False,
+    ) -> Dataset:
+        """Open a cache as a :class:`~deepbiop_gpu.Dataset`, zero-copy.
+
+        The arrays are memory-mapped copy-on-write and wrapped with
+        ``torch.from_numpy``: no read is loaded until it is used, forked
+        DataLoader workers share the pages, and writes to the tensors stay in
+        the process.  The cache is checked first (:meth:`check`); an invalid
+        one raises instead of being read.
+
+        Parameters
+        ----------
+        directory : str or PathLike
+        sources : iterable of paths, optional
+            Source files the cache must match (default: the recorded ones
+            that still exist).
+        transform : callable, optional
+            As in :class:`~deepbiop_gpu.Dataset`.
+        full_check : bool
+            Verify the checksum of every array (reads every byte once).
+
+        Returns
+        -------
+        Dataset
+            ``reads`` (memory-mapped), ``labels`` / ``classes`` if saved,
+            ``paths`` and ``file_sizes`` of the sources.
+
+        Raises
+        ------
+        CacheError
+            The cache is missing, stale or corrupt; the message says why.
+
+        Examples
+        --------
+        >>> ds = Cache.load("reads.cache")  # doctest: +SKIP
+        >>> ds.reads.sequences.dtype, len(ds)  # doctest: +SKIP
+        (torch.uint8, 1000000)
+        """
+        from .data.dataset import Dataset as _Dataset
+
+        directory = Path(os.path.abspath(directory))
+        status = _check(directory, None if sources is None else list(sources), full=full_check)
+        if not status.valid:
+            raise CacheError(f"cannot load cache: {status.reason}")
+        meta = status.meta
+        assert meta is not None
+        reads = _open_reads(directory, meta)
+        labels = None
+        classes = None
+        if "labels" in meta["arrays"]:
+            info = meta["arrays"]["labels"]
+            labels = torch.from_numpy(_map(directory / info["file"], info["dtype"], int(info["length"])))
+            classes = (meta.get("labels") or {}).get("classes")
+        paths = [s.get("path", "") for s in meta.get("sources") or []]
+        sizes = _file_sizes(meta)
+        if len(paths) != len(sizes):
+            paths = [""] * len(sizes)
+        return _Dataset.from_reads(
+            reads, labels=labels, classes=classes, paths=paths, file_sizes=sizes, transform=transform
+        )
