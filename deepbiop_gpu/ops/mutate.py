@@ -1,7 +1,251 @@
-"""STUB: to be written (issue 3)."""
+"""``mutate``: seeded random substitutions of A/C/G/T bases (Philox, counter-based)."""
+
+from __future__ import annotations
+
+import functools
 
 import torch
 
+from ._checks import check_batch, check_index, check_seed
+from ._dispatch import use_triton
+from ._philox import (
+    STREAM_MUTATE,
+    numba_enabled,
+    numba_philox,
+    philox4x32,
+    probability_threshold,
+    read_counters,
+    run_rows,
+)
+from ._tables import ACGT, acgt_table
 
-def mutate(seqs, lengths, rate, seed, index, epoch=0):
-    raise NotImplementedError("mutate is not written yet")
+__all__ = ["mutate", "mutate_torch"]
+
+_CHUNK_DRAWS = 1 << 16  # Philox calls per pass of the torch code
+_COMPACT_BELOW = 0.75  # compute only the needed draws when fewer than this fraction are
+
+
+def _words(seed: int, rows: torch.Tensor, draws: torch.Tensor, c1, c2, c3) -> torch.Tensor:
+    """``int64 [n, 4]``: the 4 words of draw ``draws[i]`` of read ``rows[i]``."""
+    w = philox4x32(seed, draws, c1[rows], c2[rows], c3[rows])
+    return torch.stack(w, dim=-1)
+
+
+def mutate_torch(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    threshold: int,
+    seed: int,
+    epoch: int,
+) -> torch.Tensor:
+    """Torch implementation (any device), batch rows in chunks of ~64 K Philox calls.
+
+    On the CPU only the Philox draws that cover at least one A/C/G/T base of a
+    read are computed when that skips a quarter or more of them (ragged or
+    N-rich batches); the words are the same either way.
+    """
+    B, L = seqs.shape
+    lens = lengths.to(torch.int64).clamp(0, L).unsqueeze(1)
+    cols = torch.arange(L, device=seqs.device)
+    out = seqs.masked_fill(cols >= lens, 0).contiguous()
+    if threshold <= 0 or B == 0 or L == 0:
+        return out
+    D = -(-L // 4)  # draws per read: draw d serves positions 4d .. 4d+3
+    c1, c2, c3 = read_counters(index, epoch, STREAM_MUTATE)
+    table = acgt_table(seqs.device)
+    letters = torch.tensor(list(ACGT), dtype=torch.uint8, device=seqs.device)
+    on_cpu = seqs.device.type == "cpu"
+    step = max(1, _CHUNK_DRAWS // D)
+    for r0 in range(0, B, step):
+        s = out[r0 : r0 + step]  # a view: written in place
+        n = s.shape[0]
+        code = table.index_select(0, s.reshape(-1).to(torch.int64)).view(n, L)
+        # padding is 0 by now, whose code is 4: only real A/C/G/T bases are candidates
+        cand = code < 4
+        rows = torch.arange(r0, r0 + n, device=seqs.device)
+        if on_cpu:
+            needed = torch.nn.functional.pad(cand, (0, 4 * D - L)).view(n, D, 4).any(-1)
+            if int(needed.sum()) < _COMPACT_BELOW * n * D:
+                rr, dd = needed.nonzero(as_tuple=True)
+                words = torch.zeros(n, D, 4, dtype=torch.int64)
+                words[rr, dd] = _words(seed, rr + r0, dd, c1, c2, c3)
+            else:
+                words = _words(seed, rows[:, None], torch.arange(D)[None, :], c1, c2, c3)
+        else:
+            draws = torch.arange(D, device=seqs.device)[None, :]
+            words = _words(seed, rows[:, None], draws, c1, c2, c3)
+        w = words.view(n, 4 * D)[:, :L]
+        hit = cand & (w < threshold)
+        if on_cpu:  # sparse: a small fraction of the bases mutate
+            r, c = hit.nonzero(as_tuple=True)
+            x, wh, cd = s[r, c], w[r, c], code[r, c].to(torch.int64)
+            j = (wh * 3) // threshold  # 0, 1 or 2: uniform over the other bases
+            s[r, c] = letters[(cd + 1 + j) & 3] | (x & 0x20)
+        else:
+            j = (w * 3) // threshold
+            new = letters[(code.to(torch.int64) + 1 + j) & 3] | (s & 0x20)
+            s.copy_(torch.where(hit, new, s))
+    return out
+
+
+@functools.cache
+def _numba_mutate_loop():
+    """The fused CPU loop (numba), or None without numba.
+
+    Per read: first the Philox words of all its draws (a branch-free loop the
+    compiler vectorises), then one pass over its bases.
+    """
+    philox = numba_philox()
+    if philox is None:
+        return None
+    import numba
+    import numpy as np
+
+    m32 = np.uint64(0xFFFFFFFF)
+    stream = np.uint64(STREAM_MUTATE)
+    u32, u8, three = np.uint64(32), np.uint64(8), np.uint64(3)
+
+    @numba.njit(nogil=True)
+    def loop(seqs, lens, index, threshold, k0, k1, c2, lut, letters, out, r0, r1):
+        L = seqs.shape[1]
+        t = np.uint64(threshold)
+        words = np.empty(4 * ((L + 3) // 4), np.uint64)
+        for b in range(r0, r1):
+            n = lens[b]
+            idx = np.uint64(index[b])
+            c1 = idx & m32
+            c3 = (((idx >> u32) << u8) | stream) & m32
+            for d in range((n + 3) // 4):
+                w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
+                words[4 * d] = w0
+                words[4 * d + 1] = w1
+                words[4 * d + 2] = w2
+                words[4 * d + 3] = w3
+            for p in range(n):
+                x = seqs[b, p]
+                code = lut[x]
+                w = words[p]
+                if code < 4 and w < t:
+                    j = (w * three) // t
+                    x = letters[(code + 1 + j) & 3] | (x & 0x20)
+                out[b, p] = x
+            for p in range(n, L):
+                out[b, p] = 0
+
+    return loop
+
+
+def _mutate_numba(seqs, lengths, index, threshold: int, seed: int, epoch: int) -> torch.Tensor:
+    """CPU implementation with numba (same words and rule as :func:`mutate_torch`)."""
+    import numpy as np
+
+    B, L = seqs.shape
+    if threshold <= 0 or B == 0 or L == 0:
+        return mutate_torch(seqs, lengths, index, 0, seed, epoch)
+    out = torch.empty((B, L), dtype=torch.uint8)
+    lens = lengths.to(torch.int64).clamp(0, L).contiguous()
+    run_rows(
+        _numba_mutate_loop(), B,
+        seqs.contiguous().numpy(), lens.numpy(), index.contiguous().numpy(), threshold,
+        np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF),
+        np.uint64(epoch & 0xFFFFFFFF),
+        acgt_table(seqs.device).numpy(), np.frombuffer(ACGT, dtype=np.uint8), out.numpy(),
+    )  # fmt: skip
+    return out
+
+
+@torch.library.custom_op("deepbiop_gpu::mutate", mutates_args=())
+def _mutate_op(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    threshold: int,
+    seed: int,
+    epoch: int,
+) -> torch.Tensor:
+    if use_triton(seqs):
+        from deepbiop_gpu.kernels.mutate import mutate_triton
+
+        return mutate_triton(seqs, lengths, index, threshold, seed, epoch)
+    if seqs.device.type == "cpu" and numba_enabled():
+        return _mutate_numba(seqs, lengths, index, threshold, seed, epoch)
+    return mutate_torch(seqs, lengths, index, threshold, seed, epoch)
+
+
+@_mutate_op.register_fake
+def _(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    threshold: int,
+    seed: int,
+    epoch: int,
+) -> torch.Tensor:
+    return torch.empty_like(seqs, memory_format=torch.contiguous_format)
+
+
+def mutate(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    rate: float,
+    seed: int,
+    index: torch.Tensor,
+    epoch: int = 0,
+) -> torch.Tensor:
+    """Seeded random substitutions: each A/C/G/T base becomes another one with probability ``rate``.
+
+    Every A, C, G or T (either case) inside a read mutates with probability
+    ``rate`` to one of the other three bases, uniformly, keeping its case.
+    Other bytes (N, IUPAC codes, U, anything else) are left as they are, and
+    padding is written as 0.  The output depends only on
+    ``(rate, seed, epoch, index[b])`` and the read itself: not on the batch
+    size, the batch composition or order, or the device (CPU and CUDA give the
+    same bits).
+
+    The rule, exactly (counter layout in :mod:`deepbiop_gpu.ops._philox`):
+
+    * ``T = min(floor(rate * 2**32), 2**32)``, an integer computed here once;
+    * the base at position ``i`` of read ``b`` takes word ``i % 4`` of the
+      Philox-4x32-10 call with key ``seed`` and counter
+      ``(i // 4, index[b] & 0xFFFFFFFF, epoch & 0xFFFFFFFF,
+      STREAM_MUTATE | (index[b] >> 32) << 8)``: one call serves 4 positions;
+    * it mutates iff ``word < T``; its new base is
+      ``"ACGT"[(code + 1 + j) % 4]`` with ``code`` its own (A=0 C=1 G=2 T=3)
+      and ``j = (word * 3) // T`` (0, 1 or 2, uniform within ``1/T``).
+
+    Parameters
+    ----------
+    seqs : Tensor, ``uint8 [B, L]``
+        Raw ASCII bases, any case, right-padded (padding bytes are ignored).
+    lengths : Tensor, ``int32`` or ``int64 [B]``
+        Length of each read; positions at or past it are padding.
+    rate : float
+        Substitution probability per A/C/G/T base, in ``[0, 1]``.
+    seed : int
+        Philox key, ``0 <= seed < 2**63``.
+    index : Tensor, ``int64 [B]``
+        Sample index of each read (``>= 0``), on the device of ``seqs``.
+    epoch : int, default 0
+        Training epoch, ``>= 0`` (a new epoch gives new substitutions).
+
+    Returns
+    -------
+    Tensor, ``uint8 [B, L]``, a new contiguous tensor.
+
+    Examples
+    --------
+    >>> seqs = torch.tensor([list(b"ACGTNacgt"), list(b"GGGG\\0\\0\\0\\0\\0")], dtype=torch.uint8)
+    >>> out = mutate(seqs, torch.tensor([9, 4]), rate=1.0, seed=0, index=torch.arange(2))
+    >>> bool((out[0, :4] != seqs[0, :4]).all()), chr(out[0, 4]), bool(out[0, 5:].gt(96).all())
+    (True, 'N', True)
+    >>> torch.equal(mutate(seqs, torch.tensor([9, 4]), 0.0, 0, torch.arange(2))[1, 4:],
+    ...             torch.zeros(5, dtype=torch.uint8))
+    True
+    """
+    check_batch(seqs, lengths)
+    threshold = probability_threshold(rate, "rate")
+    check_seed(seed)
+    check_seed(epoch, "epoch")
+    check_index(index, seqs)
+    return torch.ops.deepbiop_gpu.mutate(seqs, lengths, index, threshold, seed, epoch)

@@ -1,0 +1,85 @@
+"""Triton kernel and launcher for ``mutate`` (seeded A/C/G/T substitutions)."""
+
+import torch
+import triton
+import triton.language as tl
+
+from ._codes import acgt_byte, acgt_code
+from ._config import tile_config
+from ._random import read_philox
+
+STREAM_MUTATE = 1  # deepbiop_gpu.ops._philox.STREAM_MUTATE
+DRAW_TILE = 1024  # Philox calls per program (4 words each: 4096 positions)
+
+
+@triton.jit
+def _mutate_lane(
+    seq_ptr, out_ptr, rows, pos, row_ok, lens, word, threshold, divisor, L, stride_s, stride_o,
+):
+    """Positions ``pos`` (``[1, BLOCK_D]``) of ``rows``, each with its own Philox ``word``."""
+    in_bounds = row_ok[:, None] & (pos < L)
+    inside = in_bounds & (pos < lens[:, None])
+    x = tl.load(seq_ptr + rows[:, None] * stride_s + pos, mask=inside, other=0).to(tl.int32)
+    code = acgt_code(x)
+    w = word.to(tl.int64)  # uint32 -> int64 zero-extends
+    hit = inside & (code < 4) & (w < threshold)
+    j = (w * 3) // divisor  # 0, 1 or 2 where hit
+    new = acgt_byte((code + 1 + j) & 3) | (x & 0x20)
+    y = tl.where(hit, new, x)
+    y = tl.where(inside, y, 0)
+    tl.store(out_ptr + rows[:, None] * stride_o + pos, y.to(tl.uint8), mask=in_bounds)
+
+
+@triton.jit
+def mutate_kernel(
+    seq_ptr, len_ptr, idx_ptr, out_ptr, B, L, stride_s, stride_o,
+    threshold, divisor, seed, epoch,
+    ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    draws = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
+    row_ok = rows < B
+    lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
+    lens = tl.minimum(tl.maximum(lens, 0), L)  # values are unchecked on the GPU
+    index = tl.load(idx_ptr + rows, mask=row_ok, other=0)
+    # draw d serves positions 4d .. 4d+3, word k position 4d+k
+    w0, w1, w2, w3 = read_philox(seed, draws[None, :], index[:, None], epoch, STREAM_MUTATE)
+    pos = draws[None, :] * 4
+    _mutate_lane(seq_ptr, out_ptr, rows, pos, row_ok, lens, w0, threshold, divisor, L,
+                 stride_s, stride_o)
+    _mutate_lane(seq_ptr, out_ptr, rows, pos + 1, row_ok, lens, w1, threshold, divisor, L,
+                 stride_s, stride_o)
+    _mutate_lane(seq_ptr, out_ptr, rows, pos + 2, row_ok, lens, w2, threshold, divisor, L,
+                 stride_s, stride_o)
+    _mutate_lane(seq_ptr, out_ptr, rows, pos + 3, row_ok, lens, w3, threshold, divisor, L,
+                 stride_s, stride_o)
+
+
+def mutate_triton(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    threshold: int,
+    seed: int,
+    epoch: int,
+) -> torch.Tensor:
+    """Launch ``mutate_kernel``: ``uint8 [B, L]`` -> new ``uint8 [B, L]``.
+
+    ``threshold`` is the integer ``T`` of ``deepbiop_gpu.ops.mutate`` (no
+    float reaches the kernel); the replacement divides by ``max(T, 1)``.
+    """
+    seqs = seqs.contiguous()
+    lengths = lengths.contiguous()
+    index = index.contiguous()
+    B, L = seqs.shape
+    out = torch.empty_like(seqs)
+    if B == 0 or L == 0:
+        return out
+    D = triton.cdiv(L, 4)
+    cfg = tile_config(D, tile=DRAW_TILE)
+    mutate_kernel[cfg.grid(B, D)](
+        seqs, lengths, index, out, B, L, seqs.stride(0), out.stride(0),
+        threshold, max(threshold, 1), seed, epoch,
+        ROWS=cfg.rows, BLOCK_D=cfg.block_l, num_warps=cfg.num_warps,
+    )
+    return out
