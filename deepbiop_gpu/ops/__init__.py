@@ -7,7 +7,7 @@ Every op takes ``seqs`` (``uint8 [B, L]`` raw ASCII, right-padded) and
 inputs.  CUDA tensors run the Triton kernel; CPU tensors the torch code.
 """
 
-from .crop import crop
+from .crop import crop, take_windows
 from .encode import encode
 from .integer import integer
 from .kmer import kmer_counts, kmer_ids
@@ -26,4 +26,5 @@ __all__ = [
     "mutate",
     "one_hot",
     "reverse_complement",
+    "take_windows",
 ]
