@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ._checks import check_batch, check_mask, check_rows
 from ._dispatch import use_triton
+from ._philox import numba_enabled, run_rows
 from ._tables import complement_table
 
 __all__ = ["reverse_complement", "reverse_complement_torch"]
@@ -38,6 +41,50 @@ def reverse_complement_torch(
     return out.masked_fill_(cols >= lens, 0)
 
 
+@functools.cache
+def _numba_loop():
+    """The CPU loop (numba, which must be installed): one pass per read."""
+    import numba
+
+    @numba.njit(nogil=True)
+    def loop(seqs, lens, flags, has_flags, table, complement, out, r0, r1):  # pragma: no cover
+        L = seqs.shape[1]
+        for b in range(r0, r1):
+            n = lens[b]
+            if has_flags and not flags[b]:
+                for i in range(n):
+                    out[b, i] = seqs[b, i]
+            elif complement:
+                for i in range(n):
+                    out[b, i] = table[seqs[b, n - 1 - i]]
+            else:
+                for i in range(n):
+                    out[b, i] = seqs[b, n - 1 - i]
+            for i in range(n, L):
+                out[b, i] = 0
+
+    return loop
+
+
+def _reverse_complement_numba(
+    seqs: torch.Tensor, lengths: torch.Tensor, apply: torch.Tensor | None, complement: bool
+) -> torch.Tensor:
+    """CPU implementation with numba for byte tensors (same result as the torch code)."""
+    B, L = seqs.shape
+    out = torch.empty((B, L), dtype=seqs.dtype)
+    if B == 0 or L == 0:
+        return out
+    flags = torch.ones(1, dtype=torch.bool) if apply is None else apply.contiguous()
+    run_rows(
+        _numba_loop(), B,
+        seqs.contiguous().view(torch.uint8).numpy(),
+        lengths.to(torch.int64).clamp(0, L).contiguous().numpy(),
+        flags.numpy(), apply is not None, complement_table(seqs.device).numpy(), complement,
+        out.view(torch.uint8).numpy(),
+    )  # fmt: skip
+    return out
+
+
 @torch.library.custom_op("deepbiop_gpu::reverse_complement", mutates_args=())
 def _reverse_complement_op(
     seqs: torch.Tensor, lengths: torch.Tensor, apply: torch.Tensor | None, complement: bool
@@ -46,6 +93,8 @@ def _reverse_complement_op(
         from deepbiop_gpu.kernels.reverse_complement import reverse_complement_triton
 
         return reverse_complement_triton(seqs, lengths, apply, complement)
+    if seqs.device.type == "cpu" and seqs.dtype in (torch.uint8, torch.bool) and numba_enabled():
+        return _reverse_complement_numba(seqs, lengths, apply, complement)
     return reverse_complement_torch(seqs, lengths, apply, complement)
 
 

@@ -6,7 +6,19 @@ from hypothesis import strategies as st
 from naive.reverse_complement import reverse_complement as naive_rc
 
 from deepbiop_gpu.ops import reverse_complement
+from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
 from deepbiop_gpu.ops.reverse_complement import reverse_complement_torch
+
+HAS_NUMBA = numba_philox() is not None
+
+
+@pytest.fixture(
+    params=["torch", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba"))]
+)
+def impl(request, monkeypatch):
+    """Which CPU implementation the op runs: the torch code, or the numba loop."""
+    monkeypatch.setenv(NUMBA_ENV, "0" if request.param == "torch" else "1")
+    return request.param
 
 
 def random_apply(n, seed):
@@ -15,7 +27,7 @@ def random_apply(n, seed):
 
 @pytest.mark.parametrize("complement", [True, False])
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, complement, device):
+def test_edge_cases(case, complement, device, impl):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
     for apply in (None, random_apply(len(reads), 0)):
@@ -36,11 +48,14 @@ def test_random_batches_match_naive(batch, seed, use_apply, complement):
     seqs, lengths = batch
     apply = random_apply(len(lengths), seed) if use_apply else None
     expected = naive_rc(seqs, lengths, apply, complement)
-    assert torch.equal(reverse_complement(seqs, lengths, apply, complement), expected)
-    assert torch.equal(reverse_complement(seqs, lengths.int(), apply, complement), expected)
+    for flag in ("0", "1"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(NUMBA_ENV, flag)
+            assert torch.equal(reverse_complement(seqs, lengths, apply, complement), expected)
+            assert torch.equal(reverse_complement(seqs, lengths.int(), apply, complement), expected)
 
 
-def test_every_byte_and_iupac():
+def test_every_byte_and_iupac(impl):
     every = bytes(range(1, 256))
     seqs, lengths = pack([every, b"ACGTURYKMBVDHSWNacgturykmbvdhswn"])
     out = reverse_complement(seqs, lengths)
@@ -57,7 +72,7 @@ def test_involution_on_dna():
     assert torch.equal(twice, torch.where(inside, seqs, 0))
 
 
-def test_qualities_follow_their_bases():
+def test_qualities_follow_their_bases(impl):
     gen = torch.Generator().manual_seed(4)
     reads = random_reads(gen, 40, 120)
     seqs, lengths = pack(reads)
@@ -75,7 +90,7 @@ def test_qualities_follow_their_bases():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.int64, torch.bool, torch.float16])
-def test_complement_false_any_dtype(dtype):
+def test_complement_false_any_dtype(dtype, impl):
     seqs, lengths = pack([b"ACGTN", b"", b"GG"])
     x = torch.arange(15, dtype=torch.float32).reshape(3, 5).to(dtype)
     apply = torch.tensor([True, False, True])
@@ -86,7 +101,7 @@ def test_complement_false_any_dtype(dtype):
     assert got.dtype == dtype and torch.equal(got, expected)
 
 
-def test_large_random_batch(device):
+def test_large_random_batch(device, impl):
     gen = torch.Generator().manual_seed(1)
     seqs, lengths = pack(random_reads(gen, 64, 700))
     apply = random_apply(64, 1)
@@ -95,7 +110,7 @@ def test_large_random_batch(device):
     assert torch.equal(got.cpu(), expected)
 
 
-def test_inputs_not_mutated():
+def test_inputs_not_mutated(impl):
     seqs, lengths = pack([b"acgtn", b"GG"])
     apply = torch.tensor([True, False])
     before = seqs.clone(), lengths.clone(), apply.clone()
@@ -105,7 +120,7 @@ def test_inputs_not_mutated():
     assert torch.equal(apply, before[2])
 
 
-def test_noncontiguous_input():
+def test_noncontiguous_input(impl):
     seqs, lengths = pack([b"ACGTACGT", b"ttttgggg"])
     view = seqs[:, ::2]
     got = reverse_complement(view, lengths // 2)
@@ -141,7 +156,7 @@ def test_bad_arguments():
         reverse_complement(seqs, lengths, [True, False])
 
 
-def test_opcheck():
+def test_opcheck(impl):
     seqs, lengths = pack([b"ACGTN", b"", b"gg"])
     apply = torch.tensor([True, False, True])
     op = torch.ops.deepbiop_gpu.reverse_complement.default
@@ -166,8 +181,27 @@ def test_compile_fullgraph(device):
     assert torch.equal(compiled(s2.to(device), l2.to(device), a2.to(device)).cpu(), expected)
 
 
-def test_torch_implementation_clamps_lengths():
-    # on CUDA the lengths are not checked: the torch code must still stay in bounds
+def test_implementations_clamp_lengths(impl):
+    # on CUDA the lengths are not checked: the code must still stay in bounds
     seqs, _ = pack([b"ACGT", b"GG"])
-    got = reverse_complement_torch(seqs, torch.tensor([9, -3]))
-    assert torch.equal(got, naive_rc(seqs, torch.tensor([4, 0])))
+    expected = naive_rc(seqs, torch.tensor([4, 0]))
+    assert torch.equal(reverse_complement_torch(seqs, torch.tensor([9, -3])), expected)
+    op = torch.ops.deepbiop_gpu.reverse_complement
+    assert torch.equal(op(seqs, torch.tensor([9, -3]), None, True), expected)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba")
+def test_numba_threads_do_not_change_the_result(monkeypatch):
+    monkeypatch.setenv(NUMBA_ENV, "1")
+    gen = torch.Generator().manual_seed(9)
+    seqs, lengths = pack(random_reads(gen, 700, 40))
+    apply = random_apply(700, 9)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = reverse_complement(seqs, lengths, apply)
+        torch.set_num_threads(3)
+        many = reverse_complement(seqs, lengths, apply)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many) and torch.equal(one, naive_rc(seqs, lengths, apply))
