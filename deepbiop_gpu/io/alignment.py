@@ -30,6 +30,7 @@ Rules:
 
 from __future__ import annotations
 
+import gzip
 import os
 import warnings
 from collections.abc import Iterator
@@ -109,6 +110,18 @@ def _open(path: str, det: Detected, reference: str | None, threads: int):
         raise AlignmentFormatError(
             f"cannot open as {det.format.upper()}: {exc}", path=path
         ) from None
+
+
+def _sam_header_lines(path: str, compression: str) -> int:
+    """Number of '@' header lines at the start of a SAM file (for line numbers)."""
+    opener = gzip.open if compression != "none" else open
+    count = 0
+    with opener(path, "rb") as fh:
+        for line in fh:
+            if not line.startswith(b"@"):
+                break
+            count += 1
+    return count
 
 
 def _pack(
@@ -216,14 +229,22 @@ def iter_alignment_chunks(
     limit = reads_per_chunk or _BATCH
     parts: list[tuple[PackedReads, int, int]] = []
     fh = _open(path, det, reference, threads)
-    header_lines = str(fh.header).count("\n") if det.format == "sam" else 0
+    header_lines = _sam_header_lines(path, det.compression) if det.format == "sam" else 0
+    hint = ""
+    if det.format == "sam" and header_lines == 0:
+        hint = (
+            "; the file has no header (@SQ lines), which htslib needs for aligned "
+            "records: add one, e.g. with `samtools view -h -t ref.fa.fai`"
+        )
     record = 0
     try:
         names: list[str] = []
         seqs: list[str] = []
         quals: list[str | None] = []
         reverse: list[int] = []
-        it = fh.fetch(until_eof=True)
+        # next() on the file itself: file order, no index, and (unlike iter())
+        # also for SAM / CRAM without @SQ lines (unaligned reads)
+        it = fh
         while True:
             try:
                 aln = next(it)
@@ -232,7 +253,7 @@ def iter_alignment_chunks(
             except (OSError, ValueError) as exc:
                 raise AlignmentFormatError(
                     f"cannot decode {det.format.upper()} record {record + 1}: htslib reports "
-                    f"'{exc}' (the file is truncated or corrupt)",
+                    f"'{exc}' (the file is truncated or corrupt){hint}",
                     path=path,
                     record=record + 1,
                     line=header_lines + record + 1 if det.format == "sam" else None,

@@ -124,8 +124,10 @@ def iter_fastx_chunks(
                     while len(sink) >= reads_per_chunk:
                         yield sink.cut(reads_per_chunk)
         except CompressionError as exc:
+            # the decompressor fails a whole block at a time: say how far parsing got
             raise CompressionError(
-                exc.message, path=path, record=parser.records_done + 1
+                f"{exc.message} (found after {parser.records_done} complete records)",
+                path=path,
             ) from None
     parser.parse(buf, n, final=True)
     if parser.skipped:

@@ -56,6 +56,11 @@ def _describe(exc: BaseException) -> str:
             "gzip data ends unexpectedly: the file is truncated (or has garbage after "
             "the compressed data); re-download or re-compress it"
         )
+    if "Not a gzipped file" in str(exc):
+        return (
+            f"unexpected bytes after the end of a gzip member ({exc}): garbage after the "
+            "compressed data, or a damaged file; re-download or re-compress it"
+        )
     return f"gzip data is corrupt ({exc}); re-download or re-compress the file"
 
 

@@ -374,8 +374,12 @@ class FastqParser:
         qlen = 0
         if not seq:
             if k < count:
-                if starts[k] == ends[k]:
-                    k += 1  # the empty quality line of an empty record
+                if starts[k] == ends[k] or data[starts[k]] != 64:
+                    # the (empty) quality line of an empty record; anything but a
+                    # header is taken as its quality, so a stray one is reported
+                    qual_parts.append(data[starts[k] : ends[k]])
+                    qlen = ends[k] - starts[k]
+                    k += 1
             elif not final:
                 return None, i
         while qlen < len(seq):

@@ -64,30 +64,31 @@ def check_pair_names(
     ...
     deepbiop_gpu.errors.PairedReadsError: r1.fq + r2.fq: pair 2: read names differ: 'y/1' in r1.fq, 'z/2' in r2.fq (mates must have the same name, apart from a trailing /1 and /2)
     """
-    n = len(first)
-    if len(second) != n:
-        short, other = (1, 0) if len(second) < n else (0, 1)
+    n = min(len(first), len(second))
+    if n:
+        a, b = first.names[:n], second.names[:n]
+        la, lb = _mate_key_lengths(a), _mate_key_lengths(b)
+        same = la == lb
+        buf = np.concatenate([a.data, b.data, np.zeros(PAD, dtype=np.uint8)])
+        same &= ranges_equal(
+            buf, a.offsets[:-1], b.offsets[:-1] + len(a.data), np.minimum(la, lb)
+        )
+        bad = first_true(~same)
+        if bad >= 0:
+            raise PairedReadsError(
+                f"read names differ: {a[bad]!r} in {os.fspath(paths[0])}, {b[bad]!r} in "
+                f"{os.fspath(paths[1])} (mates must have the same name, apart from a "
+                "trailing /1 and /2)",
+                paths=paths,
+                record=start + bad + 1,
+            )
+    if len(first) != len(second):
+        short, other = (1, 0) if len(second) < len(first) else (0, 1)
         raise PairedReadsError(
             f"{os.fspath(paths[short])} has fewer reads than {os.fspath(paths[other])} "
-            f"({start + min(n, len(second))} pairs matched before one file ended)",
+            f"({start + n} pairs matched before one file ended)",
             paths=paths,
-            record=start + min(n, len(second)) + 1,
-        )
-    if n == 0:
-        return
-    a, b = first.names, second.names
-    la, lb = _mate_key_lengths(a), _mate_key_lengths(b)
-    same = la == lb
-    buf = np.concatenate([a.data, b.data, np.zeros(PAD, dtype=np.uint8)])
-    same &= ranges_equal(buf, a.offsets[:-1], b.offsets[:-1] + len(a.data), np.minimum(la, lb))
-    bad = first_true(~same)
-    if bad >= 0:
-        raise PairedReadsError(
-            f"read names differ: {a[bad]!r} in {os.fspath(paths[0])}, {b[bad]!r} in "
-            f"{os.fspath(paths[1])} (mates must have the same name, apart from a trailing "
-            "/1 and /2)",
-            paths=paths,
-            record=start + bad + 1,
+            record=start + n + 1,
         )
 
 

@@ -111,9 +111,26 @@ def detect(path: str | os.PathLike[str]) -> Detected:
     if head[:2] == b"\x1f\x8b":
         compression = "bgzf" if _is_bgzf(head) else "gzip"
         try:
-            content = zlib.decompressobj(31).decompress(head, _SNIFF_BYTES)
+            d = zlib.decompressobj(31)
+            content = d.decompress(head, _SNIFF_BYTES)
+            if not content and len(head) < _SNIFF_BYTES:
+                # the whole (small) file decompresses to nothing: all members must be whole
+                while not d.eof or d.unused_data.lstrip(b"\0"):
+                    if not d.eof:
+                        raise CompressionError(
+                            "gzip data ends unexpectedly: the file is truncated; "
+                            "re-download or re-compress it",
+                            path=path,
+                        )
+                    rest = d.unused_data
+                    d = zlib.decompressobj(31)
+                    content = d.decompress(rest, _SNIFF_BYTES)
+                    if content:
+                        break
         except zlib.error as exc:
-            raise CompressionError(f"gzip data is corrupt ({exc})", path=path) from None
+            raise CompressionError(
+                f"gzip data is corrupt ({exc}); re-download or re-compress the file", path=path
+            ) from None
         return Detected(_content_format(content, path, compression), compression)
     if head[:4] == b"CRAM":
         return Detected("cram", "none")
