@@ -1,7 +1,207 @@
-"""STUB: to be written (issue 3)."""
+"""``one_hot``: ASCII bases -> one-hot ``[B, L, 4]`` (or channels-first ``[B, 4, L]``).
+
+Columns are A, C, G, T in that order (U counts as T, case is folded).  Unknown
+bases (N, IUPAC codes, any other byte) give all zeros, or 0.25 in every
+column with ``unknown="uniform"``; padding always gives all zeros.
+
+Torch implementation (CPU):
+
+* ``NLC``: one gather.  A 512-row table (rows 256.. = padding) of the 4 output
+  values of each byte is viewed as *one* wide element per row (16 bytes for
+  float32 as ``complex128``, 8 bytes for 16-bit floats as ``int64``, 4 bytes
+  for uint8 as ``int32``), so ``index_select`` writes all 4 values of a base
+  in one element copy.  The copies move bits and never do arithmetic on them.
+* ``NCL``: one broadcast byte comparison writes the ``uint8 [B, 4, L]``
+  planes, then one widening pass to the output dtype.
+
+Padding is applied by zeroing it in the input bytes (byte 0 is an unknown
+base, all zeros too) or, with ``unknown="uniform"``, through the upper half of
+the table; either way per read, not by a comparison per position.
+"""
+
+from __future__ import annotations
+
+import functools
 
 import torch
 
+from ._checks import check_batch
+from ._dispatch import use_triton
+from ._tables import BASE_CODES
+from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows
 
-def one_hot(seqs, lengths, dtype=torch.float32, layout="NLC", unknown="zeros"):
-    raise NotImplementedError("one_hot is not written yet")
+__all__ = ["DTYPES", "LAYOUTS", "UNKNOWN_MODES", "one_hot", "one_hot_torch"]
+
+DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
+LAYOUTS = ("NLC", "NCL")
+UNKNOWN_MODES = ("zeros", "uniform")
+
+# one table element covers the 4 values of a base: 4 * itemsize bytes
+_WIDE = {16: torch.complex128, 8: torch.int64, 4: torch.int32}
+# folded (| 0x20) byte of each column: a c g t (u is folded into t first)
+_FOLDED = (0x61, 0x63, 0x67, 0x74)
+
+
+@functools.cache
+def _one_hot_table_cpu(dtype: torch.dtype, unknown: str) -> torch.Tensor:
+    fill = 0.25 if unknown == "uniform" else 0.0
+    table = torch.full((TABLE_ROWS, 4), fill, dtype=torch.float32)
+    table[PAD_OFFSET:] = 0
+    for base, code in BASE_CODES.items():
+        for byte in (ord(base), ord(base.lower())):
+            table[byte] = 0
+            table[byte, code] = 1
+    return table.to(dtype)
+
+
+@functools.cache
+def one_hot_table(dtype: torch.dtype, unknown: str, device: torch.device) -> torch.Tensor:
+    """``dtype [512, 4]``: the 4 output values of each byte; rows 256.. = padding (zeros)."""
+    return _one_hot_table_cpu(dtype, unknown).to(device)
+
+
+def _masked_bytes(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``uint8 [B, L]``: ``seqs`` with padding zeroed (a byte copy per read, no comparisons)."""
+    return length_rows(lengths, seqs.shape[1], 0xFF, 0, torch.uint8).bitwise_and_(seqs)
+
+
+def _nlc(seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, unknown: str):
+    B, L = seqs.shape
+    table = one_hot_table(dtype, unknown, seqs.device)
+    wide = table.view(_WIDE[4 * table.element_size()]).view(-1)  # [512] wide elements
+    if unknown == "zeros":
+        # byte 0 and padding are both all zeros: zeroing the padding bytes is enough
+        index = _masked_bytes(seqs, lengths).to(torch.int32)
+    else:
+        index = byte_index(seqs, lengths)
+    out = gather(wide, index)  # [B, L] wide elements
+    return out.view(dtype).view(B, L, 4)
+
+
+def _ncl(seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, unknown: str):
+    B, L = seqs.shape
+    # 'A' -> 'a': only a/A fold to 'a' (likewise c, g, t, u); padding -> 0, which no
+    # byte folds to and no column matches
+    folded = _masked_bytes(seqs.bitwise_or(0x20), lengths)
+    scratch = torch.empty_like(folded)
+    folded.bitwise_xor_(torch.eq(folded, 0x75, out=scratch))  # u (0x75) -> t (0x74)
+    columns = torch.tensor(_FOLDED, dtype=torch.uint8, device=seqs.device).view(1, 4, 1)
+    # comparisons write uint8 (the vectorised path), never bool
+    planes = torch.empty((B, 4, L), dtype=torch.uint8, device=seqs.device)
+    torch.eq(folded.unsqueeze(1), columns, out=planes)
+    if unknown == "uniform":
+        # unknown inside the read: no column set, and not padding (folded != 0)
+        known = planes.amax(dim=1)
+        unk = torch.ne(folded, 0, out=scratch).bitwise_and_(known.bitwise_xor_(1))
+        quarters = planes.mul_(4).add_(unk.unsqueeze(1))  # 4 = one, 1 = a quarter
+        return torch.mul(quarters, 0.25).to(dtype)
+    if dtype == torch.uint8:
+        return planes
+    out = torch.empty((B, 4, L), dtype=dtype, device=seqs.device)
+    if dtype != torch.float16:
+        return out.copy_(planes)
+    # float16: write the bit pattern of 1.0 (an exact integer multiply); faster than a cast
+    one_bits = int(torch.ones((), dtype=dtype).view(torch.int16))
+    out.view(torch.int16).copy_(planes).mul_(one_bits)
+    return out
+
+
+def one_hot_torch(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+    layout: str = "NLC",
+    unknown: str = "zeros",
+) -> torch.Tensor:
+    """Torch implementation (any device); see the module docstring."""
+    if layout == "NLC":
+        return _nlc(seqs, lengths, dtype, unknown)
+    return _ncl(seqs, lengths, dtype, unknown)
+
+
+def _out_shape(seqs: torch.Tensor, layout: str):
+    B, L = seqs.shape
+    return (B, L, 4) if layout == "NLC" else (B, 4, L)
+
+
+@torch.library.custom_op("deepbiop_gpu::one_hot", mutates_args=())
+def _one_hot_op(
+    seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
+) -> torch.Tensor:
+    if use_triton(seqs):
+        from deepbiop_gpu.kernels.one_hot import one_hot_triton
+
+        return one_hot_triton(seqs, lengths, dtype, layout, unknown)
+    return one_hot_torch(seqs, lengths, dtype, layout, unknown)
+
+
+@_one_hot_op.register_fake
+def _(seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str):
+    return seqs.new_empty(_out_shape(seqs, layout), dtype=dtype)
+
+
+def check_one_hot_args(dtype: object, layout: object, unknown: object) -> None:
+    """``dtype``, ``layout`` and ``unknown`` are among the supported choices."""
+    if not isinstance(dtype, torch.dtype) or dtype not in DTYPES:
+        raise TypeError(f"dtype must be one of {', '.join(map(str, DTYPES))}, got {dtype!r}")
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'NLC' or 'NCL', got {layout!r}")
+    if not isinstance(unknown, str) or unknown not in UNKNOWN_MODES:
+        raise ValueError(f"unknown must be 'zeros' or 'uniform', got {unknown!r}")
+    if unknown == "uniform" and dtype == torch.uint8:
+        raise ValueError(
+            "unknown='uniform' needs a floating dtype (0.25 is not a uint8 value), "
+            "got dtype=torch.uint8"
+        )
+
+
+def one_hot(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+    layout: str = "NLC",
+    unknown: str = "zeros",
+) -> torch.Tensor:
+    """One-hot encode ASCII bases.
+
+    Parameters
+    ----------
+    seqs : Tensor, ``uint8 [B, L]``
+        Raw ASCII bases, any case, right-padded (the padding bytes are ignored).
+    lengths : Tensor, ``int32`` or ``int64 [B]``
+        Length of each read; positions at or past it are padding.
+    dtype : torch.dtype, default ``torch.float32``
+        ``torch.float32``, ``torch.bfloat16``, ``torch.float16`` or ``torch.uint8``.
+    layout : {"NLC", "NCL"}, default "NLC"
+        ``"NLC"``: ``[B, L, 4]`` (for transformers / ``nn.Linear``);
+        ``"NCL"``: channels first, ``[B, 4, L]`` (for ``nn.Conv1d``).
+    unknown : {"zeros", "uniform"}, default "zeros"
+        Encoding of unknown bases (N, IUPAC codes, any other byte): all zeros,
+        or 0.25 in each column (not allowed with ``dtype=torch.uint8``).
+
+    Returns
+    -------
+    Tensor, ``dtype [B, L, 4]`` or ``[B, 4, L]``
+        Channels A, C, G, T (U counts as T; case is folded).  Padding
+        positions are all zeros.  Values are exact (0, 0.25 or 1).
+
+    Examples
+    --------
+    >>> seqs = torch.tensor([list(b"AcN"), list(b"u\\0\\0")], dtype=torch.uint8)
+    >>> one_hot(seqs, torch.tensor([3, 1]))
+    tensor([[[1., 0., 0., 0.],
+             [0., 1., 0., 0.],
+             [0., 0., 0., 0.]],
+    <BLANKLINE>
+            [[0., 0., 0., 1.],
+             [0., 0., 0., 0.],
+             [0., 0., 0., 0.]]])
+    >>> one_hot(seqs, torch.tensor([3, 1]), dtype=torch.uint8, layout="NCL")[0]
+    tensor([[1, 0, 0],
+            [0, 1, 0],
+            [0, 0, 0],
+            [0, 0, 0]], dtype=torch.uint8)
+    """
+    check_batch(seqs, lengths)
+    check_one_hot_args(dtype, layout, unknown)
+    return torch.ops.deepbiop_gpu.one_hot(seqs, lengths, dtype, layout, unknown)

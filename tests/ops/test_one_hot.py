@@ -1,0 +1,118 @@
+import itertools
+
+import pytest
+import torch
+from batches import batches, edge_cases, pack, random_reads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive.one_hot import one_hot as naive_one_hot
+
+from deepbiop_gpu.ops import one_hot
+from deepbiop_gpu.ops.one_hot import one_hot_torch
+
+DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.uint8]
+# every supported (dtype, layout, unknown); uint8 has no uniform mode
+COMBOS = [
+    (dtype, layout, unknown)
+    for dtype, layout, unknown in itertools.product(DTYPES, ["NLC", "NCL"], ["zeros", "uniform"])
+    if not (dtype == torch.uint8 and unknown == "uniform")
+]
+
+
+def combo_id(c):
+    return f"{str(c[0]).removeprefix('torch.')}-{c[1]}-{c[2]}"
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
+@pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
+def test_edge_cases(case, combo, device):
+    _, reads, width = case
+    dtype, layout, unknown = combo
+    seqs, lengths = pack(reads, width)
+    got = one_hot(seqs.to(device), lengths.to(device), dtype, layout, unknown)
+    B, L = seqs.shape
+    assert got.dtype == dtype and got.is_contiguous()
+    assert got.shape == ((B, L, 4) if layout == "NLC" else (B, 4, L))
+    assert torch.equal(got.cpu(), naive_one_hot(seqs, lengths, dtype, layout, unknown))
+
+
+@given(batches(), st.sampled_from(COMBOS))
+@settings(max_examples=150, deadline=None)
+def test_random_batches_match_naive(batch, combo):
+    seqs, lengths = batch
+    expected = naive_one_hot(seqs, lengths, *combo)
+    assert torch.equal(one_hot(seqs, lengths, *combo), expected)
+    assert torch.equal(one_hot(seqs, lengths.to(torch.int32), *combo), expected)
+
+
+def test_values():
+    seqs, lengths = pack([b"ACGTUacgtuN-\x00", b"R"], garbage=b"A")
+    got = one_hot(seqs, lengths, unknown="uniform")
+    eye = torch.eye(4)
+    assert torch.equal(got[0, :10], torch.cat([eye, eye[3:], eye, eye[3:]]))
+    assert torch.equal(got[0, 10:], torch.full((3, 4), 0.25))
+    assert torch.equal(got[1], torch.tensor([[0.25] * 4] + [[0.0] * 4] * 12))
+    assert torch.equal(one_hot(seqs, lengths, layout="NCL"), one_hot(seqs, lengths).transpose(1, 2))
+
+
+def test_large_random_batch(device):
+    gen = torch.Generator().manual_seed(1)
+    seqs, lengths = pack(random_reads(gen, 32, 700))
+    for combo in [(torch.float32, "NLC", "zeros"), (torch.bfloat16, "NCL", "uniform")]:
+        expected = naive_one_hot(seqs, lengths, *combo)
+        assert torch.equal(one_hot(seqs.to(device), lengths.to(device), *combo).cpu(), expected)
+
+
+def test_inputs_not_mutated():
+    seqs, lengths = pack([b"acgtn", b"GG"])
+    before = seqs.clone(), lengths.clone()
+    for combo in COMBOS:
+        one_hot(seqs, lengths, *combo)
+    assert torch.equal(seqs, before[0]) and torch.equal(lengths, before[1])
+
+
+def test_noncontiguous_input():
+    seqs, lengths = pack([b"ACGTACGT", b"ttttgggg"])
+    view = seqs[:, ::2]
+    for layout in ("NLC", "NCL"):
+        expected = naive_one_hot(view.contiguous(), lengths // 2, layout=layout)
+        assert torch.equal(one_hot(view, lengths // 2, layout=layout), expected)
+
+
+def test_bad_arguments():
+    seqs, lengths = pack([b"ACGT", b"GG"])
+    with pytest.raises(TypeError, match="seqs must be a uint8"):
+        one_hot(seqs.int(), lengths)
+    with pytest.raises(ValueError, match=r"lengths must have shape \[B\]"):
+        one_hot(seqs, lengths[:1])
+    with pytest.raises(TypeError, match="dtype must be one of"):
+        one_hot(seqs, lengths, dtype=torch.float64)
+    with pytest.raises(TypeError, match="dtype must be one of"):
+        one_hot(seqs, lengths, dtype="float32")
+    with pytest.raises(ValueError, match="layout must be 'NLC' or 'NCL', got 'NHWC'"):
+        one_hot(seqs, lengths, layout="NHWC")
+    with pytest.raises(ValueError, match="unknown must be 'zeros' or 'uniform', got 'nan'"):
+        one_hot(seqs, lengths, unknown="nan")
+    with pytest.raises(ValueError, match="unknown='uniform' needs a floating dtype"):
+        one_hot(seqs, lengths, dtype=torch.uint8, unknown="uniform")
+
+
+@pytest.mark.parametrize("combo", COMBOS[:6], ids=combo_id)
+def test_opcheck(combo):
+    seqs, lengths = pack([b"ACGTN", b"", b"gu"])
+    torch.library.opcheck(torch.ops.deepbiop_gpu.one_hot.default, (seqs, lengths, *combo))
+
+
+def test_compile_fullgraph(device):
+    seqs, lengths = pack([b"ACGTNacgtn", b"", b"RYK"])
+    seqs, lengths = seqs.to(device), lengths.to(device)
+
+    def f(s, n):
+        x = one_hot(s, n, torch.bfloat16, "NCL", "uniform")
+        return x.float().sum(1) + one_hot(s, n).sum(-1)
+
+    fn = torch.compile(f, fullgraph=True, dynamic=True)
+    assert torch.equal(fn(seqs, lengths), f(seqs, lengths))
+    s2, l2 = pack([b"A" * 33, b"NN"])
+    assert torch.equal(fn(s2.to(device), l2.to(device)).cpu(), f(s2, l2))
+    assert torch.equal(one_hot_torch(s2, l2), naive_one_hot(s2, l2))
