@@ -1,0 +1,68 @@
+"""Triton kernel and launcher for ``one_hot`` (ASCII -> one-hot, NLC or NCL).
+
+``NLC`` stores the 4 values of a base as one ``[ROWS, BLOCK_L, 4]`` tile
+(the channel dimension is contiguous, so each base is one coalesced 4-wide
+store); ``NCL`` stores 4 channel planes, each contiguous along the read.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from ._codes import base_code
+from ._config import tile_config
+
+ONE_HOT_TILE = 1024  # bases per program (x 4 output values)
+
+
+@triton.jit
+def one_hot_kernel(
+    seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_ob, stride_ol, stride_oc,
+    ROWS: tl.constexpr, BLOCK_L: tl.constexpr, UNIFORM: tl.constexpr, NCL: tl.constexpr,
+):
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    cols = tl.program_id(1).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
+    row_ok = rows < B
+    lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
+    in_bounds = row_ok[:, None] & (cols[None, :] < L)
+    inside = in_bounds & (cols[None, :] < lens[:, None])
+    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=inside, other=0)
+    code = tl.where(inside, base_code(b), 5)  # 0..3 bases, 4 unknown, 5 padding
+    if UNIFORM:
+        unk = tl.where(code == 4, 0.25, 0.0)
+    else:
+        unk = tl.zeros([ROWS, BLOCK_L], dtype=tl.float32)
+    base = out_ptr + rows[:, None] * stride_ob + cols[None, :] * stride_ol
+    dtype = out_ptr.dtype.element_ty
+    if NCL:
+        for c in tl.static_range(4):
+            v = tl.where(code == c, 1.0, unk)
+            tl.store(base + c * stride_oc, v.to(dtype), mask=in_bounds)
+    else:
+        ch = tl.arange(0, 4)
+        v = tl.where(code[:, :, None] == ch[None, None, :], 1.0, unk[:, :, None])
+        mask = in_bounds[:, :, None] & (ch[None, None, :] < 4)
+        tl.store(base[:, :, None] + ch[None, None, :] * stride_oc, v.to(dtype), mask=mask)
+
+
+def one_hot_triton(
+    seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
+) -> torch.Tensor:
+    """Launch ``one_hot_kernel``: ``uint8 [B, L]`` -> ``dtype [B, L, 4]`` or ``[B, 4, L]``."""
+    seqs = seqs.contiguous()
+    lengths = lengths.contiguous()
+    B, L = seqs.shape
+    ncl = layout == "NCL"
+    shape = (B, 4, L) if ncl else (B, L, 4)
+    out = torch.empty(shape, dtype=dtype, device=seqs.device)
+    if B == 0 or L == 0:
+        return out
+    stride_ob = out.stride(0)
+    stride_ol, stride_oc = (out.stride(2), out.stride(1)) if ncl else (out.stride(1), out.stride(2))
+    cfg = tile_config(L, tile=ONE_HOT_TILE)
+    one_hot_kernel[cfg.grid(B, L)](
+        seqs, lengths, out, B, L, seqs.stride(0), stride_ob, stride_ol, stride_oc,
+        ROWS=cfg.rows, BLOCK_L=cfg.block_l, UNIFORM=unknown == "uniform", NCL=ncl,
+        num_warps=cfg.num_warps,
+    )
+    return out
