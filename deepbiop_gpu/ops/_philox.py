@@ -70,32 +70,43 @@ _CHUNK = 1 << 16  # elements per pass: keeps the working set in cache
 NUMBA_ENV = "DEEPBIOP_GPU_NUMBA"
 
 
-def _philox_flat(c0, c1, c2, c3, k0: int, k1: int, rounds: int):
-    """Philox rounds on flat ``int64`` tensors (the inputs are left unchanged).
+def _philox_block(c0, c1, c2, c3, k0: int, k1: int, rounds: int):
+    """Philox rounds on ``int64`` tensors of one shape (broadcast views welcome: only read).
 
     int64 arithmetic: a 32x32-bit product can exceed 2**63 and wrap, but its
     low 64 bits stay exact, so ``(p >> 32) & M`` is the high word (umulhi) and
     ``p & M`` the low word.  The low words (``y1``, ``y3``) are kept unmasked
     between rounds: only their low 32 bits are ever used (XOR, then masked).
-    Every round writes into preallocated buffers (``out=`` and in-place ops):
-    10 passes over memory, no allocation (large allocations are ``mmap``-ed
-    and page-faulted afresh each time, which costs more than the arithmetic).
+    The first round reads the counters where they are (no copy of a broadcast
+    counter); every round writes into six preallocated buffers (``out=`` and
+    in-place ops): 10 passes over memory a round, no allocation (large
+    allocations are ``mmap``-ed and page-faulted afresh each time, which costs
+    more than the arithmetic).
     """
-    x0 = c0.clone()
-    x2 = c2.clone()
-    y1 = c1.clone()
-    y3 = c3.clone()
-    p0 = torch.empty_like(x0)
-    p1 = torch.empty_like(x0)
-    for _ in range(rounds):
-        torch.mul(x0, _ROUND_A, out=p0)
-        torch.mul(x2, _ROUND_B, out=p1)
+    if rounds == 0:
+        return tuple(c.clone() for c in (c0, c1, c2, c3))
+
+    def buffer():
+        return torch.empty(c0.shape, dtype=torch.int64, device=c0.device)
+
+    x0, x2, p0, p1 = buffer(), buffer(), buffer(), buffer()
+    y1, y3 = c1, c3  # read-only in round 1
+    torch.mul(c0, _ROUND_A, out=p0)
+    torch.mul(c2, _ROUND_B, out=p1)
+    for r in range(rounds):
+        if r:
+            torch.mul(x0, _ROUND_A, out=p0)
+            torch.mul(x2, _ROUND_B, out=p1)
         torch.bitwise_right_shift(p1, 32, out=x0)
         x0.bitwise_xor_(y1).bitwise_xor_(k0).bitwise_and_(_M32)
         torch.bitwise_right_shift(p0, 32, out=x2)
         x2.bitwise_xor_(y3).bitwise_xor_(k1).bitwise_and_(_M32)
-        y1, p1 = p1, y1
-        y3, p0 = p0, y3
+        if r:
+            y1, p1 = p1, y1
+            y3, p0 = p0, y3
+        else:  # the counters are not ours to overwrite: two more buffers
+            y1, y3 = p1, p0
+            p0, p1 = buffer(), buffer()
         k0 = (k0 + _KEY_A) & _M32
         k1 = (k1 + _KEY_B) & _M32
     return x0, y1.bitwise_and_(_M32), x2, y3.bitwise_and_(_M32)
@@ -111,17 +122,20 @@ def philox4x32(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The four output words of Philox-4x32 for each counter ``(c0, c1, c2, c3)``.
 
+    Large inputs are processed in slices of the first dimension of about
+    :data:`_CHUNK` elements each (a working set that stays in cache).
+
     Parameters
     ----------
     seed : int
         The key, ``0 <= seed < 2**64``; low/high 32 bits are the two key words,
         as in ``tl.philox``.
     c0, c1, c2, c3 : Tensor, int64, broadcastable
-        Counter words, each in ``[0, 2**32)``.
+        Counter words, each in ``[0, 2**32)``; never modified.
 
     Returns
     -------
-    Four ``int64`` tensors of the broadcast shape, values in ``[0, 2**32)``.
+    Four new ``int64`` tensors of the broadcast shape, values in ``[0, 2**32)``.
 
     Examples
     --------
@@ -130,20 +144,18 @@ def philox4x32(
     1713891541
     """
     k0, k1 = seed & _M32, (seed >> 32) & _M32
-    c0, c1, c2, c3 = torch.broadcast_tensors(c0, c1, c2, c3)
-    shape = c0.shape
-    flat = [c.reshape(-1).to(torch.int64) for c in (c0, c1, c2, c3)]
-    n = flat[0].numel()
-    if n <= _CHUNK:
-        out = _philox_flat(*flat, k0, k1, rounds)
-        return tuple(o.reshape(shape) for o in out)  # type: ignore[return-value]
-    outs = [torch.empty(n, dtype=torch.int64, device=flat[0].device) for _ in range(4)]
-    for start in range(0, n, _CHUNK):
-        sl = slice(start, start + _CHUNK)
-        words = _philox_flat(*(f[sl] for f in flat), k0, k1, rounds)
+    counters = torch.broadcast_tensors(*(c.to(torch.int64) for c in (c0, c1, c2, c3)))
+    shape = counters[0].shape
+    n = counters[0].numel()
+    if n <= _CHUNK or len(shape) == 0:
+        return _philox_block(*counters, k0, k1, rounds)  # type: ignore[return-value]
+    step = max(1, _CHUNK * shape[0] // n)  # rows of the first dimension per slice
+    outs = [torch.empty(shape, dtype=torch.int64, device=counters[0].device) for _ in range(4)]
+    for start in range(0, shape[0], step):
+        words = _philox_block(*(c[start : start + step] for c in counters), k0, k1, rounds)
         for o, w in zip(outs, words, strict=True):
-            o[sl] = w
-    return tuple(o.reshape(shape) for o in outs)  # type: ignore[return-value]
+            o[start : start + step] = w
+    return tuple(outs)  # type: ignore[return-value]
 
 
 def read_counters(

@@ -22,13 +22,16 @@ from ._tables import ACGT, acgt_table
 __all__ = ["mutate", "mutate_torch"]
 
 _CHUNK_DRAWS = 1 << 16  # Philox calls per pass of the torch code
-_COMPACT_BELOW = 0.75  # compute only the needed draws when fewer than this fraction are
+_COMPACT_BELOW = 0.5  # compute only the needed draws when fewer than this fraction are
+# devices where data-dependent indexing (nonzero) is free of host synchronisation
+_SPARSE_DEVICES = ("cpu",)
 
 
-def _words(seed: int, rows: torch.Tensor, draws: torch.Tensor, c1, c2, c3) -> torch.Tensor:
-    """``int64 [n, 4]``: the 4 words of draw ``draws[i]`` of read ``rows[i]``."""
-    w = philox4x32(seed, draws, c1[rows], c2[rows], c3[rows])
-    return torch.stack(w, dim=-1)
+def _substitute(s, r, pos, code, word, threshold: int, letters) -> None:
+    """Mutate ``s[r, pos]`` (hits only): base ``code``, Philox ``word`` -> new letter, case kept."""
+    j = (word * 3) // threshold  # 0, 1 or 2: uniform over the other three bases
+    x = s[r, pos]
+    s[r, pos] = letters[(code.to(torch.int64) + 1 + j) & 3] | (x & 0x20)
 
 
 def mutate_torch(
@@ -41,9 +44,11 @@ def mutate_torch(
 ) -> torch.Tensor:
     """Torch implementation (any device), batch rows in chunks of ~64 K Philox calls.
 
-    On the CPU only the Philox draws that cover at least one A/C/G/T base of a
-    read are computed when that skips a quarter or more of them (ragged or
-    N-rich batches); the words are the same either way.
+    Word ``k`` of draw ``d`` goes with position ``4d + k``: the bases are seen
+    as ``[rows, D, 4]`` and handled one word lane at a time.  On the CPU only
+    the mutated positions are rewritten (found with ``nonzero``), and when
+    fewer than half the draws cover an A/C/G/T base of a read (very ragged or
+    N-rich batches) only those draws are computed; the words are the same.
     """
     B, L = seqs.shape
     lens = lengths.to(torch.int64).clamp(0, L).unsqueeze(1)
@@ -55,37 +60,42 @@ def mutate_torch(
     c1, c2, c3 = read_counters(index, epoch, STREAM_MUTATE)
     table = acgt_table(seqs.device)
     letters = torch.tensor(list(ACGT), dtype=torch.uint8, device=seqs.device)
-    on_cpu = seqs.device.type == "cpu"
+    draws = torch.arange(D, device=seqs.device)
+    sparse = seqs.device.type in _SPARSE_DEVICES
     step = max(1, _CHUNK_DRAWS // D)
     for r0 in range(0, B, step):
         s = out[r0 : r0 + step]  # a view: written in place
         n = s.shape[0]
         code = table.index_select(0, s.reshape(-1).to(torch.int64)).view(n, L)
         # padding is 0 by now, whose code is 4: only real A/C/G/T bases are candidates
-        cand = code < 4
-        rows = torch.arange(r0, r0 + n, device=seqs.device)
-        if on_cpu:
-            needed = torch.nn.functional.pad(cand, (0, 4 * D - L)).view(n, D, 4).any(-1)
-            if int(needed.sum()) < _COMPACT_BELOW * n * D:
-                rr, dd = needed.nonzero(as_tuple=True)
-                words = torch.zeros(n, D, 4, dtype=torch.int64)
-                words[rr, dd] = _words(seed, rr + r0, dd, c1, c2, c3)
-            else:
-                words = _words(seed, rows[:, None], torch.arange(D)[None, :], c1, c2, c3)
+        code4 = torch.nn.functional.pad(code, (0, 4 * D - L), value=4).view(n, D, 4)
+        rc1, rc2, rc3 = (c[r0 : r0 + n, None] for c in (c1, c2, c3))
+        if not sparse:  # dense, no host synchronisation
+            sp = torch.nn.functional.pad(s, (0, 4 * D - L)).view(n, D, 4)
+            words = philox4x32(seed, draws, rc1, rc2, rc3)
+            for k in range(4):
+                ck, wk, xk = code4[..., k], words[k], sp[..., k]
+                hit = (ck < 4) & (wk < threshold)
+                j = (wk * 3) // threshold
+                new = letters[(ck.to(torch.int64) + 1 + j) & 3] | (xk & 0x20)
+                xk.copy_(torch.where(hit, new, xk))
+            s.copy_(sp.view(n, 4 * D)[:, :L])
+            continue
+        needed = (code4 < 4).any(-1)  # [n, D]: draws that cover a base
+        if int(needed.sum()) < _COMPACT_BELOW * n * D:
+            rr, dd = needed.nonzero(as_tuple=True)
+            words = philox4x32(seed, dd, rc1[rr, 0], rc2[rr, 0], rc3[rr, 0])
+            codes = code4[rr, dd]  # [m, 4]
+            for k in range(4):
+                (i,) = ((codes[:, k] < 4) & (words[k] < threshold)).nonzero(as_tuple=True)
+                d = dd[i]
+                _substitute(s, rr[i], 4 * d + k, codes[i, k], words[k][i], threshold, letters)
         else:
-            draws = torch.arange(D, device=seqs.device)[None, :]
-            words = _words(seed, rows[:, None], draws, c1, c2, c3)
-        w = words.view(n, 4 * D)[:, :L]
-        hit = cand & (w < threshold)
-        if on_cpu:  # sparse: a small fraction of the bases mutate
-            r, c = hit.nonzero(as_tuple=True)
-            x, wh, cd = s[r, c], w[r, c], code[r, c].to(torch.int64)
-            j = (wh * 3) // threshold  # 0, 1 or 2: uniform over the other bases
-            s[r, c] = letters[(cd + 1 + j) & 3] | (x & 0x20)
-        else:
-            j = (w * 3) // threshold
-            new = letters[(code.to(torch.int64) + 1 + j) & 3] | (s & 0x20)
-            s.copy_(torch.where(hit, new, s))
+            words = philox4x32(seed, draws, rc1, rc2, rc3)
+            for k in range(4):
+                ck = code4[..., k]
+                r, d = ((ck < 4) & (words[k] < threshold)).nonzero(as_tuple=True)
+                _substitute(s, r, 4 * d + k, ck[r, d], words[k][r, d], threshold, letters)
     return out
 
 
@@ -127,8 +137,8 @@ def _numba_mutate_loop():
                 code = lut[x]
                 w = words[p]
                 if code < 4 and w < t:
-                    j = (w * three) // t
-                    x = letters[(code + 1 + j) & 3] | (x & 0x20)
+                    j = np.int64((w * three) // t)  # explicit: no signed/unsigned mixing
+                    x = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
                 out[b, p] = x
             for p in range(n, L):
                 out[b, p] = 0

@@ -80,6 +80,18 @@ def test_torch_draw_compaction_gives_the_same_words(compact_below, monkeypatch):
     assert torch.equal(mutate_torch(seqs, lengths, index, t, 5, 1), expected)
 
 
+def test_torch_dense_path(monkeypatch):
+    # the path of devices where nonzero() would synchronise (CUDA without Triton)
+    monkeypatch.setattr(mutate_module, "_SPARSE_DEVICES", ())
+    gen = torch.Generator().manual_seed(7)
+    seqs, lengths = pack(random_reads(gen, 30, 90))
+    index = indices(30, 7)
+    for rate in (0.0, 0.3, 1.0):
+        t = mutate_module.probability_threshold(rate)
+        expected = naive_mutate(seqs, lengths, rate, 5, index, 1)
+        assert torch.equal(mutate_torch(seqs, lengths, index, t, 5, 1), expected)
+
+
 def test_torch_chunks_of_rows(monkeypatch):
     monkeypatch.setattr(mutate_module, "_CHUNK_DRAWS", 50)  # a few rows per chunk
     gen = torch.Generator().manual_seed(8)

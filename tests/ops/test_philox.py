@@ -65,6 +65,22 @@ def test_chunked_equals_whole(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(whole, chunked, strict=True))
 
 
+def test_chunked_broadcast_rows_equal_whole(monkeypatch):
+    draws = torch.arange(37)[None, :]  # broadcast counters, as the per-base ops use them
+    c1 = torch.randint(0, 2**32, (50, 1), generator=torch.Generator().manual_seed(5))
+    whole = philox4x32(3, draws, c1, torch.tensor(9), c1 ^ 1)
+    for chunk in (1, 40, 100, 37 * 7):  # one row a slice, whole rows, and several
+        monkeypatch.setattr(philox_module, "_CHUNK", chunk)
+        chunked = philox4x32(3, draws, c1, torch.tensor(9), c1 ^ 1)
+        assert all(torch.equal(a, b) for a, b in zip(whole, chunked, strict=True))
+    assert int(whole[1][4, 6]) == naive_philox(3, 6, int(c1[4]), 9, int(c1[4]) ^ 1)[1]
+
+
+def test_zero_rounds_is_the_identity():
+    c = random_counters(10, 1)
+    assert all(torch.equal(a, b) for a, b in zip(philox4x32(5, *c, rounds=0), c, strict=True))
+
+
 def test_broadcasting_shapes_and_inputs_untouched():
     c0 = torch.arange(6).reshape(2, 3)
     c1 = torch.tensor([[5], [7]])
