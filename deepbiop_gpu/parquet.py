@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .data.dataset import Dataset
 
-__all__ = ["export_parquet", "read_parquet"]
+__all__ = ["export_parquet", "read_parquet", "export_chunks"]
 
 PathLike = str | os.PathLike
 _META_KEY = b"deepbiop_gpu"
@@ -79,16 +79,21 @@ def _label_array(pa, labels: np.ndarray | None, classes: list[str] | None, a: in
     return pa.array(part)
 
 
-def _batches(dataset: Any, pa, row_group_size: int) -> Iterator[pa.RecordBatch]:
-    reads: PackedReads = dataset.reads
+def _batches(
+    pa,
+    reads: PackedReads,
+    labels: np.ndarray | None,
+    classes: list[str] | None,
+    row_group_size: int,
+    always: bool = True,
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of at most ``row_group_size`` reads (one empty batch for no reads if ``always``)."""
     seqs = _np(reads.sequences)
     offs = _np(reads.offsets)
     quals = None if reads.qualities is None else _np(reads.qualities)
-    labels = None if getattr(dataset, "labels", None) is None else _np(dataset.labels)
-    classes = getattr(dataset, "classes", None)
     n = len(reads)
     names, descs = reads.names, reads.descriptions
-    for a in range(0, max(n, 1), row_group_size):
+    for a in range(0, max(n, 1 if always else 0), row_group_size):
         b = min(a + row_group_size, n)
         columns = [
             _string_array(pa, names.data, names.offsets, a, b),
@@ -99,9 +104,78 @@ def _batches(dataset: Any, pa, row_group_size: int) -> Iterator[pa.RecordBatch]:
             else _string_array(pa, quals, offs, a, b),
             _label_array(pa, labels, classes, a, b),
         ]
-        yield pa.RecordBatch.from_arrays(
-            columns, names=["name", "description", "sequence", "quality", "label"]
-        )
+        yield pa.RecordBatch.from_arrays(columns, names=_COLUMNS)
+
+
+_COLUMNS = ["name", "description", "sequence", "quality", "label"]
+
+
+def _write(path: str, pa, pq, first: pa.RecordBatch, rest: Iterator[pa.RecordBatch], info: dict, compression: str) -> str:
+    """Write batches atomically (temporary file beside ``path``, then rename)."""
+    schema = first.schema.with_metadata({_META_KEY: json.dumps(info).encode()})
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
+            if first.num_rows:
+                writer.write_batch(first.replace_schema_metadata(schema.metadata))
+            for batch in rest:
+                if batch.num_rows:
+                    writer.write_batch(batch.replace_schema_metadata(schema.metadata))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _info(classes, label_dtype, has_qualities, paths, file_sizes) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "library_version": __version__,
+        "classes": classes,
+        "label_dtype": label_dtype,
+        "has_qualities": has_qualities,
+        "paths": paths,
+        "file_sizes": file_sizes,
+    }
+
+
+def export_chunks(
+    chunks: Iterator[PackedReads],
+    path: PathLike,
+    *,
+    paths: list[str] | None = None,
+    compression: str = "zstd",
+    row_group_size: int = ROW_GROUP_SIZE,
+) -> int:
+    """Write a stream of unlabelled read chunks to Parquet without holding them all.
+
+    Used by ``deepbiop-gpu export``.  Returns the number of reads written.
+
+    Examples
+    --------
+    >>> from deepbiop_gpu.io import iter_chunks
+    >>> export_chunks(iter_chunks("tests/data/fastq/crlf_dos_3reads.fastq", 2), "/tmp/s.parquet")
+    3
+    """
+    pa, pq = _pyarrow()
+    chunks = iter(chunks)
+    first_chunk = next(chunks, None)
+    if first_chunk is None:
+        first_chunk = PackedReads.empty()
+    counter = {"n": len(first_chunk)}
+
+    def rest() -> Iterator[pa.RecordBatch]:
+        yield from _batches(pa, first_chunk, None, None, row_group_size, always=False)
+        for chunk in chunks:
+            counter["n"] += len(chunk)
+            yield from _batches(pa, chunk, None, None, row_group_size, always=False)
+
+    schema_batch = next(_batches(pa, first_chunk[0:0], None, None, row_group_size))
+    info = _info(None, None, first_chunk.qualities is not None, paths or [], None)
+    _write(os.fspath(path), pa, pq, schema_batch, rest(), info, compression)
+    return counter["n"]
 
 
 def export_parquet(
@@ -158,33 +232,17 @@ def export_parquet(
     classes = getattr(dataset, "classes", None)
     if labels is not None and classes is None and labels.dtype not in (torch.int64, torch.float32):
         labels = labels.to(torch.float32 if labels.is_floating_point() else torch.int64)
-        dataset = _Dataset.from_reads(dataset.reads, labels=labels, paths=dataset.paths, file_sizes=dataset.file_sizes)
-    info = {
-        "format_version": 1,
-        "library_version": __version__,
-        "classes": classes,
-        "label_dtype": None if labels is None else str(labels.dtype).replace("torch.", ""),
-        "has_qualities": dataset.reads.qualities is not None,
-        "paths": list(getattr(dataset, "paths", [])),
-        "file_sizes": [int(x) for x in getattr(dataset, "file_sizes", [len(dataset.reads)])],
-    }
-    batches = _batches(dataset, pa, row_group_size)
+    info = _info(
+        classes,
+        None if labels is None else str(labels.dtype).replace("torch.", ""),
+        dataset.reads.qualities is not None,
+        list(getattr(dataset, "paths", [])),
+        [int(x) for x in getattr(dataset, "file_sizes", [len(dataset.reads)])],
+    )
+    label_np = None if labels is None else _np(labels)
+    batches = _batches(pa, dataset.reads, label_np, classes, row_group_size)
     first = next(batches)
-    schema = first.schema.with_metadata({_META_KEY: json.dumps(info).encode()})
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
-            if len(dataset.reads):
-                writer.write_batch(first.replace_schema_metadata(schema.metadata))
-            for batch in batches:
-                writer.write_batch(batch.replace_schema_metadata(schema.metadata))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return _write(os.fspath(path), pa, pq, first, batches, info, compression)
 
 
 def _ragged(pa, column, what: str, path: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -298,6 +356,8 @@ def read_parquet(path: PathLike, *, transform: Callable | None = None) -> Datase
         labels, classes = _labels(pa, table.column("label"), classes, info.get("label_dtype"), path)
     paths = info.get("paths")
     sizes = info.get("file_sizes")
+    if sizes is None and paths and len(paths) == 1:
+        sizes = [n]
     if not sizes or sum(sizes) != n or not paths or len(paths) != len(sizes):
         paths, sizes = [path], [n]
     return _Dataset.from_reads(

@@ -1,0 +1,463 @@
+"""The ``deepbiop-gpu`` command line.
+
+::
+
+    deepbiop-gpu inspect FILE... [--json] [--plot out.png] [--paired]
+    deepbiop-gpu cache FILE... -o DIR
+    deepbiop-gpu export FILE... -o out.parquet
+    deepbiop-gpu encode FILE -o out.npy (--onehot | --kmer K) [--dtype D]
+    deepbiop-gpu bench FILE
+
+Inputs are FASTQ / FASTA / SAM / BAM / CRAM files (any compression); ``inspect``
+and ``encode`` also take a cache directory or a ``.parquet`` export.
+
+Exit status: 0 on success; 1 when ``inspect`` finds an error-level problem;
+2 when a command fails (one line on stderr naming the file and the problem;
+``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._progress import Progress, human_bytes, human_count
+from ._version import __version__
+
+__all__ = ["main", "build_parser"]
+
+PROG = "deepbiop-gpu"
+
+
+class CommandError(Exception):
+    """A failure to report as one line (``path: message``), exit status 2."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class _Current:
+    """The file a command is working on, named in error messages."""
+
+    path: str | None = None
+
+
+@contextlib.contextmanager
+def _working_on(path: str | os.PathLike) -> Iterator[None]:
+    previous = _Current.path
+    _Current.path = os.fspath(path)
+    yield  # on an exception the path stays set, for the error message
+    _Current.path = previous
+
+
+# ------------------------------------------------------------------ loading
+def _require(paths: Sequence[str], *, dirs: bool = True) -> None:
+    """Fail with ``path: no such file`` before any work starts."""
+    for p in paths:
+        if not (os.path.isfile(p) or (dirs and os.path.isdir(p))):
+            raise CommandError("no such file" + (" or directory" if dirs else ""), p)
+
+
+def _is_parquet(path: str) -> bool:
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"
+
+
+def _open_dataset(path: str, quality_offset: int, labels: Any = None):
+    """A Dataset from a reads file, a cache directory or a Parquet export."""
+    from .data.dataset import Dataset
+
+    with _working_on(path):
+        if os.path.isdir(path):
+            from .cache import Cache
+
+            return Cache.load(path)
+        if _is_parquet(path):
+            from .parquet import read_parquet
+
+            return read_parquet(path)
+        return Dataset(path, quality_offset=quality_offset, labels=labels)
+
+
+def _open_many(paths: Sequence[str], quality_offset: int):
+    from .data.dataset import Dataset
+    from .packed import PackedReads
+
+    parts = [_open_dataset(p, quality_offset) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    reads = [d.reads for d in parts]
+    try:
+        packed = PackedReads.concat(reads)
+    except ValueError as exc:
+        raise CommandError(f"cannot inspect these files together: {exc}", paths[0]) from None
+    return Dataset.from_reads(packed, paths=[p for d in parts for p in d.paths], file_sizes=[n for d in parts for n in d.file_sizes])
+
+
+# ------------------------------------------------------------------ inspect
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .summary import summarize
+    from .validation import validate
+
+    _require(args.files)
+    if args.paired:
+        if len(args.files) != 2:
+            raise CommandError(f"--paired takes exactly two files (R1 R2), got {len(args.files)}")
+        import types
+
+        r1 = _open_dataset(args.files[0], args.quality_offset)
+        r2 = _open_dataset(args.files[1], args.quality_offset)
+        dataset: Any = types.SimpleNamespace(r1=r1, r2=r2)
+    else:
+        dataset = _open_many(args.files, args.quality_offset)
+    summary = summarize(dataset)
+    with _working_on(args.labels or args.files[0]):
+        findings = validate(
+            dataset,
+            min_length=args.min_length,
+            max_n_fraction=args.max_n_fraction,
+            labels=args.labels,
+        )
+    if args.plot:
+        with _working_on(args.plot):
+            summary.plot(args.plot)
+    if args.json:
+        out = {"summary": summary.to_dict(), "findings": [f.to_dict() for f in findings]}
+        print(json.dumps(out, indent=1))
+    else:
+        print(summary)
+        print()
+        if findings:
+            print(f"Findings ({len(findings)}):")
+            for f in findings:
+                print(f"  {f}")
+        else:
+            print("No problems found.")
+        if args.plot:
+            print(f"\nPlot written to {args.plot}")
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+# -------------------------------------------------------------------- cache
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import Cache
+
+    _require(args.files, dirs=False)
+    start = time.perf_counter()
+    progress = Progress("caching", enabled=not args.quiet)
+    with progress:
+        with _working_on(args.files[0]):
+            target = Cache.build(
+                args.files,
+                args.output,
+                quality_offset=args.quality_offset,
+                reads_per_chunk=args.reads_per_chunk,
+                progress=progress.update,
+            )
+    meta = Cache.info(target)
+    size = sum(f.stat().st_size for f in Path(target).iterdir())
+    elapsed = time.perf_counter() - start
+    print(
+        f"cached {meta['n_records']:,} reads ({meta['total_bases']:,} bases) from "
+        f"{len(args.files)} file{'s' if len(args.files) != 1 else ''} into {target} "
+        f"({human_bytes(size)}) in {elapsed:.2f} s"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------- export
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .io import iter_chunks
+    from .parquet import export_chunks, export_parquet
+
+    _require(args.files)
+    start = time.perf_counter()
+    if len(args.files) == 1 and os.path.isfile(args.files[0]) and not _is_parquet(args.files[0]):
+        path = args.files[0]
+        with _working_on(path):
+            n = export_chunks(
+                iter_chunks(path, args.reads_per_chunk, quality_offset=args.quality_offset),
+                args.output,
+                paths=[os.path.abspath(path)],
+            )
+    else:
+        dataset = _open_many(args.files, args.quality_offset)
+        with _working_on(args.output):
+            export_parquet(dataset, args.output)
+        n = len(dataset)
+    size = os.path.getsize(args.output)
+    print(f"exported {n:,} reads to {args.output} ({human_bytes(size)}) in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+# ------------------------------------------------------------------- encode
+_ONEHOT_DTYPES = ("float32", "float16", "uint8")
+_KMER_DTYPES = ("float32", "int32", "int64")
+
+
+def _chunks_of(path: str, reads_per_chunk: int, quality_offset: int):
+    """Chunks of a reads file, or of a cache / Parquet dataset (already in hand)."""
+    if os.path.isdir(path) or _is_parquet(path):
+        reads = _open_dataset(path, quality_offset).reads
+        for a in range(0, len(reads), reads_per_chunk):
+            yield reads[a : a + reads_per_chunk]
+        return
+    from .io import iter_chunks
+
+    yield from iter_chunks(path, reads_per_chunk, quality_offset=quality_offset)
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import ops
+
+    path = args.file
+    onehot = args.onehot
+    dtype = args.dtype or "float32"
+    allowed = _ONEHOT_DTYPES if onehot else _KMER_DTYPES
+    if dtype not in allowed:
+        raise CommandError(f"--dtype {dtype} is not available for this encoding (choose from {', '.join(allowed)})")
+    _require([path])
+    start = time.perf_counter()
+    with _working_on(path):
+        # pass 1: how many reads, how long the longest
+        n, longest = 0, 0
+        for chunk in _chunks_of(path, 100_000, args.quality_offset):
+            n += len(chunk)
+            if len(chunk):
+                longest = max(longest, int(chunk.lengths.max()))
+        width = args.max_len if args.max_len is not None else longest
+        np_dtype = np.dtype(dtype)
+        if onehot:
+            shape: tuple[int, ...] = (n, width, 4)
+            row_bytes = max(width * 4 * 4, 1)  # the op computes in float32 / dtype
+        else:
+            k = args.kmer
+            if not 1 <= k <= 12:
+                raise CommandError(f"--kmer must be between 1 and 12, got {k}")
+            shape = (n, 4**k)
+            row_bytes = 4**k * 4 + max(longest, 1) * 8
+        rows = int(max(1, min(65_536, (64 << 20) // row_bytes)))
+        out = np.lib.format.open_memmap(args.output, mode="w+", dtype=np_dtype, shape=shape)
+        lengths_out = None
+        if args.lengths:
+            lengths_out = np.lib.format.open_memmap(args.lengths, mode="w+", dtype=np.int32, shape=(n,))
+        # pass 2: encode chunk by chunk straight into the memory-mapped .npy
+        done = 0
+        progress = Progress("encoding", enabled=not args.quiet)
+        with progress:
+            for chunk in _chunks_of(path, rows, args.quality_offset):
+                m = len(chunk)
+                if m == 0:
+                    continue
+                seqs, lens = chunk.pad(max_len=width)
+                if onehot:
+                    t_dtype = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}[dtype]
+                    enc = ops.one_hot(seqs, lens, dtype=t_dtype)
+                else:
+                    enc = ops.kmer_counts(seqs, lens, args.kmer)
+                out[done : done + m] = enc.numpy().astype(np_dtype, copy=False)
+                if lengths_out is not None:
+                    lengths_out[done : done + m] = lens.numpy()
+                done += m
+                progress.update(done, int(chunk.offsets[-1]))
+        out.flush()
+        del out
+        if lengths_out is not None:
+            lengths_out.flush()
+            del lengths_out
+    what = f"one-hot {dtype} [{n}, {width}, 4]" if onehot else f"{args.kmer}-mer counts {dtype} [{n}, {4 ** args.kmer}]"
+    print(
+        f"wrote {args.output}: {what} ({human_bytes(os.path.getsize(args.output))}) "
+        f"in {time.perf_counter() - start:.2f} s"
+    )
+    return 0
+
+
+# -------------------------------------------------------------------- bench
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import DataLoader
+    from .data.dataset import Dataset
+    from .io import read
+    from .transforms import OneHotEncoder
+
+    path = args.file
+    _require([path], dirs=False)
+    size = os.path.getsize(path)
+    rows: list[tuple[str, str, float, float]] = []
+    with _working_on(path):
+        t = time.perf_counter()
+        reads = read(path, quality_offset=args.quality_offset)
+        parse = time.perf_counter() - t
+    n = len(reads)
+    rows.append(("parse (read file)", "cpu", n / parse, size / parse))
+    dataset = Dataset.from_reads(reads, paths=[path])
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
+    for device in devices:
+        loader = DataLoader(
+            dataset,
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=args.workers,
+            device=device,
+            transform=OneHotEncoder(),
+        )
+        for _ in zip(range(2), loader):  # warm-up: op registration, kernel compilation, workers
+            pass
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seen = 0
+        t = time.perf_counter()
+        for batch in loader:
+            seen += int(batch["lengths"].numel())
+            if args.max_batches and seen >= args.max_batches * args.batch_size:
+                break
+        if device == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t
+        rows.append((f"batches + one-hot (bs {args.batch_size}, {args.workers} workers)", device, seen / dt, float("nan")))
+    if args.json:
+        print(json.dumps({
+            "file": path, "reads": n, "bytes": size,
+            "results": [{"stage": s, "device": d, "reads_per_s": r, "bytes_per_s": None if b != b else b} for s, d, r, b in rows],
+        }, indent=1))
+        return 0
+    print(f"{path}: {n:,} reads, {human_bytes(size)} on disk; torch {torch.__version__}, deepbiop_gpu {__version__}")
+    width = max(len(s) for s, *_ in rows)
+    print(f"  {'stage':<{width}}  {'device':<6}  {'reads/s':>10}  {'MB/s':>8}")
+    for stage, device, rate, bps in rows:
+        mbs = "" if bps != bps else f"{bps / 1e6:8.1f}"
+        print(f"  {stage:<{width}}  {device:<6}  {human_count(rate):>10}  {mbs:>8}")
+    return 0
+
+
+# ------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``deepbiop-gpu`` (for documentation tools and tests)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Inspect, cache, export, encode and benchmark FASTQ / FASTA / BAM reads.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def reads_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--quality-offset", type=int, choices=(33, 64), default=33,
+            help="FASTQ quality encoding (64 for Illumina 1.3-1.7); default 33",
+        )
+
+    p = sub.add_parser("inspect", help="summary statistics and problems of reads files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="reads files, cache directories or .parquet exports")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--plot", metavar="PNG", help="also write a plot (needs matplotlib)")
+    p.add_argument("--paired", action="store_true", help="the two FILEs are R1 and R2 of paired-end reads")
+    p.add_argument("--min-length", type=int, default=20, help="report reads shorter than this (default 20)")
+    p.add_argument("--max-n-fraction", type=float, default=0.1, help="report reads with more N (default 0.1)")
+    p.add_argument("--labels", metavar="TSV", help="name<TAB>label table: report reads without a label")
+    reads_options(p)
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("cache", help="build a memory-mapped cache of reads files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="cache directory to create or replace")
+    p.add_argument("--reads-per-chunk", type=int, default=100_000, help="reads in memory at a time")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    reads_options(p)
+    p.set_defaults(func=_cmd_cache)
+
+    p = sub.add_parser("export", help="write reads to a Parquet file (needs pyarrow)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="reads files or cache directories")
+    p.add_argument("-o", "--output", required=True, metavar="PARQUET")
+    p.add_argument("--reads-per-chunk", type=int, default=100_000, help="reads in memory at a time")
+    reads_options(p)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("encode", help="write one-hot or k-mer count arrays to a .npy file")
+    p.add_argument("file", metavar="FILE", help="a reads file, cache directory or .parquet export")
+    p.add_argument("-o", "--output", required=True, metavar="NPY")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--onehot", action="store_true", help="padded one-hot [N, Lmax, 4]")
+    how.add_argument("--kmer", type=int, metavar="K", help="k-mer counts [N, 4**K]")
+    p.add_argument("--dtype", help="one-hot: float32 (default), float16, uint8; k-mer: float32, int32, int64")
+    p.add_argument("--max-len", type=int, help="one-hot width (longer reads are truncated); default: longest read")
+    p.add_argument("--lengths", metavar="NPY", help="also write the read lengths (int32 [N]) here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    reads_options(p)
+    p.set_defaults(func=_cmd_encode)
+
+    p = sub.add_parser("bench", help="measure read -> batch throughput on this machine")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--max-batches", type=int, default=0, help="stop each pass after this many batches")
+    p.add_argument("--cpu-only", action="store_true", help="skip CUDA even when present")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    reads_options(p)
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    """``path: problem`` on one line, naming the file the command was working on."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        message = f"{exc.filename}: {exc.strerror or exc}"
+    else:
+        message = str(exc) or type(exc).__name__
+        path = getattr(exc, "path", None) or _Current.path
+        if isinstance(exc, CommandError) and exc.path is None:
+            path = None
+        if path and path not in message:
+            message = f"{path}: {message}"
+    return " ".join(message.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["inspect", "tests/data/fastq/crlf_dos_3reads.fastq", "--json"])  # doctest: +SKIP
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # output piped into e.g. `head`, which exited
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        _Current.path = None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
