@@ -4,10 +4,11 @@ import torch
 import triton
 import triton.language as tl
 
+from deepbiop_gpu.ops._philox import STREAM_CROP
+
 from ._config import tile_config
 from ._random import read_philox
 
-STREAM_CROP = 2  # deepbiop_gpu.ops._philox.STREAM_CROP
 MODE_IDS = {"random": 0, "start": 1, "center": 2, "end": 3}
 GIVEN_STARTS = -1  # take_windows: the starts come in, not out
 
@@ -16,7 +17,7 @@ GIVEN_STARTS = -1  # take_windows: the starts come in, not out
 def crop_kernel(
     seq_ptr, len_ptr, idx_ptr, start_ptr, newlen_ptr, out_ptr,
     B, L, W, stride_s, stride_o, seed, epoch,
-    MODE: tl.constexpr, ROWS: tl.constexpr, BLOCK_W: tl.constexpr,
+    MODE: tl.constexpr, STREAM: tl.constexpr, ROWS: tl.constexpr, BLOCK_W: tl.constexpr,
 ):
     """Windows of width ``W``: ``out[b, i] = seq[b, start[b] + i]`` for ``i < newlen[b]``.
 
@@ -36,7 +37,7 @@ def crop_kernel(
         excess = tl.maximum(lens - W, 0)
         if MODE == 0:
             w0, _, _, _ = read_philox(seed, rows * 0, tl.load(idx_ptr + rows, mask=row_ok, other=0),
-                                      epoch, STREAM_CROP)  # fmt: skip
+                                      epoch, STREAM)  # fmt: skip
             starts = (w0.to(tl.int64) * (excess + 1)) >> 32
         elif MODE == 1:
             starts = excess * 0
@@ -67,7 +68,8 @@ def _launch(seqs, lengths, index, starts, new_lengths, length, mode_id, seed, ep
     crop_kernel[cfg.grid(B, length)](
         src, lengths, lengths if index is None else index, starts, new_lengths, dst,
         B, L, length, src.stride(0), dst.stride(0), seed, epoch,
-        MODE=mode_id, ROWS=cfg.rows, BLOCK_W=cfg.block_l, num_warps=cfg.num_warps,
+        MODE=mode_id, STREAM=STREAM_CROP,
+        ROWS=cfg.rows, BLOCK_W=cfg.block_l, num_warps=cfg.num_warps,
     )
     return out
 

@@ -4,11 +4,12 @@ import torch
 import triton
 import triton.language as tl
 
+from deepbiop_gpu.ops._philox import STREAM_MUTATE
+
 from ._codes import acgt_byte, acgt_code
 from ._config import tile_config
 from ._random import read_philox
 
-STREAM_MUTATE = 1  # deepbiop_gpu.ops._philox.STREAM_MUTATE
 DRAW_TILE = 1024  # Philox calls per program (4 words each: 4096 positions)
 
 
@@ -34,7 +35,7 @@ def _mutate_lane(
 def mutate_kernel(
     seq_ptr, len_ptr, idx_ptr, out_ptr, B, L, stride_s, stride_o,
     threshold, divisor, seed, epoch,
-    ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
+    STREAM: tl.constexpr, ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     draws = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -43,7 +44,7 @@ def mutate_kernel(
     lens = tl.minimum(tl.maximum(lens, 0), L)  # values are unchecked on the GPU
     index = tl.load(idx_ptr + rows, mask=row_ok, other=0)
     # draw d serves positions 4d .. 4d+3, word k position 4d+k
-    w0, w1, w2, w3 = read_philox(seed, draws[None, :], index[:, None], epoch, STREAM_MUTATE)
+    w0, w1, w2, w3 = read_philox(seed, draws[None, :], index[:, None], epoch, STREAM)
     pos = draws[None, :] * 4
     _mutate_lane(seq_ptr, out_ptr, rows, pos, row_ok, lens, w0, threshold, divisor, L,
                  stride_s, stride_o)
@@ -80,6 +81,6 @@ def mutate_triton(
     mutate_kernel[cfg.grid(B, D)](
         seqs, lengths, index, out, B, L, seqs.stride(0), out.stride(0),
         threshold, max(threshold, 1), seed, epoch,
-        ROWS=cfg.rows, BLOCK_D=cfg.block_l, num_warps=cfg.num_warps,
+        STREAM=STREAM_MUTATE, ROWS=cfg.rows, BLOCK_D=cfg.block_l, num_warps=cfg.num_warps,
     )
     return out
