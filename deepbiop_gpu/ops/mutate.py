@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
@@ -143,7 +144,21 @@ def _numba_mutate_loop():
             for p in range(n, L):
                 out[b, p] = 0
 
+    try:  # compile now, on the argument types of the real calls
+        read = np.frombuffer(b"ACGTN", np.uint8).reshape(1, 5).copy()
+        lut = acgt_table(torch.device("cpu")).numpy()
+        loop(read, np.array([5]), np.array([0]), 1 << 32, np.uint64(0), np.uint64(0),
+             np.uint64(0), lut, _letters_np(), np.zeros_like(read), 0, 1)  # fmt: skip
+    except Exception as e:  # a numba that cannot compile it: fall back to the torch code
+        warnings.warn(f"numba failed on the mutate loop, using torch: {e}", RuntimeWarning, 2)
+        return None
     return loop
+
+
+def _letters_np():
+    import numpy as np
+
+    return np.frombuffer(ACGT, dtype=np.uint8)
 
 
 def _mutate_numba(seqs, lengths, index, threshold: int, seed: int, epoch: int) -> torch.Tensor:
@@ -160,7 +175,7 @@ def _mutate_numba(seqs, lengths, index, threshold: int, seed: int, epoch: int) -
         seqs.contiguous().numpy(), lens.numpy(), index.contiguous().numpy(), threshold,
         np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF),
         np.uint64(epoch & 0xFFFFFFFF),
-        acgt_table(seqs.device).numpy(), np.frombuffer(ACGT, dtype=np.uint8), out.numpy(),
+        acgt_table(seqs.device).numpy(), _letters_np(), out.numpy(),
     )  # fmt: skip
     return out
 
@@ -178,7 +193,7 @@ def _mutate_op(
         from deepbiop_gpu.kernels.mutate import mutate_triton
 
         return mutate_triton(seqs, lengths, index, threshold, seed, epoch)
-    if seqs.device.type == "cpu" and numba_enabled():
+    if seqs.device.type == "cpu" and numba_enabled() and _numba_mutate_loop() is not None:
         return _mutate_numba(seqs, lengths, index, threshold, seed, epoch)
     return mutate_torch(seqs, lengths, index, threshold, seed, epoch)
 

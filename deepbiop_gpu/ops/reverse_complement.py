@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
@@ -43,8 +44,9 @@ def reverse_complement_torch(
 
 @functools.cache
 def _numba_loop():
-    """The CPU loop (numba, which must be installed): one pass per read."""
+    """The CPU loop (numba, which must be installed): one pass per read; None if it fails."""
     import numba
+    import numpy as np
 
     @numba.njit(nogil=True)
     def loop(seqs, lens, flags, has_flags, table, complement, out, r0, r1):  # pragma: no cover
@@ -63,6 +65,16 @@ def _numba_loop():
             for i in range(n, L):
                 out[b, i] = 0
 
+    try:  # compile now, on the argument types of the real calls
+        read = np.frombuffer(b"ACGTN", np.uint8).reshape(1, 5).copy()
+        table = complement_table(torch.device("cpu")).numpy()
+        loop(
+            read, np.array([5]), np.ones(1, np.bool_), False, table, True, np.zeros_like(read), 0, 1
+        )
+    except Exception as e:  # a numba that cannot compile it: fall back to the torch code
+        warnings.warn(f"numba failed on the reverse-complement loop, using torch: {e}",
+                      RuntimeWarning, 2)  # fmt: skip
+        return None
     return loop
 
 
@@ -93,7 +105,12 @@ def _reverse_complement_op(
         from deepbiop_gpu.kernels.reverse_complement import reverse_complement_triton
 
         return reverse_complement_triton(seqs, lengths, apply, complement)
-    if seqs.device.type == "cpu" and seqs.dtype in (torch.uint8, torch.bool) and numba_enabled():
+    if (
+        seqs.device.type == "cpu"
+        and seqs.dtype in (torch.uint8, torch.bool)
+        and numba_enabled()
+        and _numba_loop() is not None
+    ):
         return _reverse_complement_numba(seqs, lengths, apply, complement)
     return reverse_complement_torch(seqs, lengths, apply, complement)
 
