@@ -16,7 +16,8 @@ import torch
 
 from ._checks import check_batch, check_int
 from ._dispatch import use_triton
-from ._tables import BASE_CODES, UNKNOWN_CODE
+from ._philox import numba_enabled, run_rows
+from ._tables import BASE_CODES, UNKNOWN_CODE, code_table
 
 __all__ = [
     "PAD_OFFSET",
@@ -26,6 +27,7 @@ __all__ = [
     "integer",
     "integer_torch",
     "length_rows",
+    "run_numba",
 ]
 
 PAD_OFFSET = 256  # byte_index adds this at padding: tables have 512 rows, the upper half padding
@@ -66,6 +68,29 @@ def gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.view(-1)).view(index.shape)
 
 
+_SLICES_PER_WORKER = 256  # run_rows gives each thread at least this many "rows"
+_MIN_BASES_PER_WORKER = 1 << 16
+
+
+def run_numba(loop, seqs: torch.Tensor, *args) -> None:
+    """Run a ``nogil`` numba ``loop(*args, nv, v0, v1)`` over the rows of ``seqs``, threaded.
+
+    Threads are split by *work* (bases), not by rows, so a few long reads use
+    every thread too: :func:`run_rows` splits ``nv`` virtual rows into equal
+    ranges, and ``loop`` handles the real rows ``[B * v0 // nv, B * v1 // nv)``.
+    The loops write disjoint rows, so the result never depends on the split.
+    """
+    B, L = seqs.shape
+    workers = max(1, min(torch.get_num_threads(), B, B * L // _MIN_BASES_PER_WORKER))
+    nv = workers * _SLICES_PER_WORKER
+    run_rows(loop, nv, *args, nv)
+
+
+def numba_lengths(lengths: torch.Tensor, width: int):
+    """``int64`` numpy lengths clamped into ``[0, width]`` (the loops trust them)."""
+    return lengths.to(torch.int64).clamp(0, width).contiguous().numpy()
+
+
 @functools.cache
 def _code_table_cpu() -> torch.Tensor:
     table = torch.full((PAD_OFFSET,), UNKNOWN_CODE, dtype=torch.int64)
@@ -86,12 +111,46 @@ def integer_torch(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1
     return gather(integer_table(pad_value, seqs.device), byte_index(seqs, lengths))
 
 
+@functools.cache
+def _numba_loop():
+    """The CPU loop (numba, which must be installed): one pass per read."""
+    import numba
+
+    @numba.njit(nogil=True)
+    def loop(seqs, lens, table, pad_value, out, nv, v0, v1):  # pragma: no cover - compiled
+        B, L = seqs.shape
+        for b in range(B * v0 // nv, B * v1 // nv):
+            n = lens[b]
+            for i in range(n):
+                out[b, i] = table[seqs[b, i]]
+            for i in range(n, L):
+                out[b, i] = pad_value
+
+    return loop
+
+
+def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
+    """CPU implementation with numba (same result as the torch code)."""
+    B, L = seqs.shape
+    out = torch.empty((B, L), dtype=torch.int64)
+    if B == 0 or L == 0:
+        return out
+    table = code_table(seqs.device).to(torch.int64).numpy()
+    run_numba(
+        _numba_loop(), seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L), table,
+        pad_value, out.numpy(),
+    )  # fmt: skip
+    return out
+
+
 @torch.library.custom_op("deepbiop_gpu::integer", mutates_args=())
 def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
     if use_triton(seqs):
         from deepbiop_gpu.kernels.integer import integer_triton
 
         return integer_triton(seqs, lengths, pad_value)
+    if seqs.device.type == "cpu" and numba_enabled():
+        return _integer_numba(seqs, lengths, pad_value)
     return integer_torch(seqs, lengths, pad_value)
 
 

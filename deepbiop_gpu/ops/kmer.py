@@ -37,6 +37,10 @@ then built by *doubling* instead of ``k`` shift-and-add passes:
 the batch.  An invalid base contributes all-one bits above its position, so
 for ``k <= 31`` a window is invalid exactly when its id is negative: validity
 costs nothing extra.  ``k = 32`` adds one step on top of the 31-mers.
+
+With numba installed (and ``DEEPBIOP_GPU_NUMBA`` not ``0``) the CPU runs a
+compiled rolling loop instead (one pass per read, same bits); both
+implementations are tested against the naive reference.
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ import torch
 
 from ._checks import check_batch, check_int
 from ._dispatch import use_triton
-from ._tables import BASE_CODES
-from .integer import TABLE_ROWS, gather, length_rows
+from ._philox import numba_enabled
+from ._tables import BASE_CODES, code_table
+from .integer import TABLE_ROWS, gather, length_rows, numba_lengths, run_numba
 
 __all__ = [
     "MAX_COUNT_K",
@@ -214,6 +219,130 @@ def kmer_counts_torch(
     return counts
 
 
+@functools.cache
+def _numba_loops():
+    """The CPU loops (numba, which must be installed): one rolling pass per read.
+
+    ``fwd`` keeps the 2-bit id of the last ``k`` bases (masked to ``2k`` bits),
+    ``rc`` that of their reverse complement (each new base enters at the top),
+    ``run`` the number of valid bases in a row; a window is valid when
+    ``run >= k``.  All arithmetic is ``uint64`` (wrapping), as in the kernels.
+    """
+    import numba
+    import numpy as np
+
+    u64 = np.uint64
+    golden, mix1, mix2 = u64(GOLDEN % 2**64), u64(MIX1 % 2**64), u64(MIX2 % 2**64)
+    low63 = u64(_INT64_MAX)
+
+    @numba.njit(inline="always")
+    def canonical_id(fwd, rc, canonical):  # pragma: no cover - compiled
+        if canonical and rc < fwd:
+            return rc
+        return fwd
+
+    @numba.njit(nogil=True)
+    def ids_loop(
+        seqs, lens, table, k, stride, canonical, mask, buckets, hashed, out, nv, v0, v1
+    ):  # pragma: no cover - compiled
+        B, L = seqs.shape
+        W = out.shape[1]
+        top = u64(2 * (k - 1))
+        for b in range(B * v0 // nv, B * v1 // nv):
+            n = lens[b]
+            fwd = u64(0)
+            rc = u64(0)
+            run = 0
+            w = 0  # next window to write; it starts at w * stride
+            start = 0
+            for i in range(n):
+                c = table[seqs[b, i]]
+                if c < 4:
+                    fwd = ((fwd << u64(2)) | u64(c)) & mask
+                    rc = (rc >> u64(2)) | ((u64(3) - u64(c)) << top)
+                    run += 1
+                else:
+                    run = 0
+                if i - k + 1 == start:  # window w ends here
+                    if w >= W:
+                        break
+                    if run >= k:
+                        x = canonical_id(fwd, rc, canonical)
+                        if hashed:
+                            z = x + golden
+                            z = (z ^ (z >> u64(30))) * mix1
+                            z = (z ^ (z >> u64(27))) * mix2
+                            z = z ^ (z >> u64(31))
+                            x = (z & low63) % buckets
+                        out[b, w] = np.int64(x)
+                    else:
+                        out[b, w] = -1
+                    w += 1
+                    start += stride
+            for j in range(w, W):  # windows running past the read
+                out[b, j] = -1
+
+    @numba.njit(nogil=True)
+    def counts_loop(seqs, lens, table, k, canonical, mask, out, nv, v0, v1):  # pragma: no cover
+        B, L = seqs.shape
+        top = u64(2 * (k - 1))
+        for b in range(B * v0 // nv, B * v1 // nv):
+            fwd = u64(0)
+            rc = u64(0)
+            run = 0
+            for i in range(lens[b]):
+                c = table[seqs[b, i]]
+                if c < 4:
+                    fwd = ((fwd << u64(2)) | u64(c)) & mask
+                    rc = (rc >> u64(2)) | ((u64(3) - u64(c)) << top)
+                    run += 1
+                    if run >= k:
+                        out[b, canonical_id(fwd, rc, canonical)] += 1.0
+                else:
+                    run = 0
+
+    return ids_loop, counts_loop
+
+
+def _numba_args(seqs: torch.Tensor, lengths: torch.Tensor, k: int):
+    import numpy as np
+
+    L = seqs.shape[1]
+    table = code_table(seqs.device).numpy()  # uint8: A0 C1 G2 T/U3, else 4
+    mask = np.uint64((1 << (2 * k)) - 1)
+    return seqs.contiguous().numpy(), numba_lengths(lengths, L), table, mask
+
+
+def _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets) -> torch.Tensor:
+    """CPU implementation with numba (same bits as the torch code)."""
+    import numpy as np
+
+    B, L = seqs.shape
+    out = torch.empty((B, num_windows(L, k, stride)), dtype=torch.int64)
+    if out.numel() == 0:
+        return out
+    s, lens, table, mask = _numba_args(seqs, lengths, k)
+    hashed = use_hash(k, buckets)
+    ids_loop, _ = _numba_loops()
+    run_numba(
+        ids_loop, seqs, s, lens, table, k, stride, canonical, mask,
+        np.uint64(buckets if hashed else 1), hashed, out.numpy(),
+    )  # fmt: skip
+    return out
+
+
+def _kmer_counts_numba(seqs, lengths, k, canonical) -> torch.Tensor:
+    """CPU implementation with numba (same counts as the torch code)."""
+    B, L = seqs.shape
+    out = torch.zeros((B, 4**k), dtype=torch.float32)
+    if B == 0 or L < k:
+        return out
+    s, lens, table, mask = _numba_args(seqs, lengths, k)
+    _, counts_loop = _numba_loops()
+    run_numba(counts_loop, seqs, s, lens, table, k, canonical, mask, out.numpy())
+    return out
+
+
 @torch.library.custom_op("deepbiop_gpu::kmer_ids", mutates_args=())
 def _kmer_ids_op(
     seqs: torch.Tensor,
@@ -227,6 +356,8 @@ def _kmer_ids_op(
         from deepbiop_gpu.kernels.kmer import kmer_ids_triton
 
         return kmer_ids_triton(seqs, lengths, k, stride, canonical, buckets)
+    if seqs.device.type == "cpu" and numba_enabled():
+        return _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets)
     return kmer_ids_torch(seqs, lengths, k, stride, canonical, buckets)
 
 
@@ -243,6 +374,8 @@ def _kmer_counts_op(
         from deepbiop_gpu.kernels.kmer import kmer_counts_triton
 
         return kmer_counts_triton(seqs, lengths, k, canonical)
+    if seqs.device.type == "cpu" and numba_enabled():
+        return _kmer_counts_numba(seqs, lengths, k, canonical)
     return kmer_counts_torch(seqs, lengths, k, canonical)
 
 

@@ -14,6 +14,10 @@ Torch implementation (CPU):
 * ``NCL``: one broadcast byte comparison writes the ``uint8 [B, 4, L]``
   planes, then one widening pass to the output dtype.
 
+With numba installed (and ``DEEPBIOP_GPU_NUMBA`` not ``0``) the CPU runs a
+compiled loop instead, one pass per read copying the same table rows as raw
+bits; both implementations are tested against the naive reference.
+
 Padding is applied by zeroing it in the input bytes (byte 0 is an unknown
 base, all zeros too) or, with ``unknown="uniform"``, through the upper half of
 the table; either way per read, not by a comparison per position.
@@ -27,8 +31,17 @@ import torch
 
 from ._checks import check_batch
 from ._dispatch import use_triton
+from ._philox import numba_enabled
 from ._tables import BASE_CODES
-from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows
+from .integer import (
+    PAD_OFFSET,
+    TABLE_ROWS,
+    byte_index,
+    gather,
+    length_rows,
+    numba_lengths,
+    run_numba,
+)
 
 __all__ = ["DTYPES", "LAYOUTS", "UNKNOWN_MODES", "one_hot", "one_hot_torch"]
 
@@ -106,6 +119,89 @@ def _ncl(seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, unknown:
     return out
 
 
+@functools.cache
+def _numba_loops():
+    """The CPU loops (numba, which must be installed): one pass per read.
+
+    They copy raw bits: each table row (the 4 output values of a byte, row 256
+    = padding) is read as unsigned integers of the output's width, so one
+    loop serves every dtype and never does float arithmetic.
+    """
+    import numba
+
+    @numba.njit(nogil=True)
+    def nlc2(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
+        # table [257, 2] and out [B, L, 2]: 16 bytes (4 x float32) per base
+        B, L = seqs.shape
+        for b in range(B * v0 // nv, B * v1 // nv):
+            n = lens[b]
+            for i in range(n):
+                t = seqs[b, i]
+                out[b, i, 0] = table[t, 0]
+                out[b, i, 1] = table[t, 1]
+            for i in range(n, L):
+                out[b, i, 0] = table[256, 0]
+                out[b, i, 1] = table[256, 1]
+
+    @numba.njit(nogil=True)
+    def nlc1(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
+        # table [257] and out [B, L]: one wide element (8 or 4 bytes) per base
+        B, L = seqs.shape
+        for b in range(B * v0 // nv, B * v1 // nv):
+            n = lens[b]
+            for i in range(n):
+                out[b, i] = table[seqs[b, i]]
+            for i in range(n, L):
+                out[b, i] = table[256]
+
+    @numba.njit(nogil=True)
+    def ncl(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
+        # table [257, 4] and out [B, 4, L]: one value per channel plane
+        B, L = seqs.shape
+        for b in range(B * v0 // nv, B * v1 // nv):
+            n = lens[b]
+            for i in range(n):
+                t = seqs[b, i]
+                out[b, 0, i] = table[t, 0]
+                out[b, 1, i] = table[t, 1]
+                out[b, 2, i] = table[t, 2]
+                out[b, 3, i] = table[t, 3]
+            for c in range(4):
+                for i in range(n, L):
+                    out[b, c, i] = table[256, c]
+
+    return nlc2, nlc1, ncl
+
+
+_BITS = {1: torch.uint8, 2: torch.uint16, 4: torch.uint32}
+
+
+def _one_hot_numba(
+    seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
+) -> torch.Tensor:
+    """CPU implementation with numba (same bits as the torch code)."""
+    B, L = seqs.shape
+    ncl = layout == "NCL"
+    out = torch.empty((B, 4, L) if ncl else (B, L, 4), dtype=dtype)
+    if B == 0 or L == 0:
+        return out
+    table = one_hot_table(dtype, unknown, seqs.device)[: PAD_OFFSET + 1]
+    nlc2, nlc1, ncl_loop = _numba_loops()
+    if ncl:
+        loop, bits = ncl_loop, _BITS[table.element_size()]
+        table, out_bits = table.view(bits), out.view(bits)
+    elif table.element_size() == 4:  # 16 bytes per base: two uint64
+        loop, table, out_bits = nlc2, table.view(torch.uint64), out.view(torch.uint64)
+    else:  # 8 or 4 bytes per base: one wide element
+        bits = torch.uint64 if table.element_size() == 2 else torch.uint32
+        loop, table, out_bits = nlc1, table.view(bits).view(-1), out.view(bits).view(B, L)
+    run_numba(
+        loop, seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L), table.numpy(),
+        out_bits.numpy(),
+    )  # fmt: skip
+    return out
+
+
 def one_hot_torch(
     seqs: torch.Tensor,
     lengths: torch.Tensor,
@@ -132,6 +228,8 @@ def _one_hot_op(
         from deepbiop_gpu.kernels.one_hot import one_hot_triton
 
         return one_hot_triton(seqs, lengths, dtype, layout, unknown)
+    if seqs.device.type == "cpu" and numba_enabled():
+        return _one_hot_numba(seqs, lengths, dtype, layout, unknown)
     return one_hot_torch(seqs, lengths, dtype, layout, unknown)
 
 

@@ -1,19 +1,32 @@
 import pytest
 import torch
 from batches import batches, edge_cases, pack, random_reads
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive.integer import integer as naive_integer
 
 from deepbiop_gpu.ops import encode, integer
+from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
 from deepbiop_gpu.ops.integer import integer_torch
+
+HAS_NUMBA = numba_philox() is not None
+
+
+@pytest.fixture(
+    params=["torch", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba"))]
+)
+def impl(request, monkeypatch):
+    """Which CPU implementation the op runs: the torch code, or the numba loop."""
+    monkeypatch.setenv(NUMBA_ENV, "0" if request.param == "torch" else "1")
+    return request.param
+
 
 PAD_VALUES = [-1, 4, -100, 2**63 - 1, -(2**63)]
 
 
 @pytest.mark.parametrize("pad_value", [-1, 4, -(2**63)])
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, pad_value, device):
+def test_edge_cases(case, pad_value, device, impl):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
     got = integer(seqs.to(device), lengths.to(device), pad_value)
@@ -21,9 +34,11 @@ def test_edge_cases(case, pad_value, device):
     assert torch.equal(got.cpu(), naive_integer(seqs, lengths, pad_value))
 
 
-@given(batches(), st.sampled_from(PAD_VALUES))
-@settings(max_examples=150, deadline=None)
-def test_random_batches_match_naive(batch, pad_value):
+@given(batch=batches(), pad_value=st.sampled_from(PAD_VALUES))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_random_batches_match_naive(batch, pad_value, impl):
     seqs, lengths = batch
     expected = naive_integer(seqs, lengths, pad_value)
     assert torch.equal(integer(seqs, lengths, pad_value), expected)
@@ -38,21 +53,21 @@ def test_default_pad_value_and_codes_match_encode():
     assert torch.equal(got, torch.where(codes == 5, -1, codes))
 
 
-def test_large_random_batch(device):
+def test_large_random_batch(device, impl):
     gen = torch.Generator().manual_seed(1)
     seqs, lengths = pack(random_reads(gen, 64, 700))
     expected = naive_integer(seqs, lengths, -7)
     assert torch.equal(integer(seqs.to(device), lengths.to(device), -7).cpu(), expected)
 
 
-def test_inputs_not_mutated():
+def test_inputs_not_mutated(impl):
     seqs, lengths = pack([b"acgtn", b"GG"])
     before = seqs.clone(), lengths.clone()
     integer(seqs, lengths)
     assert torch.equal(seqs, before[0]) and torch.equal(lengths, before[1])
 
 
-def test_noncontiguous_input():
+def test_noncontiguous_input(impl):
     seqs, lengths = pack([b"ACGTACGT", b"ttttgggg"])
     view = seqs[:, ::2]
     expected = naive_integer(view.contiguous(), lengths // 2)
@@ -86,3 +101,27 @@ def test_compile_fullgraph(device):
     assert torch.equal(fn(seqs, lengths), integer_torch(seqs, lengths, -100) + 1)
     s2, l2 = pack([b"A" * 33, b"cg"])
     assert torch.equal(fn(s2.to(device), l2.to(device)).cpu(), naive_integer(s2, l2, -100) + 1)
+
+
+def test_lengths_out_of_range_are_clamped(impl):
+    # on CUDA the lengths are not checked: the code must still stay in bounds
+    seqs, _ = pack([b"ACGT", b"GG"])
+    expected = naive_integer(seqs, torch.tensor([4, 0]), -1)
+    op = torch.ops.deepbiop_gpu.integer
+    assert torch.equal(op(seqs, torch.tensor([9, -3]), -1), expected)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba")
+def test_numba_threads_do_not_change_the_result(monkeypatch):
+    monkeypatch.setenv(NUMBA_ENV, "1")
+    gen = torch.Generator().manual_seed(9)
+    seqs, lengths = pack(random_reads(gen, 300, 600))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = integer(seqs, lengths)
+        torch.set_num_threads(3)
+        many = integer(seqs, lengths)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many) and torch.equal(one, naive_integer(seqs, lengths))

@@ -1,14 +1,27 @@
 import pytest
 import torch
 from batches import batches, edge_cases, pack, random_reads
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive.kmer import kmer_counts as naive_counts
 from naive.kmer import kmer_ids as naive_ids
 from naive.kmer import splitmix64
 
 from deepbiop_gpu.ops import kmer_counts, kmer_ids
+from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
 from deepbiop_gpu.ops.kmer import kmer_ids_torch, splitmix64_torch
+
+HAS_NUMBA = numba_philox() is not None
+
+
+@pytest.fixture(
+    params=["torch", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba"))]
+)
+def impl(request, monkeypatch):
+    """Which CPU implementation the op runs: the torch code, or the numba loop."""
+    monkeypatch.setenv(NUMBA_ENV, "0" if request.param == "torch" else "1")
+    return request.param
+
 
 # (k, stride, canonical, buckets): exact, strided, canonical, hashed (k <= 31 and k = 32)
 PARAMS = [
@@ -33,7 +46,7 @@ def pid(p):
 
 @pytest.mark.parametrize("params", PARAMS, ids=pid)
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, params, device):
+def test_edge_cases(case, params, device, impl):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
     k, stride, canonical, buckets = params
@@ -55,18 +68,22 @@ def kmer_params(draw):
     return k, stride, canonical, buckets
 
 
-@given(batches(), kmer_params())
-@settings(max_examples=200, deadline=None)
-def test_random_batches_match_naive(batch, params):
+@given(batch=batches(), params=kmer_params())
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_random_batches_match_naive(batch, params, impl):
     seqs, lengths = batch
     expected = naive_ids(seqs, lengths, *params)
     assert torch.equal(kmer_ids(seqs, lengths, *params), expected)
     assert torch.equal(kmer_ids(seqs, lengths.to(torch.int32), *params), expected)
 
 
-@given(batches(max_len=30), st.integers(1, 4))
-@settings(max_examples=100, deadline=None)
-def test_counts_random_batches_match_naive(batch, k):
+@given(batch=batches(max_len=30), k=st.integers(1, 4))
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_counts_random_batches_match_naive(batch, k, impl):
     seqs, lengths = batch
     for canonical in (False, True):
         expected = naive_counts(seqs, lengths, k, canonical)
@@ -75,7 +92,7 @@ def test_counts_random_batches_match_naive(batch, k):
 
 @pytest.mark.parametrize("k,canonical", [(1, False), (2, True), (3, False), (5, True)])
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_counts_edge_cases(case, k, canonical, device):
+def test_counts_edge_cases(case, k, canonical, device, impl):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
     got = kmer_counts(seqs.to(device), lengths.to(device), k, canonical)
@@ -127,7 +144,7 @@ def test_k_beyond_width():
     assert torch.equal(kmer_counts(seqs, lengths, 5), torch.zeros(2, 4**5))
 
 
-def test_large_random_batch(device):
+def test_large_random_batch(device, impl):
     gen = torch.Generator().manual_seed(1)
     seqs, lengths = pack(random_reads(gen, 32, 700, alphabet=b"ACGTacgtuN"))
     for params in [(6, 1, False, None), (21, 3, True, 2**20), (32, 1, True, 2**40)]:
@@ -135,7 +152,7 @@ def test_large_random_batch(device):
         assert torch.equal(kmer_ids(seqs.to(device), lengths.to(device), *params).cpu(), expected)
 
 
-def test_inputs_not_mutated():
+def test_inputs_not_mutated(impl):
     seqs, lengths = pack([b"acgtn", b"GG"])
     before = seqs.clone(), lengths.clone()
     kmer_ids(seqs, lengths, 1, canonical=True)
@@ -144,7 +161,7 @@ def test_inputs_not_mutated():
     assert torch.equal(seqs, before[0]) and torch.equal(lengths, before[1])
 
 
-def test_noncontiguous_input():
+def test_noncontiguous_input(impl):
     seqs, lengths = pack([b"ACGTACGTAC", b"ttttggggaa"])
     view = seqs[:, ::2]
     expected = naive_ids(view.contiguous(), lengths // 2, 2)
@@ -206,3 +223,33 @@ def test_compile_fullgraph(device):
     s3, l3 = pack([b"AC", b"G"])  # fewer bases than k: no windows at all
     assert torch.equal(fn(s3.to(device), l3.to(device)).cpu(), f(s3, l3))
     assert torch.equal(kmer_ids_torch(s3, l3, 3, 2, True, 50), torch.empty(2, 0, dtype=torch.int64))
+
+
+def test_lengths_out_of_range_are_clamped(impl):
+    # on CUDA the lengths are not checked: the code must still stay in bounds
+    seqs, _ = pack([b"ACGT", b"GG"])
+    fixed = torch.tensor([4, 0])
+    op = torch.ops.deepbiop_gpu
+    for params in PARAMS:
+        expected = naive_ids(seqs, fixed, *params)
+        assert torch.equal(op.kmer_ids(seqs, torch.tensor([9, -3]), *params), expected)
+    expected = naive_counts(seqs, fixed, 2, True)
+    assert torch.equal(op.kmer_counts(seqs, torch.tensor([9, -3]), 2, True), expected)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba")
+def test_numba_threads_do_not_change_the_result(monkeypatch):
+    monkeypatch.setenv(NUMBA_ENV, "1")
+    gen = torch.Generator().manual_seed(9)
+    seqs, lengths = pack(random_reads(gen, 300, 600, alphabet=b"ACGTacgtN"))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = kmer_ids(seqs, lengths, 9, 2, True, 1000), kmer_counts(seqs, lengths, 3)
+        torch.set_num_threads(3)
+        many = kmer_ids(seqs, lengths, 9, 2, True, 1000), kmer_counts(seqs, lengths, 3)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one[0], many[0]) and torch.equal(one[1], many[1])
+    assert torch.equal(one[0], naive_ids(seqs, lengths, 9, 2, True, 1000))
+    assert torch.equal(one[1], naive_counts(seqs, lengths, 3))

@@ -3,12 +3,25 @@ import itertools
 import pytest
 import torch
 from batches import batches, edge_cases, pack, random_reads
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive.one_hot import one_hot as naive_one_hot
 
 from deepbiop_gpu.ops import one_hot
+from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
 from deepbiop_gpu.ops.one_hot import one_hot_torch
+
+HAS_NUMBA = numba_philox() is not None
+
+
+@pytest.fixture(
+    params=["torch", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba"))]
+)
+def impl(request, monkeypatch):
+    """Which CPU implementation the op runs: the torch code, or the numba loop."""
+    monkeypatch.setenv(NUMBA_ENV, "0" if request.param == "torch" else "1")
+    return request.param
+
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.uint8]
 # every supported (dtype, layout, unknown); uint8 has no uniform mode
@@ -25,7 +38,7 @@ def combo_id(c):
 
 @pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, combo, device):
+def test_edge_cases(case, combo, device, impl):
     _, reads, width = case
     dtype, layout, unknown = combo
     seqs, lengths = pack(reads, width)
@@ -36,9 +49,11 @@ def test_edge_cases(case, combo, device):
     assert torch.equal(got.cpu(), naive_one_hot(seqs, lengths, dtype, layout, unknown))
 
 
-@given(batches(), st.sampled_from(COMBOS))
-@settings(max_examples=150, deadline=None)
-def test_random_batches_match_naive(batch, combo):
+@given(batch=batches(), combo=st.sampled_from(COMBOS))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_random_batches_match_naive(batch, combo, impl):
     seqs, lengths = batch
     expected = naive_one_hot(seqs, lengths, *combo)
     assert torch.equal(one_hot(seqs, lengths, *combo), expected)
@@ -55,7 +70,7 @@ def test_values():
     assert torch.equal(one_hot(seqs, lengths, layout="NCL"), one_hot(seqs, lengths).transpose(1, 2))
 
 
-def test_large_random_batch(device):
+def test_large_random_batch(device, impl):
     gen = torch.Generator().manual_seed(1)
     seqs, lengths = pack(random_reads(gen, 32, 700))
     for combo in [(torch.float32, "NLC", "zeros"), (torch.bfloat16, "NCL", "uniform")]:
@@ -63,7 +78,7 @@ def test_large_random_batch(device):
         assert torch.equal(one_hot(seqs.to(device), lengths.to(device), *combo).cpu(), expected)
 
 
-def test_inputs_not_mutated():
+def test_inputs_not_mutated(impl):
     seqs, lengths = pack([b"acgtn", b"GG"])
     before = seqs.clone(), lengths.clone()
     for combo in COMBOS:
@@ -71,7 +86,7 @@ def test_inputs_not_mutated():
     assert torch.equal(seqs, before[0]) and torch.equal(lengths, before[1])
 
 
-def test_noncontiguous_input():
+def test_noncontiguous_input(impl):
     seqs, lengths = pack([b"ACGTACGT", b"ttttgggg"])
     view = seqs[:, ::2]
     for layout in ("NLC", "NCL"):
@@ -116,3 +131,30 @@ def test_compile_fullgraph(device):
     s2, l2 = pack([b"A" * 33, b"NN"])
     assert torch.equal(fn(s2.to(device), l2.to(device)).cpu(), f(s2, l2))
     assert torch.equal(one_hot_torch(s2, l2), naive_one_hot(s2, l2))
+
+
+def test_lengths_out_of_range_are_clamped(impl):
+    # on CUDA the lengths are not checked: the code must still stay in bounds
+    seqs, _ = pack([b"ACGT", b"GG"])
+    op = torch.ops.deepbiop_gpu.one_hot
+    for combo in COMBOS:
+        expected = naive_one_hot(seqs, torch.tensor([4, 0]), *combo)
+        assert torch.equal(op(seqs, torch.tensor([9, -3]), *combo), expected)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba")
+def test_numba_threads_do_not_change_the_result(monkeypatch):
+    monkeypatch.setenv(NUMBA_ENV, "1")
+    gen = torch.Generator().manual_seed(9)
+    seqs, lengths = pack(random_reads(gen, 300, 600))
+    threads = torch.get_num_threads()
+    try:
+        for combo in [(torch.float32, "NLC", "zeros"), (torch.float16, "NCL", "uniform")]:
+            torch.set_num_threads(1)
+            one = one_hot(seqs, lengths, *combo)
+            torch.set_num_threads(3)
+            many = one_hot(seqs, lengths, *combo)
+            assert torch.equal(one, many)
+            assert torch.equal(one, naive_one_hot(seqs, lengths, *combo))
+    finally:
+        torch.set_num_threads(threads)
