@@ -124,10 +124,12 @@ def iter_fastx_chunks(
                     while len(sink) >= reads_per_chunk:
                         yield sink.cut(reads_per_chunk)
         except CompressionError as exc:
-            # the decompressor fails a whole block at a time: say how far parsing got
+            # everything decompressed before the damage has been parsed: the
+            # record being read when the data stopped is the next one
             raise CompressionError(
-                f"{exc.message} (found after {parser.records_done} complete records)",
+                f"{exc.message} (the data stops after {parser.records_done} complete records)",
                 path=path,
+                record=parser.records_done + 1,
             ) from None
     parser.parse(buf, n, final=True)
     if parser.skipped:

@@ -3,9 +3,9 @@
 :func:`open_blocks` yields the (decompressed) content of a plain, gzip,
 multi-member gzip or BGZF file as ``bytes`` blocks of at most ``block_size``
 bytes, so memory stays constant whatever the file size.  gzip goes through
-``isal.igzip`` (ISA-L, 2-4x faster than zlib) when it is installed and the
-standard library's :mod:`gzip` otherwise; both read every member of a
-multi-member file (BGZF is one).
+ISA-L's ``isal_zlib.decompressobj`` (2-4x faster than zlib) when isal is
+installed and :mod:`zlib` otherwise (:class:`GzipReader`); every member of a
+multi-member file (BGZF is one) is read.
 
 With ``threads >= 1`` the blocks are read and decompressed in a background
 thread, a couple of blocks ahead of the caller, so decompression (which
@@ -17,8 +17,6 @@ never ends the stream early.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import queue
 import threading
@@ -28,25 +26,95 @@ from collections.abc import Iterator
 from ..errors import CompressionError
 
 try:  # pragma: no cover - exercised when isal is installed
-    from isal import igzip as _igzip
+    from isal import isal_zlib as _zlib
 except ImportError:  # pragma: no cover
-    _igzip = None
+    _zlib = zlib
 
-__all__ = ["open_blocks", "BlockStream", "DEFAULT_BLOCK_SIZE", "HAS_ISAL"]
+__all__ = ["open_blocks", "BlockStream", "GzipReader", "DEFAULT_BLOCK_SIZE", "HAS_ISAL"]
 
 #: Default size of a decompressed block (bytes).
 DEFAULT_BLOCK_SIZE = 4 << 20
 
-HAS_ISAL = _igzip is not None
+HAS_ISAL = _zlib is not zlib
+
+_INPUT_CHUNK = 1 << 20
 
 
-def _open_raw(path: str, compression: str) -> io.RawIOBase | io.BufferedIOBase:
+class GzipReader:
+    """Streaming gzip decompression of every member of a file.
+
+    Built on ``decompressobj`` (ISA-L's when installed), which releases the
+    GIL while it inflates, so a reader thread really runs beside the parser.
+    Data decompressed before a truncation point is returned before the
+    error, so the parser can say which record the file ends in.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, gzip
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.gz"
+    >>> _ = p.write_bytes(gzip.compress(b"abc") + gzip.compress(b"def"))
+    >>> r = GzipReader(str(p)); r.read(4), r.read(4), r.read(4)  # stops at member ends
+    (b'abc', b'def', b'')
+    """
+
+    def __init__(self, path: str) -> None:
+        self._raw = open(path, "rb", buffering=0)
+        self._d = _zlib.decompressobj(31)
+        self._input = b""
+        self._member_started = False
+        self._raw_eof = False
+        self._members = 0  # members finished before the current one
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` decompressed bytes (fewer at member ends); ``b""`` at the end."""
+        while True:
+            if not self._input and not self._raw_eof:
+                self._input = self._raw.read(_INPUT_CHUNK)
+                self._raw_eof = not self._input
+            if not self._input:
+                if self._member_started and not self._d.eof:
+                    # truncated: first hand out what the decompressor still holds
+                    out = self._d.decompress(b"", size)
+                    if out:
+                        return out
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                return b""
+            if self._d.eof:
+                # next member; zero padding after the last one is tolerated (as gzip does)
+                rest = self._input.lstrip(b"\0")
+                if not rest:
+                    self._input = b""
+                    continue
+                self._d = _zlib.decompressobj(31)
+                self._input = rest
+                self._member_started = False
+                self._members += 1
+            first_bytes = not self._member_started
+            self._member_started = True
+            try:
+                out = self._d.decompress(self._input, size)
+            except _zlib.error as exc:
+                if first_bytes and self._members and self._input[:2] != b"\x1f\x8b":
+                    raise OSError(f"Not a gzipped file ({self._input[:2]!r})") from None
+                raise OSError(str(exc)) from None
+            self._input = self._d.unconsumed_tail or self._d.unused_data
+            if out:
+                return out
+
+    def readinto(self, view: memoryview) -> int:
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _open_raw(path: str, compression: str):
     if compression == "none":
         return open(path, "rb", buffering=0)
     if compression in ("gzip", "bgzf"):
-        if _igzip is not None:
-            return _igzip.open(path, "rb")
-        return gzip.open(path, "rb")
+        return GzipReader(path)
     raise ValueError(f"unknown compression {compression!r}")
 
 
@@ -97,6 +165,7 @@ class BlockStream:
         self._stop = threading.Event()
         self._pending = memoryview(b"")
         self._eof = False
+        self._error: CompressionError | None = None
         if threads >= 1 and compression != "none":
             self._queue: queue.Queue = queue.Queue(maxsize=2)
             self._thread = threading.Thread(
@@ -155,12 +224,27 @@ class BlockStream:
                 if isinstance(exc, FileNotFoundError):
                     raise
                 raise CompressionError(_describe(exc), path=self.path) from None
-        if not len(self._pending):
-            self._pending = self._next_block()
-        k = min(len(view), len(self._pending))
-        view[:k] = self._pending[:k]
-        self._pending = self._pending[k:]
-        return k
+        if self._error is not None:
+            raise self._error
+        filled = 0
+        while filled < len(view):
+            if not len(self._pending):
+                if filled and self._queue.empty():
+                    break  # hand over what we have rather than wait
+                try:
+                    self._pending = self._next_block()
+                except CompressionError as exc:
+                    if not filled:
+                        raise
+                    self._error = exc  # deliver the good bytes first
+                    break
+                if not len(self._pending):
+                    break
+            k = min(len(view) - filled, len(self._pending))
+            view[filled : filled + k] = self._pending[:k]
+            self._pending = self._pending[k:]
+            filled += k
+        return filled
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -209,7 +293,8 @@ def open_blocks(
     compression : {"none", "gzip", "bgzf"}
         As returned by :func:`~deepbiop_gpu.io.sniff.detect`.
     block_size : int
-        Largest block yielded, in decompressed bytes.
+        Largest block yielded, in decompressed bytes (blocks may be shorter,
+        e.g. at the end of a gzip member).
     threads : int
         ``0``: decompress in the calling thread; ``>= 1``: one background
         decompression thread (compressed files only).
@@ -227,6 +312,6 @@ def open_blocks(
     >>> _ = p.write_bytes(gzip.compress(b"abc") + gzip.compress(b"def"))
     >>> with open_blocks(p, "gzip", block_size=2, threads=0) as blocks:
     ...     list(blocks)
-    [b'ab', b'cd', b'ef']
+    [b'ab', b'c', b'de', b'f']
     """
     return BlockStream(os.fspath(path), compression, block_size, threads)

@@ -185,6 +185,8 @@ def split_headers(
         sep |= rows == 9
         first = sep.argmax(axis=1)
         has_sep = sep[np.arange(n), first] & (first < lengths)
+        name_lengths = np.where(has_sep, first, lengths)
+        names = rows[_prefix_masks(lmax)[name_lengths]]
     else:
         # long or very uneven headers: search the concatenated header text
         flat = gather(buf, starts, lengths)
@@ -193,10 +195,9 @@ def split_headers(
         seps = np.flatnonzero((flat == 32) | (flat == 9))
         cand = np.append(seps, len(flat))[np.searchsorted(seps, offs[:-1])]
         has_sep = cand < offs[1:]
-        first = cand - offs[:-1]
-    name_lengths = np.where(has_sep, first, lengths)
+        name_lengths = np.where(has_sep, cand - offs[:-1], lengths)
+        names = gather(buf, starts, name_lengths)
     desc_lengths = np.where(has_sep, lengths - name_lengths - 1, 0)
-    names = gather(buf, starts, name_lengths)
     if not has_sep.any():
         return names, name_lengths, _EMPTY.copy(), desc_lengths
     descs = gather(buf, starts + name_lengths + 1, desc_lengths)

@@ -1,0 +1,351 @@
+"""Reader throughput: deepbiop_gpu.read against dnaio, needletail, pyfastx and pysam.
+
+Every peer is timed *including* packing its records into the same flat form
+``deepbiop_gpu.read`` returns (``uint8`` bases + ``uint8`` qualities + ``int64``
+offsets, and the names as one byte buffer + offsets), with the fastest packing
+we could write for it: one pass collecting the library's own ``str`` objects
+into lists, then ``"".join(...).encode()`` and ``np.frombuffer``.  Peers keep
+the header the way they return it cheapest (dnaio and needletail: the whole
+header line, not split); ``deepbiop_gpu.read`` also splits it into id and
+description.  isal's raw decompression time of the same ``.gz`` file (into a
+reused buffer, nothing else) is the floor for the gzip rows.
+
+Data (generated once into ``benchmarks/_data/``, git-ignored, reused):
+
+* ``short_1M.fastq`` (+ ``.gz`` zlib level 6, + ``.bgz`` BGZF): 1,000,000 reads
+  x 150 bp, NovaSeq-like headers and binned qualities;
+* ``ont_20k.fastq.gz``: 20,000 ONT-like reads, log-normal lengths (mean about
+  8 kb), Dorado-like headers, 4-line records.
+
+Timing: every tool runs once to warm up (page cache, imports), then
+``--repeats`` times, round-robin across tools so that background load hits
+them alike; the best time counts.
+
+Usage::
+
+    python benchmarks/bench_io.py              # full run, writes benchmarks/results/io.md
+    python benchmarks/bench_io.py --quick      # 100k reads, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "_data"
+RESULTS = HERE / "results" / "io.md"
+
+
+# ---------------------------------------------------------------------- data
+def _short_reads(path: Path, n: int, length: int = 150, seed: int = 1) -> None:
+    rng = np.random.default_rng(seed)
+    bases = np.frombuffer(b"ACGT", dtype=np.uint8)
+    qual_levels = np.frombuffer(b"F:,#", dtype=np.uint8)
+    with open(path, "wb") as out:
+        for start in range(0, n, 100_000):
+            k = min(100_000, n - start)
+            seq = bases[rng.integers(0, 4, (k, length))]
+            seq[rng.random((k, length)) < 0.002] = ord("N")
+            qual = qual_levels[rng.choice(4, (k, length), p=[0.86, 0.09, 0.04, 0.01])]
+            tiles = rng.integers(1101, 2678, k)
+            xs = rng.integers(1000, 32000, k)
+            ys = rng.integers(1000, 37000, k)
+            parts = []
+            for i in range(k):
+                parts.append(
+                    b"@A00129:183:H77K2DMXX:1:%d:%d:%d 1:N:0:CAATGGAA+CGAGGCTG\n%s\n+\n%s\n"
+                    % (tiles[i], xs[i], ys[i], seq[i].tobytes(), qual[i].tobytes())
+                )
+            out.write(b"".join(parts))
+
+
+def _long_reads(path: Path, n: int, mean: float = 8000.0, seed: int = 2) -> None:
+    rng = np.random.default_rng(seed)
+    sigma = 0.7
+    mu = np.log(mean) - sigma**2 / 2
+    lengths = np.maximum(rng.lognormal(mu, sigma, n).astype(np.int64), 200)
+    bases = np.frombuffer(b"ACGT", dtype=np.uint8)
+    runid = uuid.UUID(int=int(rng.integers(0, 2**62))).hex
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        for i, length in enumerate(lengths):
+            seq = bases[rng.integers(0, 4, length)].tobytes()
+            q = np.clip(rng.normal(18, 6, length), 2, 50).astype(np.uint8) + 33
+            rid = uuid.UUID(int=int(rng.integers(0, 2**62)) << 64 | i)
+            head = (
+                f"@{rid} runid={runid} read={i} ch={i % 512 + 1} "
+                "start_time=2024-01-01T00:00:00Z flow_cell_id=PAW00000 "
+                "protocol_group_id=bench sample_id=bench "
+                "basecall_model_version_id=dna_r10.4.1_e8.2_400bps_sup@v4.2.0"
+            ).encode()
+            out.write(b"%s\n%s\n+\n%s\n" % (head, seq, q.tobytes()))
+
+
+def prepare(n_short: int, n_long: int) -> dict[str, Path]:
+    """Generate (once) and return the benchmark files."""
+    import pysam
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    tag = "1M" if n_short == 1_000_000 else f"{n_short}"
+    files = {
+        "plain": DATA / f"short_{tag}.fastq",
+        "gzip": DATA / f"short_{tag}.fastq.gz",
+        "bgzf": DATA / f"short_{tag}.fastq.bgz",
+        "long": DATA / f"ont_{n_long // 1000}k.fastq.gz",
+    }
+    done = DATA / f"done_{tag}_{n_long}"
+    if done.exists() and all(p.exists() for p in files.values()):
+        return files
+    t = time.perf_counter()
+    print(f"generating {n_short} short and {n_long} long reads in {DATA} ...", flush=True)
+    _short_reads(files["plain"], n_short)
+    with open(files["plain"], "rb") as src, gzip.open(files["gzip"], "wb", compresslevel=6) as dst:
+        while block := src.read(1 << 24):
+            dst.write(block)
+    pysam.tabix_compress(str(files["plain"]), str(files["bgzf"]), force=True)
+    _long_reads(files["long"], n_long)
+    done.touch()
+    print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
+    return files
+
+
+# -------------------------------------------------------------------- packing
+def pack(names: list[str], seqs: list[str], quals: list[str]):
+    """The packed form every tool is measured to: flat bytes + int64 offsets."""
+    import torch
+
+    n = len(seqs)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, seqs), np.int64, n), out=offsets[1:])
+    seq = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)
+    qual = np.frombuffer("".join(quals).encode("ascii"), dtype=np.uint8)
+    name_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, names), np.int64, n), out=name_offsets[1:])
+    name_data = np.frombuffer("".join(names).encode(), dtype=np.uint8)
+    return (
+        torch.from_numpy(seq),
+        torch.from_numpy(offsets),
+        torch.from_numpy(qual),
+        (name_data, name_offsets),
+    )
+
+
+def _collect(records) -> tuple[list[str], list[str], list[str]]:
+    names: list[str] = []
+    seqs: list[str] = []
+    quals: list[str] = []
+    an, as_, aq = names.append, seqs.append, quals.append
+    for name, seq, qual in records:
+        an(name)
+        as_(seq)
+        aq(qual)
+    return names, seqs, quals
+
+
+def run_dnaio(path: Path) -> int:
+    import dnaio
+
+    threads = 1 if path.suffix in (".gz", ".bgz") else 0
+    with dnaio.open(path, open_threads=threads) as fh:
+        names, seqs, quals = _collect((r.name, r.sequence, r.qualities) for r in fh)
+    return len(pack(names, seqs, quals)[1]) - 1
+
+
+def run_needletail(path: Path) -> int:
+    from needletail import parse_fastx_file
+
+    names, seqs, quals = _collect((r.id, r.seq, r.qual) for r in parse_fastx_file(str(path)))
+    return len(pack(names, seqs, quals)[1]) - 1
+
+
+def run_pyfastx(path: Path) -> int:
+    import pyfastx
+
+    names, seqs, quals = _collect(pyfastx.Fastx(str(path)))
+    return len(pack(names, seqs, quals)[1]) - 1
+
+
+def run_pysam(path: Path) -> int:
+    import pysam
+
+    with pysam.FastxFile(str(path), persist=False) as fh:
+        names, seqs, quals = _collect((r.name, r.sequence, r.quality) for r in fh)
+    return len(pack(names, seqs, quals)[1]) - 1
+
+
+def run_deepbiop(path: Path) -> int:
+    import deepbiop_gpu
+
+    return len(deepbiop_gpu.read(path))
+
+
+def run_isal_raw(path: Path) -> int:
+    from isal import igzip
+
+    buf = bytearray(4 << 20)
+    total = 0
+    with igzip.open(path, "rb") as fh:
+        while k := fh.readinto(buf):
+            total += k
+    return total
+
+
+# --------------------------------------------------------------------- timing
+def best_times(
+    tools: dict[str, Callable[[Path], int]], path: Path, repeats: int
+) -> dict[str, tuple[float, int]]:
+    results: dict[str, list[float]] = {name: [] for name in tools}
+    counts: dict[str, int] = {}
+    for name, fn in tools.items():  # warm-up
+        counts[name] = fn(path)
+    for _ in range(repeats):
+        for name, fn in tools.items():
+            t = time.perf_counter()
+            fn(path)
+            results[name].append(time.perf_counter() - t)
+    return {name: (min(ts), counts[name]) for name, ts in results.items()}
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import dnaio
+    import isal
+    import needletail  # noqa: F401
+    import pyfastx
+    import pysam
+    import torch
+
+    def version(dist: str) -> str:
+        from importlib.metadata import version as v
+
+        try:
+            return v(dist)
+        except Exception:
+            return "?"
+
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "isal": isal.__version__,
+        "dnaio": dnaio.__version__,
+        "needletail": version("needletail"),
+        "pyfastx": pyfastx.__version__,
+        "pysam": pysam.__version__,
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="100k short / 2k long reads; print only")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=None, help=f"markdown report (default {RESULTS})")
+    args = ap.parse_args()
+    n_short, n_long = (100_000, 2_000) if args.quick else (1_000_000, 20_000)
+    files = prepare(n_short, n_long)
+    info = machine()
+    peers = {
+        "dnaio": run_dnaio,
+        "needletail": run_needletail,
+        "pyfastx": run_pyfastx,
+        "pysam": run_pysam,
+    }
+    rows = []
+    floors = {}
+    t0 = time.perf_counter()
+    for label, key in [
+        ("150 bp, plain", "plain"),
+        ("150 bp, gzip", "gzip"),
+        ("150 bp, BGZF", "bgzf"),
+        ("ONT ~8 kb, gzip", "long"),
+    ]:
+        path = files[key]
+        tools = {"deepbiop_gpu.read": run_deepbiop, **peers}
+        if key != "plain":
+            tools["isal raw decompression"] = run_isal_raw
+        print(f"{label}: {path.name}", flush=True)
+        res = best_times(tools, path, args.repeats)
+        ours, n = res["deepbiop_gpu.read"]
+        for name, (sec, count) in res.items():
+            if name != "isal raw decompression" and count != n:
+                raise SystemExit(f"{name} read {count} records, deepbiop_gpu {n}")
+        if "isal raw decompression" in res:
+            floors[label] = res["isal raw decompression"][0]
+        for name, (sec, _) in res.items():
+            rate = "" if name.startswith("isal") else f"{n / sec / 1e6:.2f} M"
+            ratio = "" if name == "deepbiop_gpu.read" else f"{sec / ours:.2f}x"
+            rows.append((label, name, f"{sec:.3f}", rate, ratio))
+            print(f"  {name:24s} {sec:7.3f} s  {rate:>8s} reads/s  {ratio}", flush=True)
+    elapsed = time.perf_counter() - t0
+    info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    lines = [
+        "# Reader throughput",
+        "",
+        "`deepbiop_gpu.read(path)` against dnaio, needletail, pyfastx and pysam, each",
+        "followed by the fastest packing we could write into the same flat form",
+        "(uint8 bases + uint8 qualities + int64 offsets + names as bytes + offsets;",
+        "see `benchmarks/bench_io.py`).  Best of "
+        f"{args.repeats} runs after a warm-up, tools interleaved.",
+        "",
+        f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}` "
+        f"(measured in {elapsed:.0f} s, data generation excluded)",
+        "",
+        "Machine: "
+        f"{info['nproc']} CPUs ({info['cpu']}); load average {info['load']} at the start, "
+        f"{info['load_end']} at the end (the machine is shared).",
+        "",
+        "Versions: "
+        + ", ".join(
+            f"{k} {info[k]}"
+            for k in ("python", "numpy", "torch", "isal", "dnaio", "needletail", "pyfastx", "pysam")
+        ),
+        "",
+        "| data | tool | seconds | reads/s | time / deepbiop_gpu |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    lines += ["", "Targets:", ""]
+    plain = {b: float(c) for a, b, c, _, _ in rows if a == "150 bp, plain"}
+    lines.append(
+        f"* plain FASTQ, deepbiop_gpu vs dnaio + packing: "
+        f"{plain['dnaio'] / plain['deepbiop_gpu.read']:.2f}x faster (target >= 2x)"
+    )
+    for label, floor in floors.items():
+        ours = next(float(c) for a, b, c, _, _ in rows if a == label and b == "deepbiop_gpu.read")
+        lines.append(
+            f"* {label}: deepbiop_gpu takes {ours / floor:.2f}x isal's raw decompression "
+            f"time ({ours:.3f} s vs {floor:.3f} s; target <= 1.2x)"
+        )
+    text = "\n".join(lines) + "\n"
+    print()
+    print(text)
+    if not args.quick or args.out:
+        out = args.out or RESULTS
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
