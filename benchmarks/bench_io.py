@@ -33,7 +33,6 @@ import argparse
 import gzip
 import os
 import platform
-import subprocess
 import sys
 import time
 import uuid
@@ -286,7 +285,7 @@ def main() -> None:
         print(f"{label}: {path.name}", flush=True)
         res = best_times(tools, path, args.repeats)
         ours, n = res["deepbiop_gpu.read"]
-        for name, (sec, count) in res.items():
+        for name, (_, count) in res.items():
             if name != "isal raw decompression" and count != n:
                 raise SystemExit(f"{name} read {count} records, deepbiop_gpu {n}")
         if "isal raw decompression" in res:

@@ -142,9 +142,9 @@ def _pack(
     np.cumsum(lengths, out=offsets[1:])
     bases = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8).copy()
     have = sum(q is not None for q in quals)
-    missing = sum(1 for q, s in zip(quals, seqs) if q is None and s)
+    missing = sum(1 for q, s in zip(quals, seqs, strict=True) if q is None and s)
     if missing:
-        quals = [q if q is not None else "!" * len(s) for q, s in zip(quals, seqs)]
+        quals = [q if q is not None else "!" * len(s) for q, s in zip(quals, seqs, strict=True)]
     else:
         quals = [q or "" for q in quals]
     qual_arr = np.frombuffer("".join(quals).encode("ascii"), dtype=np.uint8).copy()

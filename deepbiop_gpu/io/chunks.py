@@ -133,9 +133,7 @@ def iter_fastx_chunks(
             ) from None
     parser.parse(buf, n, final=True)
     if parser.skipped:
-        warnings.warn(
-            SkippedRecordsWarning(path, parser.skipped, parser.errors), stacklevel=3
-        )
+        warnings.warn(SkippedRecordsWarning(path, parser.skipped, parser.errors), stacklevel=3)
     if reads_per_chunk:
         while len(sink) >= reads_per_chunk:
             yield sink.cut(reads_per_chunk)
@@ -272,8 +270,8 @@ def iter_chunks(
 
     Examples
     --------
-    >>> sizes = [len(c) for c in iter_chunks("tests/data/fastq/illumina_novaseq_800reads.fastq", 300)]
-    >>> sizes
+    >>> path = "tests/data/fastq/illumina_novaseq_800reads.fastq"
+    >>> [len(chunk) for chunk in iter_chunks(path, 300)]
     [300, 300, 200]
     """
     return open_chunks(

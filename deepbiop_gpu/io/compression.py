@@ -77,7 +77,9 @@ class GzipReader:
                     out = self._d.decompress(b"", size)
                     if out:
                         return out
-                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                    raise EOFError(
+                        "Compressed file ended before the end-of-stream marker was reached"
+                    )
                 return b""
             if self._d.eof:
                 # next member; zero padding after the last one is tolerated (as gzip does)
@@ -302,8 +304,8 @@ def open_blocks(
     Returns
     -------
     BlockStream
-        Iterator of ``bytes`` (and :meth:`BlockStream.readinto`); raises :class:`CompressionError` on truncated
-        or corrupt compressed data.
+        Iterator of ``bytes`` (and :meth:`BlockStream.readinto`); raises
+        :class:`CompressionError` on truncated or corrupt compressed data.
 
     Examples
     --------

@@ -58,7 +58,9 @@ class FastaParser:
     (['s1', 's2', 's3'], [6, 0, 1], b'ACGTac')
     """
 
-    def __init__(self, path: str | os.PathLike[str], sink: ReadSink, *, on_error: str = "raise") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], sink: ReadSink, *, on_error: str = "raise"
+    ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.path = os.fspath(path)
@@ -155,14 +157,12 @@ class FastaParser:
         keep = ~bad_seg[seg]
         seq_lines = keep & ~is_hdr
         bases = gather(buf, starts[seq_lines], lens[seq_lines])
-        seglen = np.bincount(
-            seg[seq_lines], weights=lens[seq_lines], minlength=n_seg + 1
-        ).astype(np.int64)
+        seglen = np.bincount(seg[seq_lines], weights=lens[seq_lines], minlength=n_seg + 1).astype(
+            np.int64
+        )
         good = np.flatnonzero(keep & is_hdr)  # headers of good records, in order
         good_seg = seg[good]
-        names, name_lens, descs, desc_lens = split_headers(
-            buf, starts[good] + 1, lens[good] - 1
-        )
+        names, name_lens, descs, desc_lens = split_headers(buf, starts[good] + 1, lens[good] - 1)
         # the last header's record stays open unless the file ends here
         n_close = len(good) - (1 if (not final and len(good) and good_seg[-1] == n_seg) else 0)
         name_end = int(name_lens[:n_close].sum())

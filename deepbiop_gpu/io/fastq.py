@@ -269,7 +269,10 @@ class FastqParser:
         line_ends = (nl[first:] - base).tolist()
         count = len(line_ends)
         starts = [0] + [e + 1 for e in line_ends[:-1]]
-        ends = [e - 1 if e > s and data[e - 1] == 13 else e for s, e in zip(starts, line_ends)]
+        ends = [
+            e - 1 if e > s and data[e - 1] == 13 else e
+            for s, e in zip(starts, line_ends, strict=True)
+        ]
         out: list[tuple[bytes, bytes, bytes, bytes]] = []
         i = 0
         while True:

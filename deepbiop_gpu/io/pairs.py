@@ -59,10 +59,10 @@ def check_pair_names(
     --------
     >>> a = PackedReads.from_records([("x/1", b"A", b"I"), ("y/1", b"C", b"I")])
     >>> b = PackedReads.from_records([("x/2", b"G", b"I"), ("z/2", b"T", b"I")])
-    >>> check_pair_names(a, b, ("r1.fq", "r2.fq"))
+    >>> check_pair_names(a, b, ("r1.fq", "r2.fq"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    deepbiop_gpu.errors.PairedReadsError: r1.fq + r2.fq: pair 2: read names differ: 'y/1' in r1.fq, 'z/2' in r2.fq (mates must have the same name, apart from a trailing /1 and /2)
+    deepbiop_gpu.errors.PairedReadsError: r1.fq + r2.fq: pair 2: read names differ: 'y/1' in ...
     """
     n = min(len(first), len(second))
     if n:
@@ -70,9 +70,7 @@ def check_pair_names(
         la, lb = _mate_key_lengths(a), _mate_key_lengths(b)
         same = la == lb
         buf = np.concatenate([a.data, b.data, np.zeros(PAD, dtype=np.uint8)])
-        same &= ranges_equal(
-            buf, a.offsets[:-1], b.offsets[:-1] + len(a.data), np.minimum(la, lb)
-        )
+        same &= ranges_equal(buf, a.offsets[:-1], b.offsets[:-1] + len(a.data), np.minimum(la, lb))
         bad = first_true(~same)
         if bad >= 0:
             raise PairedReadsError(

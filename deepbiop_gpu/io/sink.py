@@ -175,7 +175,7 @@ class ReadSink:
         """Append ``(bases, quals, name, description)`` tuples (slow paths)."""
         if not records:
             return
-        bases, quals, names, descs = zip(*records)
+        bases, quals, names, descs = zip(*records, strict=True)
         as_arr = lambda parts: np.frombuffer(b"".join(parts), dtype=np.uint8)  # noqa: E731
         lens = lambda parts: np.fromiter(map(len, parts), np.int64, len(parts))  # noqa: E731
         self.add(

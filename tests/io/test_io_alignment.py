@@ -1,4 +1,4 @@
-"""SAM / BAM / CRAM specifics: strands, secondary / supplementary, missing sequence and qualities."""
+"""SAM / BAM / CRAM: strands, secondary / supplementary, missing sequence and qualities."""
 
 from __future__ import annotations
 
@@ -160,7 +160,9 @@ def test_headerless_sam(tmp_path, oracle):
     path.write_text("\n".join(body) + "\n")
     assert dbg.detect_format(path).format == "sam"
     # aligned records need their @SQ lines: the error says so
-    with pytest.raises(dbg.AlignmentFormatError, match=r"record 1: .*the file has no header") as info:
+    with pytest.raises(
+        dbg.AlignmentFormatError, match=r"record 1: .*the file has no header"
+    ) as info:
         dbg.read(path)
     assert (info.value.record, info.value.line) == (1, 1)
     # unaligned records (RNAME '*') need no header

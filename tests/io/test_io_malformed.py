@@ -20,10 +20,20 @@ BAD = DATA / "fastq_malformed"
 # (file, record, line, message pattern): positions as described in tests/data/SOURCES.md
 MALFORMED = [
     ("qual_longer_than_seq.fastq", 4, 16, r"quality length 26 differs from sequence length 25"),
-    ("truncated_after_plus_line.fastq", 5, 19, r"file ends inside record 5: its quality has 0 of 25"),
+    (
+        "truncated_after_plus_line.fastq",
+        5,
+        19,
+        r"file ends inside record 5: its quality has 0 of 25",
+    ),
     ("plus_line_id_mismatch.fastq", 3, 11, r"'\+' line does not repeat the header.*_850_124"),
     ("qual_contains_nul_byte.fastq", 1, 4, r"unexpected NUL byte in quality at position 4"),
-    ("missing_plus_line.fastq", 1, 3, r"file ends inside record 1: no '\+' line after its sequence"),
+    (
+        "missing_plus_line.fastq",
+        1,
+        3,
+        r"file ends inside record 1: no '\+' line after its sequence",
+    ),
     ("fasta_header_instead_of_at.fastq", 2, 5, r"expected '@' .*found '>' \(a FASTA header"),
 ]
 
@@ -75,7 +85,9 @@ def test_format_error_pickles():
 
 def test_corrupt_bgzf_eof_bam_is_an_error():
     path = DATA / "sam_bam" / "malformed_corrupt_bgzf_eof.bam"
-    with pytest.raises(FormatError, match=r"end-of-file marker .* missing or corrupt.*truncated") as info:
+    with pytest.raises(
+        FormatError, match=r"end-of-file marker .* missing or corrupt.*truncated"
+    ) as info:
         dbg.read(path)
     assert info.value.path == str(path)
     assert info.value.record is None  # the marker follows the last record
@@ -109,7 +121,9 @@ def test_truncated_gzip_is_an_error(tmp_path):
     # records wholly inside the kept part of the stream (decompressed independently)
     complete = zlib.decompressobj(31).decompress(data[: len(data) * 2 // 3]).count(b"\n") // 4
     for threads in (0, 1):
-        with pytest.raises(dbg.CompressionError, match=r"gzip data ends unexpectedly: the file is truncated") as info:
+        with pytest.raises(
+            dbg.CompressionError, match=r"gzip data ends unexpectedly: the file is truncated"
+        ) as info:
             dbg.read(path, threads=threads)
         assert info.value.path == str(path)
         assert info.value.record == complete + 1
@@ -175,7 +189,9 @@ def test_bzip2_is_named(tmp_path):
 
 def test_explicit_format_mismatch():
     path = DATA / "fasta" / "softmasked_with_N_4seqs.fasta"
-    with pytest.raises(FormatError, match=r"format='fastq' was requested but the file's content is FASTA"):
+    with pytest.raises(
+        FormatError, match=r"format='fastq' was requested but the file's content is FASTA"
+    ):
         dbg.read(path, format="fastq")
     with pytest.raises(FormatError, match="use deepbiop_gpu.read"):
         dbg.read_bam(path)
@@ -198,11 +214,15 @@ def test_fasta_text_before_first_header(tmp_path):
     path.write_bytes(b">ok\nACGT\n")
     assert len(dbg.read(path)) == 1
     path.write_bytes(b"\n>ok\nACGT\n>bad\x01name\nAC\n")
-    with pytest.raises(dbg.FastaFormatError, match="unexpected control byte 0x01 in the header") as info:
+    with pytest.raises(
+        dbg.FastaFormatError, match="unexpected control byte 0x01 in the header"
+    ) as info:
         dbg.read(path)
     assert (info.value.record, info.value.line) == (2, 4)
     path.write_bytes(b">a\nAC\x00GT\n")
-    with pytest.raises(dbg.FastaFormatError, match="unexpected NUL byte in sequence at column 3") as info:
+    with pytest.raises(
+        dbg.FastaFormatError, match="unexpected NUL byte in sequence at column 3"
+    ) as info:
         dbg.read(path)
     assert (info.value.record, info.value.line) == (1, 2)
 
@@ -213,7 +233,12 @@ def test_fastq_bad_bytes(tmp_path):
         (b"@a\nACGT\n+\nII I\n", 1, 4, r"unexpected space in quality at position 3"),
         (b"@a\nAC\xffT\n+\nIIII\n", 1, 2, r"non-ASCII byte 0xff in sequence at position 3"),
         (b"@a\nACGT\n+\nIIII\n@b\xff\nA\n+\nI\n", 2, 5, r"header line is not valid UTF-8"),
-        (b"@a\nACGT\n+\nIII\n@b\nA\n+\nI\n", 1, 4, r"quality length 3 differs from sequence length 4"),
+        (
+            b"@a\nACGT\n+\nIII\n@b\nA\n+\nI\n",
+            1,
+            4,
+            r"quality length 3 differs from sequence length 4",
+        ),
         (b"@a\nACGT\n@b\nA\n+\nI\n", 1, 3, r"expected '\+' at line 3, found '@'"),
     ]
     for data, record, line, pattern in cases:

@@ -74,5 +74,8 @@ def test_a_skipped_record_is_caught_by_the_name_check(tmp_path):
     p1, p2 = tmp_path / "R1.fq", tmp_path / "R2.fq"
     p1.write_bytes(fastq([("a", b"AC"), ("b", b"AC"), ("c", b"AC")]))
     p2.write_bytes(b"@a\nAC\n+\nII\n@b\nAC\n+\nI\x00\n@c\nAC\n+\nII\n")
-    with pytest.warns(dbg.SkippedRecordsWarning), pytest.raises(dbg.PairedReadsError, match="pair 2"):
+    with (
+        pytest.warns(dbg.SkippedRecordsWarning),
+        pytest.raises(dbg.PairedReadsError, match="pair 2"),
+    ):
         dbg.read_pairs(p1, p2, on_error="skip")

@@ -34,13 +34,22 @@ descriptions = st.text(desc_chars, max_size=20)
 @st.composite
 def fastq_records(draw, max_len=120):
     seq = draw(st.text(base_chars, max_size=max_len))
-    qual = draw(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=len(seq), max_size=len(seq)))
+    qual = draw(
+        st.text(
+            st.characters(min_codepoint=33, max_codepoint=126), min_size=len(seq), max_size=len(seq)
+        )
+    )
     return (draw(names), draw(descriptions), seq.encode(), qual.encode())
 
 
 @st.composite
 def fasta_records(draw, max_len=300):
-    return (draw(names), draw(descriptions), draw(st.text(base_chars, max_size=max_len)).encode(), None)
+    return (
+        draw(names),
+        draw(descriptions),
+        draw(st.text(base_chars, max_size=max_len)).encode(),
+        None,
+    )
 
 
 def header(name: str, desc: str) -> bytes:
@@ -95,7 +104,9 @@ def as_records(reads: PackedReads):
     final_newline=st.booleans(),
     compression=st.sampled_from(COMPRESSIONS),
 )
-def test_fastq_roundtrip(tmp_path_factory, oracle, records, width, plus_repeats_header, crlf, final_newline, compression):
+def test_fastq_roundtrip(
+    tmp_path_factory, oracle, records, width, plus_repeats_header, crlf, final_newline, compression
+):
     data = layout(write_fastq(records, width, plus_repeats_header), crlf, final_newline)
     path = oracle.write(tmp_path_factory.mktemp("fq") / "reads", data, compression)
     reads = dbg.read(path)
@@ -112,7 +123,9 @@ def test_fastq_roundtrip(tmp_path_factory, oracle, records, width, plus_repeats_
     final_newline=st.booleans(),
     compression=st.sampled_from(COMPRESSIONS),
 )
-def test_fasta_roundtrip(tmp_path_factory, oracle, records, width, blank_every, crlf, final_newline, compression):
+def test_fasta_roundtrip(
+    tmp_path_factory, oracle, records, width, blank_every, crlf, final_newline, compression
+):
     data = layout(write_fasta(records, width, blank_every), crlf, final_newline)
     path = oracle.write(tmp_path_factory.mktemp("fa") / "reads", data, compression)
     reads = dbg.read(path)
@@ -129,7 +142,9 @@ def test_fasta_roundtrip(tmp_path_factory, oracle, records, width, blank_every, 
     reads_per_chunk=st.integers(1, 12),
     block_size=st.integers(1, 200),
 )
-def test_fastq_chunk_boundaries_anywhere(tmp_path_factory, oracle, records, width, crlf, compression, reads_per_chunk, block_size):
+def test_fastq_chunk_boundaries_anywhere(
+    tmp_path_factory, oracle, records, width, crlf, compression, reads_per_chunk, block_size
+):
     data = layout(write_fastq(records, width), crlf, True)
     path = oracle.write(tmp_path_factory.mktemp("fq") / "reads", data, compression)
     whole = dbg.read(path)
@@ -149,7 +164,9 @@ def test_fastq_chunk_boundaries_anywhere(tmp_path_factory, oracle, records, widt
     reads_per_chunk=st.integers(1, 6),
     block_size=st.integers(1, 100),
 )
-def test_fasta_chunk_boundaries_anywhere(tmp_path_factory, oracle, records, width, crlf, compression, reads_per_chunk, block_size):
+def test_fasta_chunk_boundaries_anywhere(
+    tmp_path_factory, oracle, records, width, crlf, compression, reads_per_chunk, block_size
+):
     data = layout(write_fasta(records, width, 2), crlf, True)
     path = oracle.write(tmp_path_factory.mktemp("fa") / "reads", data, compression)
     chunks = list(dbg.iter_chunks(path, reads_per_chunk, block_size=block_size))
@@ -158,7 +175,10 @@ def test_fasta_chunk_boundaries_anywhere(tmp_path_factory, oracle, records, widt
 
 
 @SETTINGS
-@given(records=st.lists(fastq_records(max_len=80), min_size=1, max_size=40), block_size=st.integers(16, 400))
+@given(
+    records=st.lists(fastq_records(max_len=80), min_size=1, max_size=40),
+    block_size=st.integers(16, 400),
+)
 def test_fast_and_per_record_paths_agree(tmp_path_factory, records, block_size):
     path = tmp_path_factory.mktemp("fq") / "reads.fastq"
     path.write_bytes(write_fastq(records))
@@ -171,7 +191,11 @@ def test_fast_and_per_record_paths_agree(tmp_path_factory, records, block_size):
     assert as_records(fast) == records
 
 
-@settings(max_examples=max(10, EXAMPLES * 3 // 4), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(10, EXAMPLES * 3 // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(records=st.lists(fastq_records(max_len=80), min_size=3, max_size=40), data=st.data())
 def test_truncated_gzip_is_never_shorter_output(tmp_path_factory, records, data):
     raw = write_fastq(records)
@@ -188,10 +212,14 @@ def corrupted(draw):
     records = draw(st.lists(fastq_records(max_len=50), min_size=2, max_size=30))
     bad = sorted(draw(st.sets(st.integers(0, len(records) - 1), min_size=1, max_size=len(records))))
     kinds = [draw(st.sampled_from(["longer", "nul", "control", "badplus"])) for _ in bad]
-    return records, dict(zip(bad, kinds))
+    return records, dict(zip(bad, kinds, strict=True))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(case=corrupted(), block_size=st.sampled_from([1 << 20, 64]))
 def test_on_error_skip_counts_and_keeps_the_rest(tmp_path_factory, case, block_size):
     records, bad = case

@@ -64,7 +64,9 @@ def test_phred33_file_read_as_phred64_names_the_record(oracle):
     path = DATA / "fastq" / "iupac_misc_dna.fastq"  # qualities from '!' (Q0)
     expected = oracle.fastx(path)
     first_low = next(i for i, r in enumerate(expected) if min(r[3]) < 64)
-    with pytest.raises(dbg.FormatError, match=r"below the phred\+64 offset.*quality_offset=33") as info:
+    with pytest.raises(
+        dbg.FormatError, match=r"below the phred\+64 offset.*quality_offset=33"
+    ) as info:
         dbg.read(path, quality_offset=64)
     assert info.value.record == first_low + 1
     assert info.value.line == 4 * first_low + 4
