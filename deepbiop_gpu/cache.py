@@ -8,17 +8,25 @@ A cache is a directory::
     sequences.bin              uint8  [total]      bases, raw ASCII
     qualities.bin              uint8  [total]      phred+33 (absent for FASTA)
     offsets.bin                int64  [n + 1]      read i = sequences[o[i]:o[i+1]]
-    names.bin                  uint8  [..]         UTF-8 read ids back to back
-    names_offsets.bin          int64  [n + 1]
-    descriptions.bin           uint8  [..]
-    descriptions_offsets.bin   int64  [n + 1]
+    names.zz                   zlib(uint8 [..])    UTF-8 read ids back to back
+    names_lengths.zz           zlib(uint32 [n])    length of each id
+    descriptions.zz            zlib(uint8 [..])    rest of each header line
+    descriptions_lengths.zz    zlib(uint32 [n])
     labels.bin                 int64 / float32 [n] (only when saved with labels)
 
-Every array is little-endian raw binary, so :func:`Cache.load` maps the files
-(``np.memmap`` in copy-on-write mode, then ``torch.from_numpy``): opening a
-cache costs a few milliseconds and no RAM for the reads, DataLoader workers
-forked from the process share the pages, and nothing written to the tensors
-can ever reach the files.
+The reads (sequences, qualities, offsets) and labels are little-endian raw
+binary, so :func:`Cache.load` maps the files (``np.memmap`` in copy-on-write
+mode, then ``torch.from_numpy``): opening a cache costs a few milliseconds
+and no RAM for the reads, DataLoader workers forked from the process share
+the pages, and nothing written to the tensors can ever reach the files.
+
+Read names and descriptions are no model input, but for short reads they are
+as large as a quarter of the bases (Illumina ids of 30-40 characters for 150
+bases) while compressing 5-20x, so they are stored zlib-compressed and
+decompressed on first use, in each process that uses them (the loader's
+collate does, for ``batch["names"]``).  ``compress_strings=False`` stores them
+raw and memory-mapped instead (``names.bin`` + ``names_offsets.bin``, ...),
+for zero RAM in every worker at the price of a larger cache.
 
 Writes are atomic: the arrays go into a temporary directory beside the
 target, are fsync-ed, and the directory is renamed into place.  A crash or a
@@ -94,6 +102,15 @@ _ARRAYS: dict[str, tuple[str, str]] = {
     "descriptions": ("descriptions.bin", "|u1"),
     "descriptions_offsets": ("descriptions_offsets.bin", "<i8"),
 }
+# string columns stored compressed: name -> (file, dtype)
+_PACKED_STRINGS: dict[str, tuple[str, str]] = {
+    "names": ("names.zz", "|u1"),
+    "names_lengths": ("names_lengths.zz", "<u4"),
+    "descriptions": ("descriptions.zz", "|u1"),
+    "descriptions_lengths": ("descriptions_lengths.zz", "<u4"),
+}
+_STRING_COLUMNS = ("names", "descriptions")
+_ZLIB_LEVEL = 6
 _LABEL_DTYPES = {"int64": "<i8", "float32": "<f4", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
 # arrays whose checksum is verified on every load (cheap: 8 bytes per read)
 _ALWAYS_VERIFIED = ("offsets",)
@@ -227,7 +244,7 @@ def _is_cache_dir(path: Path) -> bool:
         return False
 
 
-_CACHE_FILES = {f for f, _ in _ARRAYS.values()} | {META, "labels.bin"}
+_CACHE_FILES = {f for f, _ in [*_ARRAYS.values(), *_PACKED_STRINGS.values()]} | {META, "labels.bin"}
 
 
 def _replaceable(path: Path) -> bool:
@@ -275,37 +292,52 @@ def _lock(path: Path) -> Iterator[None]:
 
 # ------------------------------------------------------------------ writer
 class _ArrayFile:
-    """One array being written: appends, counts elements, keeps a running crc32."""
+    """One array being written: appends, counts elements, keeps a running crc32 of the file.
 
-    __slots__ = ("path", "dtype", "fh", "length", "crc")
+    With ``compress=True`` the bytes go through one zlib stream (``codec: zlib``).
+    """
 
-    def __init__(self, path: Path, dtype: str) -> None:
+    __slots__ = ("path", "dtype", "fh", "length", "crc", "zlib", "nbytes")
+
+    def __init__(self, path: Path, dtype: str, compress: bool = False) -> None:
         self.path = path
         self.dtype = np.dtype(dtype)
         self.fh = open(path, "wb")  # noqa: SIM115 - closed in finish()/abort()
         self.length = 0
         self.crc = 0
+        self.nbytes = 0
+        self.zlib = zlib.compressobj(_ZLIB_LEVEL) if compress else None
+
+    def _emit(self, data: bytes | np.ndarray) -> None:
+        if len(data):
+            self.fh.write(memoryview(data))
+            self.crc = zlib.crc32(data, self.crc)
+            self.nbytes += len(data)
 
     def write(self, values: np.ndarray) -> None:
         arr = np.ascontiguousarray(values, dtype=self.dtype)
         flat = arr.reshape(-1).view(np.uint8)
         for i in range(0, len(flat), _WRITE_BLOCK):
             block = flat[i : i + _WRITE_BLOCK]
-            self.fh.write(memoryview(block))
-            self.crc = zlib.crc32(block, self.crc)
+            self._emit(block if self.zlib is None else self.zlib.compress(block))
         self.length += arr.size
 
     def finish(self) -> dict[str, Any]:
+        if self.zlib is not None:
+            self._emit(self.zlib.flush())
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
-        return {
+        info = {
             "file": self.path.name,
             "dtype": self.dtype.str,
             "length": self.length,
-            "nbytes": self.length * self.dtype.itemsize,
+            "nbytes": self.nbytes,
             "crc32": self.crc,
         }
+        if self.zlib is not None:
+            info["codec"] = "zlib"
+        return info
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
@@ -319,19 +351,30 @@ def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
 class _CacheWriter:
     """Streams :class:`PackedReads` chunks into the arrays of a (temporary) cache directory."""
 
-    def __init__(self, directory: Path, with_qualities: bool | None = None) -> None:
+    def __init__(
+        self, directory: Path, with_qualities: bool | None = None, compress_strings: bool = True
+    ) -> None:
         self.directory = directory
         self.with_qualities = with_qualities
+        self.compress_strings = compress_strings
         self.files: dict[str, _ArrayFile] = {}
-        for name, (fname, dtype) in _ARRAYS.items():
-            if name != "qualities":
-                self.files[name] = _ArrayFile(directory / fname, dtype)
-        for name in ("offsets", "names_offsets", "descriptions_offsets"):
-            self.files[name].write(np.zeros(1, dtype=np.int64))
+        for name in ("sequences", "offsets"):
+            fname, dtype = _ARRAYS[name]
+            self.files[name] = _ArrayFile(directory / fname, dtype)
+        for col in _STRING_COLUMNS:
+            if compress_strings:
+                for name in (col, f"{col}_lengths"):
+                    fname, dtype = _PACKED_STRINGS[name]
+                    self.files[name] = _ArrayFile(directory / fname, dtype, compress=True)
+            else:
+                for name in (col, f"{col}_offsets"):
+                    fname, dtype = _ARRAYS[name]
+                    self.files[name] = _ArrayFile(directory / fname, dtype)
+                self.files[f"{col}_offsets"].write(np.zeros(1, dtype=np.int64))
+        self.files["offsets"].write(np.zeros(1, dtype=np.int64))
         self.n = 0
         self.bases = 0
-        self.name_bytes = 0
-        self.desc_bytes = 0
+        self.string_bytes = {col: 0 for col in _STRING_COLUMNS}
         self.labels: _ArrayFile | None = None
         if with_qualities is not None:
             self._set_qualities(with_qualities)
@@ -362,11 +405,16 @@ class _CacheWriter:
         if self.with_qualities:
             self.files["qualities"].write(_as_numpy(reads.qualities))
         self.files["offsets"].write(offsets[1:] + self.bases)
-        for col, key, attr in ((reads.names, "names", "name_bytes"), (reads.descriptions, "descriptions", "desc_bytes")):
-            base = getattr(self, attr)
+        for key, col in (("names", reads.names), ("descriptions", reads.descriptions)):
             self.files[key].write(col.data)
-            self.files[f"{key}_offsets"].write(col.offsets[1:] + base)
-            setattr(self, attr, base + int(col.offsets[-1]))
+            if self.compress_strings:
+                lengths = np.diff(col.offsets)
+                if len(lengths) and int(lengths.max()) >= 1 << 32:  # pragma: no cover - 4 GiB header
+                    raise ValueError(f"a read {key[:-1]} longer than 4 GiB cannot be cached")
+                self.files[f"{key}_lengths"].write(lengths)
+            else:
+                self.files[f"{key}_offsets"].write(col.offsets[1:] + self.string_bytes[key])
+            self.string_bytes[key] += int(col.offsets[-1])
         self.bases += int(offsets[-1])
         self.n += len(reads)
 
@@ -490,12 +538,19 @@ def _read_meta(directory: Path) -> tuple[dict[str, Any] | None, str]:
     return meta, ""
 
 
+def _string_layout(arrays: dict[str, Any]) -> str:
+    """"zlib" when the string columns are stored compressed, "raw" when memory-mapped."""
+    return "zlib" if arrays.get("names", {}).get("codec") == "zlib" else "raw"
+
+
 def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
     """'' when the array files match ``meta``, else the reason."""
     try:
         n = int(meta["n_records"])
         arrays = meta["arrays"]
-        required = ["sequences", "offsets", "names", "names_offsets", "descriptions", "descriptions_offsets"]
+        packed = _string_layout(arrays) == "zlib"
+        strings = ["names_lengths", "descriptions_lengths"] if packed else ["names_offsets", "descriptions_offsets"]
+        required = ["sequences", "offsets", "names", "descriptions", *strings]
         if meta.get("has_qualities"):
             required.append("qualities")
         for name in required:
@@ -507,22 +562,28 @@ def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
                 return f"{META}: bad file name {info['file']!r}"
             if not path.is_file():
                 return f"{info['file']} is missing"
-            expected = int(info["length"]) * np.dtype(info["dtype"]).itemsize
+            if info.get("codec") not in (None, "zlib"):
+                return f"{info['file']}: unknown codec {info['codec']!r}"
+            expected = int(info["nbytes"])
+            if info.get("codec") is None and expected != int(info["length"]) * np.dtype(info["dtype"]).itemsize:
+                return f"{META}: {info['file']} has {info['length']} elements but {expected} bytes"
             size = path.stat().st_size
             if size != expected:
                 state = "truncated" if size < expected else "too large"
                 return f"{info['file']} is {state}: {size} bytes, {META} says {expected}"
-        for name in ("offsets", "names_offsets", "descriptions_offsets"):
-            if int(arrays[name]["length"]) != n + 1:
-                return f"{arrays[name]['file']} holds {arrays[name]['length'] - 1} records, {META} says {n}"
-        if "labels" in arrays and int(arrays["labels"]["length"]) != n:
-            return f"labels.bin holds {arrays['labels']['length']} labels for {n} records"
+        counts = {"offsets": n + 1, **{k: (n if packed else n + 1) for k in strings}}
+        if "labels" in arrays:
+            counts["labels"] = n
+        for name, want in counts.items():
+            if int(arrays[name]["length"]) != want:
+                return f"{arrays[name]['file']} holds {arrays[name]['length']} entries for {n} records"
         if meta.get("has_qualities") and arrays["qualities"]["length"] != arrays["sequences"]["length"]:
             return "qualities.bin and sequences.bin differ in length"
-        names = [k for k in arrays if full or k in _ALWAYS_VERIFIED]
+        # checksums: the offsets and the (small) compressed columns always, everything if full
+        names = [k for k, info in arrays.items() if full or k in _ALWAYS_VERIFIED or info.get("codec")]
         for name in names:
             info = arrays[name]
-            if int(info["length"]) == 0:
+            if int(info["nbytes"]) == 0:
                 crc = 0
             else:
                 mm = np.memmap(directory / info["file"], dtype=np.uint8, mode="r")
@@ -530,7 +591,10 @@ def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
                 del mm
             if crc != int(info["crc32"]):
                 return f"{info['file']} is corrupt: its checksum does not match {META}"
-        for data, offs in (("sequences", "offsets"), ("names", "names_offsets"), ("descriptions", "descriptions_offsets")):
+        spans = [("sequences", "offsets")]
+        if not packed:
+            spans += [("names", "names_offsets"), ("descriptions", "descriptions_offsets")]
+        for data, offs in spans:
             o = _map(directory / arrays[offs]["file"], arrays[offs]["dtype"], int(arrays[offs]["length"]))
             if o[0] != 0 or o[-1] != int(arrays[data]["length"]):
                 return f"{arrays[offs]['file']} does not span {arrays[data]['file']}"
@@ -582,20 +646,100 @@ def _check(
     return CacheStatus(not reason, reason, meta)
 
 
+def _inflate(path: Path, info: dict[str, Any]) -> np.ndarray:
+    """Decompress one zlib array file and check it holds ``info["length"]`` elements."""
+    dtype = np.dtype(info["dtype"])
+    want = int(info["length"]) * dtype.itemsize
+    out = np.empty(want, dtype=np.uint8)
+    d = zlib.decompressobj()
+    pos = 0
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                block = fh.read(_WRITE_BLOCK)
+                if not block:
+                    break
+                piece = d.decompress(block)
+                if pos + len(piece) > want:
+                    raise CacheError(f"{path} holds more data than its {META} says")
+                out[pos : pos + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+                pos += len(piece)
+            piece = d.flush()
+            out[pos : pos + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+            pos += len(piece)
+    except zlib.error as exc:
+        raise CacheError(f"{path} is corrupt ({exc}); rebuild the cache") from None
+    except OSError as exc:
+        raise CacheError(f"{path} cannot be read ({exc}); rebuild the cache") from None
+    if pos != want:
+        raise CacheError(f"{path} is truncated: {pos} of {want} bytes; rebuild the cache")
+    return out.view(dtype)
+
+
+class _LazyStrings(StringColumn):
+    """A :class:`StringColumn` read from compressed cache files on first use.
+
+    ``len()`` and ``nbytes`` are known without decompressing; anything that
+    needs the strings (indexing, iteration, ``.data``) decompresses them once,
+    in the process that asks.  Pickles as the file references (cheap to send
+    to spawned workers).
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, directory: Path, data: dict[str, Any], lengths: dict[str, Any], n: int) -> None:
+        # no StringColumn.__init__: the slots _data / _offsets stay unset until needed
+        self._source = (directory, data, lengths, n)
+
+    def _materialize(self) -> None:
+        directory, data_info, len_info, n = self._source
+        data = _inflate(directory / data_info["file"], data_info)
+        lengths = _inflate(directory / len_info["file"], len_info)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if offsets[-1] != len(data):
+            raise CacheError(f"{directory / len_info['file']} does not match {data_info['file']}")
+        StringColumn.__init__(self, data, offsets)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("_data", "_offsets"):
+            self._materialize()
+            return object.__getattribute__(self, name)
+        raise AttributeError(name)
+
+    def __len__(self) -> int:
+        return int(self._source[3])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the column takes once decompressed (data + int64 offsets)."""
+        _, data_info, _, n = self._source
+        return int(data_info["length"]) + 8 * (n + 1)
+
+    def __reduce__(self):
+        return (_LazyStrings, self._source)
+
+
 def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
     arrays = meta["arrays"]
+    n = int(meta["n_records"])
 
     def mapped(name: str) -> np.ndarray:
         info = arrays[name]
         return _map(directory / info["file"], info["dtype"], int(info["length"]))
+
+    def strings(col: str) -> StringColumn:
+        if _string_layout(arrays) == "zlib":
+            return _LazyStrings(directory, arrays[col], arrays[f"{col}_lengths"], n)
+        return StringColumn(mapped(col), mapped(f"{col}_offsets"))
 
     qualities = torch.from_numpy(mapped("qualities")) if meta.get("has_qualities") else None
     return PackedReads(
         torch.from_numpy(mapped("sequences")),
         torch.from_numpy(mapped("offsets")),
         qualities,
-        StringColumn(mapped("names"), mapped("names_offsets")),
-        StringColumn(mapped("descriptions"), mapped("descriptions_offsets")),
+        strings("names"),
+        strings("descriptions"),
         validate=False,
     )
 
@@ -615,6 +759,7 @@ def _build(
     quality_offset: int = 33,
     reads_per_chunk: int = BUILD_READS_PER_CHUNK,
     progress: Callable[[int, int], None] | None = None,
+    compress_strings: bool = True,
     **read_kwargs: Any,
 ) -> Path:
     from .io import iter_chunks
@@ -626,7 +771,7 @@ def _build(
     options = _read_options(quality_offset, read_kwargs)
     target = Path(os.path.abspath(directory))
     with _atomic_directory(target) as tmp:
-        writer = _CacheWriter(tmp)
+        writer = _CacheWriter(tmp, compress_strings=compress_strings)
         try:
             records: list[dict[str, Any]] = []
             done_bytes = 0
@@ -740,7 +885,9 @@ class Cache:
     FORMAT_VERSION = FORMAT_VERSION
 
     @staticmethod
-    def save(dataset: Dataset | PackedReads, directory: PathLike) -> Path:
+    def save(
+        dataset: Dataset | PackedReads, directory: PathLike, *, compress_strings: bool = True
+    ) -> Path:
         """Write ``dataset`` (reads, labels, classes, source fingerprints) to ``directory``.
 
         The write is atomic: into a temporary directory beside ``directory``,
@@ -756,6 +903,9 @@ class Cache:
             ``file_sizes`` are stored.  Source files that exist are
             fingerprinted so :meth:`check` notices when they change.
         directory : str or PathLike
+        compress_strings : bool
+            Store names and descriptions zlib-compressed (decompressed on
+            first use); ``False``: raw and memory-mapped like the reads.
 
         Returns
         -------
@@ -786,7 +936,9 @@ class Cache:
             sources.append(entry)
         target = Path(os.path.abspath(directory))
         with _atomic_directory(target) as tmp:
-            writer = _CacheWriter(tmp, with_qualities=reads.qualities is not None)
+            writer = _CacheWriter(
+                tmp, with_qualities=reads.qualities is not None, compress_strings=compress_strings
+            )
             try:
                 writer.append(reads)
                 meta = _base_meta(sources, None)
@@ -807,6 +959,7 @@ class Cache:
         quality_offset: int = 33,
         reads_per_chunk: int = BUILD_READS_PER_CHUNK,
         progress: Callable[[int, int], None] | None = None,
+        compress_strings: bool = True,
         **read_kwargs: Any,
     ) -> Path:
         """Cache the reads of files by streaming them (constant memory), atomically.
@@ -824,6 +977,8 @@ class Cache:
         progress : callable, optional
             ``progress(reads_done, bytes_done)`` after each chunk (``bytes_done``
             counts bases, qualities, names and offsets parsed).
+        compress_strings : bool
+            As in :meth:`save`.
 
         Returns
         -------
@@ -842,6 +997,7 @@ class Cache:
             quality_offset=quality_offset,
             reads_per_chunk=reads_per_chunk,
             progress=progress,
+            compress_strings=compress_strings,
             **read_kwargs,
         )
 

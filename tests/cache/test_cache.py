@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -54,6 +55,47 @@ def test_save_then_load_round_trips_with_labels(path, tmp_path):
     assert back.reads.equals(reads)
     assert torch.equal(back.labels, labels) and back.classes == ["a", "b", "c"]
     assert len(back) == len(reads)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_both_string_layouts_round_trip(tmp_path, data_dir, compress):
+    path = data_dir / "fasta" / "empty_ids_and_sequences.fasta"  # empty names and sequences
+    reads = dbg.read(path)
+    Cache.save(Dataset(path), tmp_path / "c", compress_strings=compress)
+    files = {p.name for p in (tmp_path / "c").iterdir()}
+    assert ("names.zz" in files) == compress and ("names.bin" in files) == (not compress)
+    back = Cache.load(tmp_path / "c").reads
+    assert back.equals(reads) and back.names.tolist() == reads.names.tolist()
+    assert pickle.loads(pickle.dumps(back.names)) == reads.names
+
+
+def test_names_are_decompressed_only_when_used(tmp_path, data_dir, monkeypatch):
+    path = data_dir / "fastq" / NOVASEQ
+    Cache.build(path, tmp_path / "c")
+
+    def refuse(*args):
+        raise AssertionError("names decompressed")
+
+    monkeypatch.setattr(cache_mod, "_inflate", refuse)
+    ds = Cache.load(tmp_path / "c")
+    assert len(ds.reads.names) == 800 and ds.reads.pad()[0].shape == (800, 150)
+    assert ds.reads.nbytes == dbg.read(path).nbytes  # known without decompressing
+    with pytest.raises(AssertionError, match="names decompressed"):
+        ds.reads.names[0]
+    monkeypatch.undo()
+    assert ds.reads.names[0] == dbg.read(path).names[0]
+
+
+def test_compressed_cache_is_smaller_than_bases_and_qualities_plus_5_percent(tmp_path, data_dir):
+    path = data_dir / "fastq" / NOVASEQ  # 150 bp Illumina reads with long ids
+    reads = dbg.read(path)
+    Cache.build(path, tmp_path / "c")
+    Cache.build(path, tmp_path / "raw", compress_strings=False)
+    # the arrays; meta.json is ~1.5 kB whatever the size (see benchmarks/bench_cache.py for 1M reads)
+    size = sum(p.stat().st_size for p in (tmp_path / "c").iterdir() if p.name != "meta.json")
+    raw = sum(p.stat().st_size for p in (tmp_path / "raw").iterdir() if p.name != "meta.json")
+    payload = 2 * reads.total_bases
+    assert size <= 1.05 * payload < raw, (size, raw, payload)
 
 
 def test_save_keeps_files_labels_and_float_labels(tmp_path, data_dir):
@@ -217,7 +259,11 @@ def _corrupt(directory: Path, how: str) -> None:
         data[12] ^= 0xFF
         (directory / "offsets.bin").write_bytes(bytes(data))
     elif how == "missing names":
-        (directory / "names.bin").unlink()
+        (directory / "names.zz").unlink()
+    elif how == "corrupt names":
+        data = bytearray((directory / "names.zz").read_bytes())
+        data[len(data) // 2] ^= 0x55
+        (directory / "names.zz").write_bytes(bytes(data))
     elif how == "unknown version":
         meta = json.loads((directory / "meta.json").read_text())
         meta["format_version"] = 99
@@ -235,6 +281,7 @@ CORRUPTIONS = {
     "truncated sequences": "truncated",
     "offsets checksum": "checksum",
     "missing names": "missing",
+    "corrupt names": "names.zz is corrupt",
     "unknown version": "version 99",
     "no meta": "meta.json",
     "garbage meta": "cannot be parsed",
