@@ -11,6 +11,7 @@ template (:func:`length_rows`), not by comparing every position.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
@@ -27,6 +28,7 @@ __all__ = [
     "integer",
     "integer_torch",
     "length_rows",
+    "numba_ok",
     "run_numba",
 ]
 
@@ -72,18 +74,40 @@ _SLICES_PER_WORKER = 256  # run_rows gives each thread at least this many "rows"
 _MIN_BASES_PER_WORKER = 1 << 16
 
 
-def run_numba(loop, seqs: torch.Tensor, *args) -> None:
+_NUMBA_FAILED: set[str] = set()  # loops numba could not compile: torch is used for them
+
+
+def numba_ok(name: str) -> bool:
+    """Use the numba loop of op ``name`` (installed, not turned off, compiled fine so far)?"""
+    return name not in _NUMBA_FAILED and numba_enabled()
+
+
+def run_numba(name: str, loop, seqs: torch.Tensor, *args) -> bool:
     """Run a ``nogil`` numba ``loop(*args, nv, v0, v1)`` over the rows of ``seqs``, threaded.
 
     Threads are split by *work* (bases), not by rows, so a few long reads use
     every thread too: :func:`run_rows` splits ``nv`` virtual rows into equal
     ranges, and ``loop`` handles the real rows ``[B * v0 // nv, B * v1 // nv)``.
     The loops write disjoint rows, so the result never depends on the split.
+
+    The loops compile on first use for the argument types of that call.  If
+    numba cannot compile one, this warns once, returns False and op ``name``
+    uses its torch code from then on.
     """
     B, L = seqs.shape
     workers = max(1, min(torch.get_num_threads(), B, B * L // _MIN_BASES_PER_WORKER))
     nv = workers * _SLICES_PER_WORKER
-    run_rows(loop, nv, *args, nv)
+    try:
+        run_rows(loop, nv, *args, nv)
+    except Exception as e:
+        from numba.core.errors import NumbaError
+
+        if not isinstance(e, NumbaError):
+            raise
+        warnings.warn(f"numba failed on the {name} loop, using torch: {e}", RuntimeWarning, 3)
+        _NUMBA_FAILED.add(name)
+        return False
+    return True
 
 
 def numba_lengths(lengths: torch.Tensor, width: int):
@@ -129,18 +153,18 @@ def _numba_loop():
     return loop
 
 
-def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
-    """CPU implementation with numba (same result as the torch code)."""
+def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int):
+    """CPU implementation with numba (same result as the torch code); None if numba fails."""
     B, L = seqs.shape
     out = torch.empty((B, L), dtype=torch.int64)
     if B == 0 or L == 0:
         return out
     table = code_table(seqs.device).to(torch.int64).numpy()
-    run_numba(
-        _numba_loop(), seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L), table,
-        pad_value, out.numpy(),
+    ok = run_numba(
+        "integer", _numba_loop(), seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L),
+        table, pad_value, out.numpy(),
     )  # fmt: skip
-    return out
+    return out if ok else None
 
 
 @torch.library.custom_op("deepbiop_gpu::integer", mutates_args=())
@@ -149,8 +173,10 @@ def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> to
         from deepbiop_gpu.kernels.integer import integer_triton
 
         return integer_triton(seqs, lengths, pad_value)
-    if seqs.device.type == "cpu" and numba_enabled():
-        return _integer_numba(seqs, lengths, pad_value)
+    if seqs.device.type == "cpu" and numba_ok("integer"):
+        out = _integer_numba(seqs, lengths, pad_value)
+        if out is not None:
+            return out
     return integer_torch(seqs, lengths, pad_value)
 
 

@@ -51,9 +51,8 @@ import torch
 
 from ._checks import check_batch, check_int
 from ._dispatch import use_triton
-from ._philox import numba_enabled
 from ._tables import BASE_CODES, code_table
-from .integer import TABLE_ROWS, gather, length_rows, numba_lengths, run_numba
+from .integer import TABLE_ROWS, gather, length_rows, numba_lengths, numba_ok, run_numba
 
 __all__ = [
     "MAX_COUNT_K",
@@ -314,7 +313,7 @@ def _numba_args(seqs: torch.Tensor, lengths: torch.Tensor, k: int):
 
 
 def _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets) -> torch.Tensor:
-    """CPU implementation with numba (same bits as the torch code)."""
+    """CPU implementation with numba (same bits as the torch code); None if numba fails."""
     import numpy as np
 
     B, L = seqs.shape
@@ -324,23 +323,25 @@ def _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets) -> torch.Tenso
     s, lens, table, mask = _numba_args(seqs, lengths, k)
     hashed = use_hash(k, buckets)
     ids_loop, _ = _numba_loops()
-    run_numba(
-        ids_loop, seqs, s, lens, table, k, stride, canonical, mask,
+    ok = run_numba(
+        "kmer_ids", ids_loop, seqs, s, lens, table, k, stride, canonical, mask,
         np.uint64(buckets if hashed else 1), hashed, out.numpy(),
     )  # fmt: skip
-    return out
+    return out if ok else None
 
 
 def _kmer_counts_numba(seqs, lengths, k, canonical) -> torch.Tensor:
-    """CPU implementation with numba (same counts as the torch code)."""
+    """CPU implementation with numba (same counts as the torch code); None if numba fails."""
     B, L = seqs.shape
     out = torch.zeros((B, 4**k), dtype=torch.float32)
     if B == 0 or L < k:
         return out
     s, lens, table, mask = _numba_args(seqs, lengths, k)
     _, counts_loop = _numba_loops()
-    run_numba(counts_loop, seqs, s, lens, table, k, canonical, mask, out.numpy())
-    return out
+    ok = run_numba(
+        "kmer_counts", counts_loop, seqs, s, lens, table, k, canonical, mask, out.numpy()
+    )
+    return out if ok else None
 
 
 @torch.library.custom_op("deepbiop_gpu::kmer_ids", mutates_args=())
@@ -356,8 +357,10 @@ def _kmer_ids_op(
         from deepbiop_gpu.kernels.kmer import kmer_ids_triton
 
         return kmer_ids_triton(seqs, lengths, k, stride, canonical, buckets)
-    if seqs.device.type == "cpu" and numba_enabled():
-        return _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets)
+    if seqs.device.type == "cpu" and numba_ok("kmer_ids"):
+        out = _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets)
+        if out is not None:
+            return out
     return kmer_ids_torch(seqs, lengths, k, stride, canonical, buckets)
 
 
@@ -374,8 +377,10 @@ def _kmer_counts_op(
         from deepbiop_gpu.kernels.kmer import kmer_counts_triton
 
         return kmer_counts_triton(seqs, lengths, k, canonical)
-    if seqs.device.type == "cpu" and numba_enabled():
-        return _kmer_counts_numba(seqs, lengths, k, canonical)
+    if seqs.device.type == "cpu" and numba_ok("kmer_counts"):
+        out = _kmer_counts_numba(seqs, lengths, k, canonical)
+        if out is not None:
+            return out
     return kmer_counts_torch(seqs, lengths, k, canonical)
 
 

@@ -31,7 +31,6 @@ import torch
 
 from ._checks import check_batch
 from ._dispatch import use_triton
-from ._philox import numba_enabled
 from ._tables import BASE_CODES
 from .integer import (
     PAD_OFFSET,
@@ -40,6 +39,7 @@ from .integer import (
     gather,
     length_rows,
     numba_lengths,
+    numba_ok,
     run_numba,
 )
 
@@ -179,7 +179,7 @@ _BITS = {1: torch.uint8, 2: torch.uint16, 4: torch.uint32}
 def _one_hot_numba(
     seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
 ) -> torch.Tensor:
-    """CPU implementation with numba (same bits as the torch code)."""
+    """CPU implementation with numba (same bits as the torch code); None if numba fails."""
     B, L = seqs.shape
     ncl = layout == "NCL"
     out = torch.empty((B, 4, L) if ncl else (B, L, 4), dtype=dtype)
@@ -195,11 +195,11 @@ def _one_hot_numba(
     else:  # 8 or 4 bytes per base: one wide element
         bits = torch.uint64 if table.element_size() == 2 else torch.uint32
         loop, table, out_bits = nlc1, table.view(bits).view(-1), out.view(bits).view(B, L)
-    run_numba(
-        loop, seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L), table.numpy(),
-        out_bits.numpy(),
+    ok = run_numba(
+        "one_hot", loop, seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L),
+        table.numpy(), out_bits.numpy(),
     )  # fmt: skip
-    return out
+    return out if ok else None
 
 
 def one_hot_torch(
@@ -228,8 +228,10 @@ def _one_hot_op(
         from deepbiop_gpu.kernels.one_hot import one_hot_triton
 
         return one_hot_triton(seqs, lengths, dtype, layout, unknown)
-    if seqs.device.type == "cpu" and numba_enabled():
-        return _one_hot_numba(seqs, lengths, dtype, layout, unknown)
+    if seqs.device.type == "cpu" and numba_ok("one_hot"):
+        out = _one_hot_numba(seqs, lengths, dtype, layout, unknown)
+        if out is not None:
+            return out
     return one_hot_torch(seqs, lengths, dtype, layout, unknown)
 
 

@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 import torch
 from batches import batches, edge_cases, pack, random_reads
@@ -125,3 +127,24 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one, many) and torch.equal(one, naive_integer(seqs, lengths))
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba")
+def test_numba_failure_falls_back_to_torch(monkeypatch):
+    from numba.core.errors import TypingError
+
+    # the package exports a function of the same name: fetch the module itself
+    mod = importlib.import_module("deepbiop_gpu.ops.integer")
+
+    def broken(*args):
+        raise TypingError("cannot compile")
+
+    monkeypatch.setenv(NUMBA_ENV, "1")
+    monkeypatch.setattr(mod, "_NUMBA_FAILED", set())
+    monkeypatch.setattr(mod, "_numba_loop", lambda: broken)
+    seqs, lengths = pack([b"ACGTN", b"gg"])
+    with pytest.warns(RuntimeWarning, match="numba failed on the integer loop"):
+        got = integer(seqs, lengths)
+    assert torch.equal(got, naive_integer(seqs, lengths))
+    assert not mod.numba_ok("integer")  # no second try, no second warning
+    assert torch.equal(integer(seqs, lengths), got)
