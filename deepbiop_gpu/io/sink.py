@@ -91,7 +91,7 @@ class _StringBuilder:
 
     def __init__(self, capacity: int) -> None:
         self.data = Growable(np.uint8, capacity)
-        self.ends = Growable(np.int64, 1024)
+        self.ends = Growable(np.int64, max(1024, capacity >> 5))
 
     def add(self, data: np.ndarray, lengths: np.ndarray) -> None:
         base = self.data.size
@@ -100,8 +100,9 @@ class _StringBuilder:
 
     def cut(self, k: int) -> StringColumn:
         end = int(self.ends.array[k - 1]) if k else 0
-        ends = self.ends.cut(k, max(1024, self.ends.size - k))
-        data = self.data.cut(end, max(1024, self.data.size - end))
+        # size the next chunk's buffers like this one
+        ends = self.ends.cut(k, max(1024, k + k // 8))
+        data = self.data.cut(end, max(1024, end + end // 8))
         self.ends.view()[:] -= end
         offsets = np.zeros(k + 1, dtype=np.int64)
         offsets[1:] = ends
@@ -139,9 +140,10 @@ class ReadSink:
         self.capacity = max(int(base_capacity), 1024)
         self.bases = Growable(np.uint8, self.capacity)
         self.quals = Growable(np.uint8, self.capacity) if with_qualities else None
-        self.ends = Growable(np.int64, 1 << 14)
-        self.names = _StringBuilder(1 << 16)
-        self.descriptions = _StringBuilder(1 << 16)
+        # the other columns scale with the bases (pages are only committed when used)
+        self.ends = Growable(np.int64, max(1 << 14, self.capacity >> 7))
+        self.names = _StringBuilder(max(1 << 16, self.capacity >> 3))
+        self.descriptions = _StringBuilder(max(1 << 16, self.capacity >> 3))
 
     def __len__(self) -> int:
         return self.ends.size
@@ -219,7 +221,7 @@ class ReadSink:
         if not 0 <= k <= len(self):
             raise ValueError(f"cannot cut {k} of {len(self)} records")
         end = int(self.ends.array[k - 1]) if k else 0
-        ends = self.ends.cut(k, max(1 << 14, self.ends.size - k))
+        ends = self.ends.cut(k, max(1 << 14, k + k // 8))
         self.ends.view()[:] -= end
         # size the next chunk's buffers like this one
         cap = max(self.capacity, end + end // 8 + 1024)
