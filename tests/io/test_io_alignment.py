@@ -135,11 +135,12 @@ def test_unaligned_cram_from_the_ubam(tmp_path, oracle):
 
 def test_chunks_of_a_bam_equal_the_whole(oracle):
     path = DATA / "sam_bam" / "hg00100_chr17_569reads.bam"
+    n = len(oracle.alignments(path))
     whole = dbg.read(path)
     chunks = list(dbg.iter_chunks(path, 100))
-    assert [len(c) for c in chunks] == [100] * 5 + [69]
+    assert [len(c) for c in chunks] == [100] * (n // 100) + ([n % 100] if n % 100 else [])
     assert PackedReads.concat(chunks).equals(whole)
-    assert len(whole) == len(oracle.alignments(path))
+    assert len(whole) == n
 
 
 def test_sam_parse_error_names_record_and_line(tmp_path):
