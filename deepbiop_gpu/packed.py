@@ -229,16 +229,50 @@ def pad_ragged(
             [65, 67,  0,  0]], dtype=torch.uint8)
     """
     n = int(starts.numel())
+    if data.device.type == "cpu" and data.dtype != torch.bfloat16:
+        return torch.from_numpy(
+            _pad_ragged_numpy(data.numpy(), starts.numpy(), lengths.numpy(), width, pad_value)
+        )
+    return _pad_ragged_torch(data, starts, lengths, width, pad_value)
+
+
+def _pad_ragged_torch(
+    data: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor, width: int, pad_value: int
+) -> torch.Tensor:
+    n = int(starts.numel())
     out = torch.full((n, width), pad_value, dtype=data.dtype, device=data.device)
+    lengths = lengths.to(torch.int64).clamp(min=0, max=width)
+    total = int(lengths.sum()) if n else 0
+    if total == 0:
+        return out
+    # O(bases) index arithmetic: row and column of every copied byte
+    rows = torch.repeat_interleave(torch.arange(n, device=data.device), lengths, output_size=total)
+    first = torch.cumsum(lengths, 0) - lengths
+    cols = torch.arange(total, device=data.device) - first[rows]
+    out.view(-1)[rows * width + cols] = data[starts.to(torch.int64)[rows] + cols]
+    return out
+
+
+def _pad_ragged_numpy(
+    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int, pad_value: int
+) -> np.ndarray:
+    n = len(starts)
+    out = np.zeros((n, width), data.dtype) if pad_value == 0 else np.full((n, width), pad_value, data.dtype)
     if n == 0 or width == 0:
         return out
-    lengths = lengths.to(torch.int64).clamp(max=width)
-    if data.numel() == 0:
+    lengths = np.clip(lengths.astype(np.int64, copy=False), 0, width)
+    total = int(lengths.sum())
+    if total == 0:
         return out
-    cols = torch.arange(width, device=data.device)
-    mask = cols.unsqueeze(0) < lengths.unsqueeze(1)
-    src = starts.to(torch.int64).unsqueeze(1) + cols.unsqueeze(0)
-    out[mask] = data[src[mask]]
+    starts = starts.astype(np.int64, copy=False)
+    if total >= 256 * n:  # long rows: one memcpy per row beats index arithmetic
+        for i, (a, m) in enumerate(zip(starts.tolist(), lengths.tolist())):
+            out[i, :m] = data[a : a + m]
+        return out
+    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    first = np.cumsum(lengths) - lengths
+    cols = np.arange(total, dtype=np.int64) - first[rows]
+    out.reshape(-1)[rows * width + cols] = data[starts[rows] + cols]
     return out
 
 
@@ -360,15 +394,19 @@ class PackedReads:
         return cls(z, torch.zeros(1, dtype=torch.int64), z.clone() if with_qualities else None)
 
     @classmethod
-    def concat(cls, parts: Sequence[PackedReads]) -> PackedReads:
-        """Join several packs end to end (e.g. the chunks of one file)."""
+    def concat(cls, parts: Sequence[PackedReads], *, drop_partial_qualities: bool = False) -> PackedReads:
+        """Join several packs end to end (e.g. the chunks of one file).
+
+        Mixing packs with and without qualities (FASTQ and FASTA) raises,
+        unless ``drop_partial_qualities`` is set: then the result has none.
+        """
         if not parts:
             return cls.empty()
+        has_q = {p.qualities is not None for p in parts if len(p)}
+        if len(has_q) > 1 and not drop_partial_qualities:
+            raise ValueError("cannot concatenate reads with and without qualities")
         if len(parts) == 1:
             return parts[0]
-        has_q = {p.qualities is not None for p in parts if len(p)}
-        if len(has_q) > 1:
-            raise ValueError("cannot concatenate reads with and without qualities")
         want_q = has_q == {True} or (not has_q and parts[0].qualities is not None)
         seqs = torch.cat([p.sequences for p in parts])
         quals = (

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepbiop_gpu import PackedReads, Record, StringColumn, pad_ragged
+from deepbiop_gpu.packed import _pad_ragged_numpy, _pad_ragged_torch
 
 reads_st = st.lists(
     st.tuples(
@@ -99,3 +100,23 @@ def test_string_column():
     col = StringColumn.from_strings(["α", "", "bc"])
     assert col.tolist() == ["α", "", "bc"] and col[0] == "α" and len(col) == 3
     assert StringColumn.concat([col, col[1:]]) == ["α", "", "bc", "", "bc"]
+
+
+@given(st.lists(st.integers(0, 600), max_size=20), st.integers(0, 700), st.integers(0, 255))
+@settings(max_examples=80, deadline=None)
+def test_pad_ragged_paths_agree(lengths, width, pad_value):
+    """The numpy path (CPU), its per-row variant (long rows) and the torch path (CUDA)."""
+    gen = torch.Generator().manual_seed(len(lengths) + width)
+    lengths_t = torch.tensor(lengths, dtype=torch.int64)
+    data = torch.randint(0, 256, (int(lengths_t.sum()) + 5,), dtype=torch.uint8, generator=gen)
+    ends = torch.cumsum(lengths_t, 0)
+    perm = torch.randperm(len(lengths), generator=gen)  # rows in any order of the buffer
+    starts, lengths_t = (ends - lengths_t)[perm], lengths_t[perm]
+    expected = torch.full((len(lengths), width), pad_value, dtype=torch.uint8)
+    for i, (a, m) in enumerate(zip(starts.tolist(), lengths_t.tolist())):
+        m = min(m, width)
+        expected[i, :m] = data[a : a + m]
+    assert torch.equal(pad_ragged(data, starts, lengths_t, width, pad_value), expected)
+    assert torch.equal(_pad_ragged_torch(data, starts, lengths_t, width, pad_value), expected)
+    np_out = _pad_ragged_numpy(data.numpy(), starts.numpy(), lengths_t.numpy(), width, pad_value)
+    assert torch.equal(torch.from_numpy(np_out), expected)

@@ -136,12 +136,16 @@ class Dataset(torch.utils.data.Dataset):
         one); or any callable on a sample dict, applied in ``ds[i]``.
     quality_offset : int
         33 (default) or 64 for old Illumina 1.3-1.7 files.
+    cache_dir : path, optional
+        Keep the parsed reads in a memory-mapped cache there (built on first
+        use, rebuilt when a source file changes): see :mod:`deepbiop_gpu.cache`.
     **read_kwargs
         Passed to :func:`deepbiop_gpu.read` (e.g. ``on_error="skip"``).
 
     ``ds[i]`` returns a dict: ``sequence`` (``uint8 [len]``), ``quality``
     (``uint8 [len]`` or None), ``name`` (str), ``index`` (int) and ``label``
-    (when labels are given).
+    (when labels are given).  Qualities are kept when every file has them; a
+    mix of FASTQ and FASTA (or BAM without qualities) gives none.
 
     Examples
     --------
@@ -170,7 +174,7 @@ class Dataset(torch.utils.data.Dataset):
 
             parts = [read(p, quality_offset=quality_offset, **read_kwargs) for p in path_list]
             file_sizes = [len(p) for p in parts]
-            reads = PackedReads.concat(parts) if parts else PackedReads.empty()
+            reads = PackedReads.concat(parts, drop_partial_qualities=True)
             del parts
         self._setup(reads, file_sizes, path_list, labels, transform)
 
