@@ -17,9 +17,9 @@ from ._config import tile_config
 KMER_TILE = 1024  # windows per program
 
 # SplitMix64 constants as signed int64 (same bits as the uint64 constants)
-GOLDEN: tl.constexpr = -7046029254386353131  # 0x9E3779B97F4A7C15
-MIX1: tl.constexpr = -4658895280553007687  # 0xBF58476D1CE4E5B9
-MIX2: tl.constexpr = -7723592293110705685  # 0x94D049BB133111EB
+GOLDEN = tl.constexpr(-7046029254386353131)  # 0x9E3779B97F4A7C15
+MIX1 = tl.constexpr(-4658895280553007687)  # 0xBF58476D1CE4E5B9
+MIX2 = tl.constexpr(-7723592293110705685)  # 0x94D049BB133111EB
 
 
 @triton.jit
@@ -94,7 +94,7 @@ def kmer_counts_kernel(
     count = row_ok[:, None] & (wins[None, :] < W) & (bad == 0)
     ones = tl.full([ROWS, BLOCK_W], 1.0, dtype=tl.float32)
     # float32 sums of 1.0 are exact below 2**24 per cell, whatever the order
-    tl.atomic_add(counts_ptr + rows[:, None] * stride_c + ids, ones, mask=count)
+    tl.atomic_add(counts_ptr + rows[:, None] * stride_c + ids, ones, mask=count, sem="relaxed")
 
 
 def _num_windows(L: int, k: int, stride: int) -> int:

@@ -17,7 +17,7 @@ ONE_HOT_TILE = 1024  # bases per program (x 4 output values)
 
 @triton.jit
 def one_hot_kernel(
-    seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_ob, stride_ol, stride_oc,
+    seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_ob, stride_oc, STRIDE_OL: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, UNIFORM: tl.constexpr, NCL: tl.constexpr,
 ):
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
@@ -32,7 +32,7 @@ def one_hot_kernel(
         unk = tl.where(code == 4, 0.25, 0.0)
     else:
         unk = tl.zeros([ROWS, BLOCK_L], dtype=tl.float32)
-    base = out_ptr + rows[:, None] * stride_ob + cols[None, :] * stride_ol
+    base = out_ptr + rows[:, None] * stride_ob + cols[None, :] * STRIDE_OL
     dtype = out_ptr.dtype.element_ty
     if NCL:
         for c in tl.static_range(4):
@@ -58,10 +58,12 @@ def one_hot_triton(
     if B == 0 or L == 0:
         return out
     stride_ob = out.stride(0)
+    # the stride along L is a compile-time constant (1 for NCL, 4 for NLC), so the
+    # compiler sees contiguous runs and can vectorise the stores
     stride_ol, stride_oc = (out.stride(2), out.stride(1)) if ncl else (out.stride(1), out.stride(2))
     cfg = tile_config(L, tile=ONE_HOT_TILE)
     one_hot_kernel[cfg.grid(B, L)](
-        seqs, lengths, out, B, L, seqs.stride(0), stride_ob, stride_ol, stride_oc,
+        seqs, lengths, out, B, L, seqs.stride(0), stride_ob, stride_oc, STRIDE_OL=stride_ol,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, UNIFORM=unknown == "uniform", NCL=ncl,
         num_warps=cfg.num_warps,
     )

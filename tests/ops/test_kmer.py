@@ -253,3 +253,34 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
     assert torch.equal(one[0], many[0]) and torch.equal(one[1], many[1])
     assert torch.equal(one[0], naive_ids(seqs, lengths, 9, 2, True, 1000))
     assert torch.equal(one[1], naive_counts(seqs, lengths, 3))
+
+
+def compile_for_cuda(fn, signature, constexprs):
+    """Compile a kernel for sm_90 without a GPU (catches what the interpreter lets through)."""
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+
+        src = ASTSource(fn=fn, signature=signature, constexprs=constexprs)
+    except (ImportError, TypeError) as e:  # another triton's internal API
+        pytest.skip(f"cannot compile ahead of time with this triton: {e}")
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32))
+
+
+@pytest.mark.parametrize(
+    "k,canonical,hashed", [(3, False, False), (9, True, True), (32, True, True)]
+)
+def test_kernels_compile_for_cuda(k, canonical, hashed):
+    from deepbiop_gpu.kernels.kmer import kmer_counts_kernel, kmer_ids_kernel
+
+    common = {"seq_ptr": "*u8", "len_ptr": "*i64", "B": "i32", "L": "i32", "W": "i32"}
+    sig = {**common, "out_ptr": "*i64", "stride_s": "i32", "stride_o": "i32", "stride": "i32"}
+    sig |= {"buckets": "i64", "K": "constexpr", "CANONICAL": "constexpr", "HASH": "constexpr"}
+    sig |= {"ROWS": "constexpr", "BLOCK_W": "constexpr"}
+    consts = {"K": k, "CANONICAL": canonical, "HASH": hashed, "ROWS": 4, "BLOCK_W": 256}
+    assert "cubin" in compile_for_cuda(kmer_ids_kernel, sig, consts).asm
+    sig = {**common, "counts_ptr": "*fp32", "stride_s": "i32", "stride_c": "i32"}
+    sig |= {"K": "constexpr", "CANONICAL": "constexpr", "ROWS": "constexpr", "BLOCK_W": "constexpr"}
+    consts = {"K": min(k, 12), "CANONICAL": canonical, "ROWS": 4, "BLOCK_W": 256}
+    assert "cubin" in compile_for_cuda(kmer_counts_kernel, sig, consts).asm
