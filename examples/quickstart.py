@@ -8,7 +8,7 @@ small 1-D CNN, compiled with ``torch.compile``, on random 96-base windows that
 are reverse-complemented half of the time and mutated at 1% — all done on
 the device, batch by batch.
 
-    python examples/quickstart.py            # ~300 steps
+    python examples/quickstart.py            # 400 steps
     python examples/quickstart.py --steps 30 --no-compile   # a smoke run
 """
 
@@ -37,13 +37,13 @@ WINDOW = 96
 class ReadCNN(nn.Module):
     """Two convolutions over one-hot bases ``[B, 4, L]`` and a max-pooled linear head."""
 
-    def __init__(self, n_classes: int, channels: int = 64) -> None:
+    def __init__(self, n_classes: int, channels: int = 48) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv1d(4, channels, kernel_size=9, padding=4),
+            nn.Conv1d(4, channels, kernel_size=7, padding=3),
             nn.ReLU(),
-            nn.MaxPool1d(3),
-            nn.Conv1d(channels, channels, kernel_size=9, padding=4),
+            nn.MaxPool1d(4),
+            nn.Conv1d(channels, channels, kernel_size=5, padding=2),
             nn.ReLU(),
             nn.AdaptiveMaxPool1d(1),
         )
@@ -72,7 +72,7 @@ def evaluate(model: nn.Module, loader: DataLoader, n_classes: int) -> tuple[floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    parser.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
