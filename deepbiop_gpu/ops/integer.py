@@ -6,6 +6,10 @@ Also holds the helpers that the table-driven torch implementations share
 one gather (``index_select``, the fastest gather on the CPU) maps bytes *and*
 padding in a single pass.  Per-read padding is applied by copying rows of a
 template (:func:`length_rows`), not by comparing every position.
+
+With numba installed (and ``DEEPBIOP_GPU_NUMBA`` not ``0``) the CPU runs
+compiled loops instead (:func:`run_numba` threads them); both implementations
+are tested against the naive reference.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 from ._checks import check_batch, check_int
 from ._dispatch import use_triton
 from ._philox import numba_enabled, run_rows
-from ._tables import BASE_CODES, UNKNOWN_CODE, code_table
+from ._tables import code_table
 
 __all__ = [
     "PAD_OFFSET",
@@ -115,19 +119,10 @@ def numba_lengths(lengths: torch.Tensor, width: int):
     return lengths.to(torch.int64).clamp(0, width).contiguous().numpy()
 
 
-@functools.cache
-def _code_table_cpu() -> torch.Tensor:
-    table = torch.full((PAD_OFFSET,), UNKNOWN_CODE, dtype=torch.int64)
-    for base, code in BASE_CODES.items():
-        table[ord(base)] = code
-        table[ord(base.lower())] = code
-    return table
-
-
 def integer_table(pad_value: int, device: torch.device) -> torch.Tensor:
     """``int64 [512]``: byte -> code (A0 C1 G2 T/U3, else 4); rows 256.. = ``pad_value``."""
-    pad = torch.full((PAD_OFFSET,), pad_value, dtype=torch.int64)
-    return torch.cat([_code_table_cpu(), pad]).to(device)
+    codes = code_table(device).to(torch.int64)
+    return torch.cat([codes, codes.new_full((PAD_OFFSET,), pad_value)])
 
 
 def integer_torch(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> torch.Tensor:
