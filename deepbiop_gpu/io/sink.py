@@ -142,8 +142,8 @@ class ReadSink:
         self.quals = Growable(np.uint8, self.capacity) if with_qualities else None
         # the other columns scale with the bases (pages are only committed when used)
         self.ends = Growable(np.int64, max(1 << 14, self.capacity >> 7))
-        self.names = _StringBuilder(max(1 << 16, self.capacity >> 3))
-        self.descriptions = _StringBuilder(max(1 << 16, self.capacity >> 3))
+        self.names = _StringBuilder(max(1 << 16, self.capacity >> 1))
+        self.descriptions = _StringBuilder(max(1 << 16, self.capacity >> 1))
 
     def __len__(self) -> int:
         return self.ends.size
