@@ -32,6 +32,29 @@ def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> i
     return value
 
 
+def _warm_up(transform: Callable) -> None:
+    """Run ``transform`` once on a two-read batch in this process.
+
+    Compiles the numba CPU loops of the ops (about a second each) before the
+    DataLoader forks its workers, which then inherit them instead of each
+    compiling its own.  Best effort: a transform that needs more than a plain
+    batch is simply not warmed up (its real error surfaces in the workers).
+    """
+    seqs = torch.tensor([list(b"ACGTNacgtnRYACGT"), list(b"GATTACA") + [0] * 9], dtype=torch.uint8)
+    batch = {
+        "sequences": seqs,
+        "lengths": torch.tensor([16, 7], dtype=torch.int32),
+        "qualities": torch.full(seqs.shape, 73, dtype=torch.uint8),
+        "index": torch.tensor([0, 1], dtype=torch.int64),
+        "epoch": 0,
+        "names": ["a", "b"],
+    }
+    try:
+        transform(batch)
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+
+
 class _CollateThenTransform:
     """Worker-side collate followed by the loader's transform (CPU devices only)."""
 
@@ -134,6 +157,7 @@ class DataLoader:
 
         ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))
         # CPU delivery with workers: the transform runs in the workers (same results).
+        self._warmed_up = False
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
         )
@@ -195,6 +219,9 @@ class DataLoader:
         if self._transform_in_workers:
             # the workers applied it; still tag batches from foreign collate_fns
             batches = (apply_transform(None, b, epoch) for b in self._loader)
+        if self._transform_in_workers and not self._warmed_up:
+            _warm_up(self.transform)
+            self._warmed_up = True
         yield from DevicePrefetcher(batches, self.device, transform, self.prefetch, epoch)
         self.epoch = epoch + 1  # a complete pass moves to the next epoch
 
