@@ -10,8 +10,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["byte_histogram", "per_read_counts", "hash_ranges", "as_numpy"]
 

@@ -191,7 +191,9 @@ def _compare_fingerprint(recorded: dict[str, Any], path: str, what: str) -> str:
     except OSError as exc:
         return f"{what} {path} cannot be read ({exc.strerror or exc})"
     if now["size"] != recorded.get("size"):
-        return f"{what} {path} changed: size {now['size']} bytes, cached from {recorded.get('size')}"
+        return (
+            f"{what} {path} changed: size {now['size']} bytes, cached from {recorded.get('size')}"
+        )
     if now["sample_hash"] != recorded.get("sample_hash"):
         return f"{what} {path} changed: its content differs from when it was cached"
     if now["mtime_ns"] != recorded.get("mtime_ns"):
@@ -218,7 +220,11 @@ def _read_options(quality_offset: int, read_kwargs: dict[str, Any]) -> dict[str,
 
 def _cache_key(paths: Sequence[str], options: dict[str, Any]) -> str:
     blob = json.dumps(
-        {"paths": [os.path.realpath(p) for p in paths], "options": options, "format": FORMAT_VERSION},
+        {
+            "paths": [os.path.realpath(p) for p in paths],
+            "options": options,
+            "format": FORMAT_VERSION,
+        },
         sort_keys=True,
     )
     return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
@@ -249,7 +255,9 @@ _CACHE_FILES = {f for f, _ in [*_ARRAYS.values(), *_PACKED_STRINGS.values()]} | 
 
 def _replaceable(path: Path) -> bool:
     """True for an empty directory or one holding only cache files (even a corrupt cache)."""
-    return _is_cache_dir(path) or all(p.name in _CACHE_FILES and p.is_file() for p in path.iterdir())
+    return _is_cache_dir(path) or all(
+        p.name in _CACHE_FILES and p.is_file() for p in path.iterdir()
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -409,7 +417,8 @@ class _CacheWriter:
             self.files[key].write(col.data)
             if self.compress_strings:
                 lengths = np.diff(col.offsets)
-                if len(lengths) and int(lengths.max()) >= 1 << 32:  # pragma: no cover - 4 GiB header
+                too_long = len(lengths) and int(lengths.max()) >= 1 << 32  # stored as uint32
+                if too_long:  # pragma: no cover - a 4 GiB header line
                     raise ValueError(f"a read {key[:-1]} longer than 4 GiB cannot be cached")
                 self.files[f"{key}_lengths"].write(lengths)
             else:
@@ -457,7 +466,9 @@ class _CacheWriter:
             self.labels.abort()
 
 
-def _base_meta(sources: list[dict[str, Any]], read_options: dict[str, Any] | None) -> dict[str, Any]:
+def _base_meta(
+    sources: list[dict[str, Any]], read_options: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -539,7 +550,7 @@ def _read_meta(directory: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 def _string_layout(arrays: dict[str, Any]) -> str:
-    """"zlib" when the string columns are stored compressed, "raw" when memory-mapped."""
+    """ "zlib" when the string columns are stored compressed, "raw" when memory-mapped."""
     return "zlib" if arrays.get("names", {}).get("codec") == "zlib" else "raw"
 
 
@@ -549,14 +560,18 @@ def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
         n = int(meta["n_records"])
         arrays = meta["arrays"]
         packed = _string_layout(arrays) == "zlib"
-        strings = ["names_lengths", "descriptions_lengths"] if packed else ["names_offsets", "descriptions_offsets"]
+        strings = (
+            ["names_lengths", "descriptions_lengths"]
+            if packed
+            else ["names_offsets", "descriptions_offsets"]
+        )
         required = ["sequences", "offsets", "names", "descriptions", *strings]
         if meta.get("has_qualities"):
             required.append("qualities")
         for name in required:
             if name not in arrays:
                 return f"{META} lists no {name!r} array"
-        for name, info in arrays.items():
+        for info in arrays.values():
             path = directory / info["file"]
             if os.path.basename(info["file"]) != info["file"]:
                 return f"{META}: bad file name {info['file']!r}"
@@ -565,7 +580,10 @@ def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
             if info.get("codec") not in (None, "zlib"):
                 return f"{info['file']}: unknown codec {info['codec']!r}"
             expected = int(info["nbytes"])
-            if info.get("codec") is None and expected != int(info["length"]) * np.dtype(info["dtype"]).itemsize:
+            if (
+                info.get("codec") is None
+                and expected != int(info["length"]) * np.dtype(info["dtype"]).itemsize
+            ):
                 return f"{META}: {info['file']} has {info['length']} elements but {expected} bytes"
             size = path.stat().st_size
             if size != expected:
@@ -576,11 +594,18 @@ def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
             counts["labels"] = n
         for name, want in counts.items():
             if int(arrays[name]["length"]) != want:
-                return f"{arrays[name]['file']} holds {arrays[name]['length']} entries for {n} records"
-        if meta.get("has_qualities") and arrays["qualities"]["length"] != arrays["sequences"]["length"]:
+                return (
+                    f"{arrays[name]['file']} holds {arrays[name]['length']} entries for {n} records"
+                )
+        if (
+            meta.get("has_qualities")
+            and arrays["qualities"]["length"] != arrays["sequences"]["length"]
+        ):
             return "qualities.bin and sequences.bin differ in length"
         # checksums: the offsets and the (small) compressed columns always, everything if full
-        names = [k for k, info in arrays.items() if full or k in _ALWAYS_VERIFIED or info.get("codec")]
+        names = [
+            k for k, info in arrays.items() if full or k in _ALWAYS_VERIFIED or info.get("codec")
+        ]
         for name in names:
             info = arrays[name]
             if int(info["nbytes"]) == 0:
@@ -595,7 +620,9 @@ def _check_arrays(directory: Path, meta: dict[str, Any], full: bool) -> str:
         if not packed:
             spans += [("names", "names_offsets"), ("descriptions", "descriptions_offsets")]
         for data, offs in spans:
-            o = _map(directory / arrays[offs]["file"], arrays[offs]["dtype"], int(arrays[offs]["length"]))
+            o = _map(
+                directory / arrays[offs]["file"], arrays[offs]["dtype"], int(arrays[offs]["length"])
+            )
             if o[0] != 0 or o[-1] != int(arrays[data]["length"]):
                 return f"{arrays[offs]['file']} does not span {arrays[data]['file']}"
     except (KeyError, TypeError, ValueError) as exc:
@@ -617,7 +644,7 @@ def _check_sources(meta: dict[str, Any], sources: Sequence[PathLike] | None) -> 
     sources = [os.fspath(s) for s in sources]
     if len(sources) != len(recorded):
         return f"cache was built from {len(recorded)} source file(s), {len(sources)} given"
-    for i, (path, rec) in enumerate(zip(sources, recorded), 1):
+    for i, (path, rec) in enumerate(zip(sources, recorded, strict=False), 1):
         if "size" not in rec:
             return f"source {i} ({path}) has no fingerprint in the cache (saved from memory)"
         reason = _compare_fingerprint(rec, path, f"source {i}")
@@ -640,9 +667,7 @@ def _check(
     if not reason:
         reason = _check_sources(meta, sources)
     if not reason and read_options is not None and meta.get("read_options") != read_options:
-        reason = (
-            f"read options changed: cached with {meta.get('read_options')}, now {read_options}"
-        )
+        reason = f"read options changed: cached with {meta.get('read_options')}, now {read_options}"
     return CacheStatus(not reason, reason, meta)
 
 
@@ -687,7 +712,9 @@ class _LazyStrings(StringColumn):
 
     __slots__ = ("_source",)
 
-    def __init__(self, directory: Path, data: dict[str, Any], lengths: dict[str, Any], n: int) -> None:
+    def __init__(
+        self, directory: Path, data: dict[str, Any], lengths: dict[str, Any], n: int
+    ) -> None:
         # no StringColumn.__init__: the slots _data / _offsets stay unset until needed
         self._source = (directory, data, lengths, n)
 
@@ -924,11 +951,15 @@ class Cache:
         if not isinstance(dataset, _Dataset):
             raise TypeError(
                 f"Cache.save takes a Dataset or PackedReads, got {type(dataset).__name__}"
-                + (" (save r1 and r2 of a PairedDataset separately)" if hasattr(dataset, "r1") else "")
+                + (
+                    " (save r1 and r2 of a PairedDataset separately)"
+                    if hasattr(dataset, "r1")
+                    else ""
+                )
             )
         reads = dataset.reads
         sources: list[dict[str, Any]] = []
-        for path, count in zip(dataset.paths, dataset.file_sizes):
+        for path, count in zip(dataset.paths, dataset.file_sizes, strict=False):
             entry: dict[str, Any] = {"path": os.path.abspath(path) if path else ""}
             if path and os.path.isfile(path):
                 entry = fingerprint(path)
@@ -1023,7 +1054,9 @@ class Cache:
         >>> Cache.check("missing.cache").reason  # doctest: +ELLIPSIS
         'no cache at .../missing.cache (not a directory)'
         """
-        return _check(Path(os.path.abspath(directory)), None if sources is None else list(sources), full=full)
+        return _check(
+            Path(os.path.abspath(directory)), None if sources is None else list(sources), full=full
+        )
 
     @staticmethod
     def is_valid(
@@ -1109,12 +1142,19 @@ class Cache:
         classes = None
         if "labels" in meta["arrays"]:
             info = meta["arrays"]["labels"]
-            labels = torch.from_numpy(_map(directory / info["file"], info["dtype"], int(info["length"])))
+            labels = torch.from_numpy(
+                _map(directory / info["file"], info["dtype"], int(info["length"]))
+            )
             classes = (meta.get("labels") or {}).get("classes")
         paths = [s.get("path", "") for s in meta.get("sources") or []]
         sizes = _file_sizes(meta)
         if len(paths) != len(sizes):
             paths = [""] * len(sizes)
         return _Dataset.from_reads(
-            reads, labels=labels, classes=classes, paths=paths, file_sizes=sizes, transform=transform
+            reads,
+            labels=labels,
+            classes=classes,
+            paths=paths,
+            file_sizes=sizes,
+            transform=transform,
         )

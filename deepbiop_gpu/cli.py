@@ -103,7 +103,11 @@ def _open_many(paths: Sequence[str], quality_offset: int):
         packed = PackedReads.concat(reads)
     except ValueError as exc:
         raise CommandError(f"cannot inspect these files together: {exc}", paths[0]) from None
-    return Dataset.from_reads(packed, paths=[p for d in parts for p in d.paths], file_sizes=[n for d in parts for n in d.file_sizes])
+    return Dataset.from_reads(
+        packed,
+        paths=[p for d in parts for p in d.paths],
+        file_sizes=[n for d in parts for n in d.file_sizes],
+    )
 
 
 # ------------------------------------------------------------------ inspect
@@ -198,7 +202,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
             export_parquet(dataset, args.output)
         n = len(dataset)
     size = os.path.getsize(args.output)
-    print(f"exported {n:,} reads to {args.output} ({human_bytes(size)}) in {time.perf_counter() - start:.2f} s")
+    print(
+        f"exported {n:,} reads to {args.output} ({human_bytes(size)}) "
+        f"in {time.perf_counter() - start:.2f} s"
+    )
     return 0
 
 
@@ -229,7 +236,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     dtype = args.dtype or "float32"
     allowed = _ONEHOT_DTYPES if onehot else _KMER_DTYPES
     if dtype not in allowed:
-        raise CommandError(f"--dtype {dtype} is not available for this encoding (choose from {', '.join(allowed)})")
+        raise CommandError(
+            f"--dtype {dtype} is not available for this encoding (choose from {', '.join(allowed)})"
+        )
     _require([path])
     start = time.perf_counter()
     with _working_on(path):
@@ -254,7 +263,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         out = np.lib.format.open_memmap(args.output, mode="w+", dtype=np_dtype, shape=shape)
         lengths_out = None
         if args.lengths:
-            lengths_out = np.lib.format.open_memmap(args.lengths, mode="w+", dtype=np.int32, shape=(n,))
+            lengths_out = np.lib.format.open_memmap(
+                args.lengths, mode="w+", dtype=np.int32, shape=(n,)
+            )
         # pass 2: encode chunk by chunk straight into the memory-mapped .npy
         done = 0
         progress = Progress("encoding", enabled=not args.quiet)
@@ -265,7 +276,11 @@ def _cmd_encode(args: argparse.Namespace) -> int:
                     continue
                 seqs, lens = chunk.pad(max_len=width)
                 if onehot:
-                    t_dtype = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}[dtype]
+                    t_dtype = {
+                        "float32": torch.float32,
+                        "float16": torch.float16,
+                        "uint8": torch.uint8,
+                    }[dtype]
                     enc = ops.one_hot(seqs, lens, dtype=t_dtype)
                 else:
                     enc = ops.kmer_counts(seqs, lens, args.kmer)
@@ -279,7 +294,11 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         if lengths_out is not None:
             lengths_out.flush()
             del lengths_out
-    what = f"one-hot {dtype} [{n}, {width}, 4]" if onehot else f"{args.kmer}-mer counts {dtype} [{n}, {4 ** args.kmer}]"
+    what = (
+        f"one-hot {dtype} [{n}, {width}, 4]"
+        if onehot
+        else f"{args.kmer}-mer counts {dtype} [{n}, {4**args.kmer}]"
+    )
     print(
         f"wrote {args.output}: {what} ({human_bytes(os.path.getsize(args.output))}) "
         f"in {time.perf_counter() - start:.2f} s"
@@ -317,7 +336,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             device=device,
             transform=OneHotEncoder(),
         )
-        for _ in zip(range(2), loader):  # warm-up: op registration, kernel compilation, workers
+        for _ in zip(
+            range(2), loader, strict=False
+        ):  # warm-up: op registration, kernel compilation, workers
             pass
         if device == "cuda":
             torch.cuda.synchronize()
@@ -330,14 +351,39 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if device == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t
-        rows.append((f"batches + one-hot (bs {args.batch_size}, {args.workers} workers)", device, seen / dt, float("nan")))
+        rows.append(
+            (
+                f"batches + one-hot (bs {args.batch_size}, {args.workers} workers)",
+                device,
+                seen / dt,
+                float("nan"),
+            )
+        )
     if args.json:
-        print(json.dumps({
-            "file": path, "reads": n, "bytes": size,
-            "results": [{"stage": s, "device": d, "reads_per_s": r, "bytes_per_s": None if b != b else b} for s, d, r, b in rows],
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "file": path,
+                    "reads": n,
+                    "bytes": size,
+                    "results": [
+                        {
+                            "stage": s,
+                            "device": d,
+                            "reads_per_s": r,
+                            "bytes_per_s": None if b != b else b,
+                        }
+                        for s, d, r, b in rows
+                    ],
+                },
+                indent=1,
+            )
+        )
         return 0
-    print(f"{path}: {n:,} reads, {human_bytes(size)} on disk; torch {torch.__version__}, deepbiop_gpu {__version__}")
+    print(
+        f"{path}: {n:,} reads, {human_bytes(size)} on disk; "
+        f"torch {torch.__version__}, deepbiop_gpu {__version__}"
+    )
     width = max(len(s) for s, *_ in rows)
     print(f"  {'stage':<{width}}  {'device':<6}  {'reads/s':>10}  {'MB/s':>8}")
     for stage, device, rate, bps in rows:
@@ -359,24 +405,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     def reads_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--quality-offset", type=int, choices=(33, 64), default=33,
+            "--quality-offset",
+            type=int,
+            choices=(33, 64),
+            default=33,
             help="FASTQ quality encoding (64 for Illumina 1.3-1.7); default 33",
         )
 
     p = sub.add_parser("inspect", help="summary statistics and problems of reads files")
-    p.add_argument("files", nargs="+", metavar="FILE", help="reads files, cache directories or .parquet exports")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="reads files, cache directories or .parquet exports",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", metavar="PNG", help="also write a plot (needs matplotlib)")
-    p.add_argument("--paired", action="store_true", help="the two FILEs are R1 and R2 of paired-end reads")
-    p.add_argument("--min-length", type=int, default=20, help="report reads shorter than this (default 20)")
-    p.add_argument("--max-n-fraction", type=float, default=0.1, help="report reads with more N (default 0.1)")
-    p.add_argument("--labels", metavar="TSV", help="name<TAB>label table: report reads without a label")
+    p.add_argument(
+        "--paired", action="store_true", help="the two FILEs are R1 and R2 of paired-end reads"
+    )
+    p.add_argument(
+        "--min-length", type=int, default=20, help="report reads shorter than this (default 20)"
+    )
+    p.add_argument(
+        "--max-n-fraction", type=float, default=0.1, help="report reads with more N (default 0.1)"
+    )
+    p.add_argument(
+        "--labels", metavar="TSV", help="name<TAB>label table: report reads without a label"
+    )
     reads_options(p)
     p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("cache", help="build a memory-mapped cache of reads files")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="cache directory to create or replace")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="cache directory to create or replace"
+    )
     p.add_argument("--reads-per-chunk", type=int, default=100_000, help="reads in memory at a time")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     reads_options(p)
@@ -395,8 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--onehot", action="store_true", help="padded one-hot [N, Lmax, 4]")
     how.add_argument("--kmer", type=int, metavar="K", help="k-mer counts [N, 4**K]")
-    p.add_argument("--dtype", help="one-hot: float32 (default), float16, uint8; k-mer: float32, int32, int64")
-    p.add_argument("--max-len", type=int, help="one-hot width (longer reads are truncated); default: longest read")
+    p.add_argument(
+        "--dtype", help="one-hot: float32 (default), float16, uint8; k-mer: float32, int32, int64"
+    )
+    p.add_argument(
+        "--max-len",
+        type=int,
+        help="one-hot width (longer reads are truncated); default: longest read",
+    )
     p.add_argument("--lengths", metavar="NPY", help="also write the read lengths (int32 [N]) here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     reads_options(p)
@@ -406,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
-    p.add_argument("--max-batches", type=int, default=0, help="stop each pass after this many batches")
+    p.add_argument(
+        "--max-batches", type=int, default=0, help="stop each pass after this many batches"
+    )
     p.add_argument("--cpu-only", action="store_true", help="skip CUDA even when present")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     reads_options(p)

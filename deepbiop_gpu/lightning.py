@@ -55,7 +55,9 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[torch.T
     (8, 2, True)
     """
     if any(not 0 <= f < 1 for f in fractions) or sum(fractions) >= 1:
-        raise ValueError(f"split fractions must lie in [0, 1) and sum to less than 1, got {list(fractions)}")
+        raise ValueError(
+            f"split fractions must lie in [0, 1) and sum to less than 1, got {list(fractions)}"
+        )
     gen = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(n, generator=gen)
     sizes = [int(round(f * n)) for f in fractions]
@@ -155,7 +157,11 @@ else:
             split_indices(1, [val_fraction, test_fraction], 0)  # checks the fractions
             self.sources = {"train": train, "val": val, "test": test, "predict": predict}
             self.labels = labels
-            self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
+            self.val_fraction, self.test_fraction, self.split_seed = (
+                val_fraction,
+                test_fraction,
+                split_seed,
+            )
             self.batch_size, self.num_workers = batch_size, num_workers
             self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
             self.transform = transform

@@ -87,7 +87,7 @@ def _batches(
     row_group_size: int,
     always: bool = True,
 ) -> Iterator[pa.RecordBatch]:
-    """Record batches of at most ``row_group_size`` reads (one empty batch for no reads if ``always``)."""
+    """Record batches of at most ``row_group_size`` reads (``always``: one even for no reads)."""
     seqs = _np(reads.sequences)
     offs = _np(reads.offsets)
     quals = None if reads.qualities is None else _np(reads.qualities)
@@ -110,7 +110,15 @@ def _batches(
 _COLUMNS = ["name", "description", "sequence", "quality", "label"]
 
 
-def _write(path: str, pa, pq, first: pa.RecordBatch, rest: Iterator[pa.RecordBatch], info: dict, compression: str) -> str:
+def _write(
+    path: str,
+    pa,
+    pq,
+    first: pa.RecordBatch,
+    rest: Iterator[pa.RecordBatch],
+    info: dict,
+    compression: str,
+) -> str:
     """Write batches atomically (temporary file beside ``path``, then rename)."""
     schema = first.schema.with_metadata({_META_KEY: json.dumps(info).encode()})
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -225,7 +233,9 @@ def export_parquet(
     if isinstance(dataset, PackedReads):
         dataset = _Dataset.from_reads(dataset)
     if not hasattr(dataset, "reads"):
-        raise TypeError(f"export_parquet takes a Dataset or PackedReads, got {type(dataset).__name__}")
+        raise TypeError(
+            f"export_parquet takes a Dataset or PackedReads, got {type(dataset).__name__}"
+        )
     if row_group_size < 1:
         raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
     labels = getattr(dataset, "labels", None)
@@ -249,11 +259,23 @@ def _ragged(pa, column, what: str, path: str) -> tuple[np.ndarray, np.ndarray, i
     """A string column -> (uint8 data, int64 offsets [n + 1], null count), copied out of arrow."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-            or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+    if not (
+        pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+        or pa.types.is_binary(column.type)
+        or pa.types.is_large_binary(column.type)
+    ):
         raise ValueError(f"{path}: column {what!r} must hold strings, it holds {column.type}")
-    target = pa.large_binary() if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type) else pa.large_string()
-    arr = column.cast(target).combine_chunks() if hasattr(column, "combine_chunks") else column.cast(target)
+    target = (
+        pa.large_binary()
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)
+        else pa.large_string()
+    )
+    arr = (
+        column.cast(target).combine_chunks()
+        if hasattr(column, "combine_chunks")
+        else column.cast(target)
+    )
     n = len(arr)
     nulls = arr.null_count
     _, off_buf, data_buf = arr.buffers()
@@ -261,7 +283,11 @@ def _ragged(pa, column, what: str, path: str) -> tuple[np.ndarray, np.ndarray, i
         return np.zeros(0, np.uint8), np.zeros(1, np.int64), nulls
     offs = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
     lo, hi = int(offs[0]), int(offs[-1])
-    data = np.frombuffer(data_buf, dtype=np.uint8)[lo:hi].copy() if data_buf is not None and hi > lo else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8)[lo:hi].copy()
+        if data_buf is not None and hi > lo
+        else np.zeros(0, np.uint8)
+    )
     if nulls:  # a null entry may still own bytes in principle: drop them
         valid = np.asarray(arr.is_valid())
         lens = np.where(valid, np.diff(offs), 0)
@@ -348,7 +374,11 @@ def read_parquet(path: PathLike, *, transform: Callable | None = None) -> Datase
         else:
             columns[key] = StringColumn.empty(n)
     reads = PackedReads(
-        torch.from_numpy(seq), torch.from_numpy(offs), qualities, columns["name"], columns["description"]
+        torch.from_numpy(seq),
+        torch.from_numpy(offs),
+        qualities,
+        columns["name"],
+        columns["description"],
     )
     labels = None
     classes = info.get("classes")
@@ -385,7 +415,9 @@ def _labels(pa, column, classes: list[str] | None, dtype: str | None, path: str)
         return torch.from_numpy(arr), list(classes)
     if pa.types.is_integer(typ) or pa.types.is_boolean(typ):
         if column.null_count:  # missing labels: NaN, reported by validate()
-            arr = np.asarray(column.cast(pa.float32()).to_numpy(zero_copy_only=False), dtype=np.float32)
+            arr = np.asarray(
+                column.cast(pa.float32()).to_numpy(zero_copy_only=False), dtype=np.float32
+            )
             return torch.from_numpy(arr), classes
         arr = np.asarray(column.to_numpy(zero_copy_only=False)).astype(np.int64)
         return torch.from_numpy(arr), classes

@@ -26,7 +26,6 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -207,7 +206,8 @@ class Summary:
                 (
                     "quality",
                     f"mean Q{self.mean_quality:.1f}  >=Q20 {_fmt_pct(self.q20_fraction)}  "
-                    f">=Q30 {_fmt_pct(self.q30_fraction)}  range Q{self.quality_min}-Q{self.quality_max}",
+                    f">=Q30 {_fmt_pct(self.q30_fraction)}  "
+                    f"range Q{self.quality_min}-Q{self.quality_max}",
                 )
             )
         elif not self.has_qualities:
@@ -226,7 +226,7 @@ class Summary:
             top = max(int(counts.max()), 1)
             labels = [_bin_label(edges, i) for i in range(len(counts))]
             lw = max(len(s) for s in labels)
-            for label, c in zip(labels, counts):
+            for label, c in zip(labels, counts, strict=False):
                 bar = "#" * int(round(30 * int(c) / top))
                 lines.append(f"    {label:>{lw}}  {bar:<30} {int(c):,}")
         return "\n".join(lines)
@@ -274,7 +274,9 @@ class Summary:
         counts, edges = self.length_histogram
         if len(counts):
             ax_len.stairs(counts, edges, fill=True, color="tab:blue")
-        ax_len.set(title=f"Read length ({self.n_records:,} reads)", xlabel="length (bases)", ylabel="reads")
+        ax_len.set(
+            title=f"Read length ({self.n_records:,} reads)", xlabel="length (bases)", ylabel="reads"
+        )
         if self.has_qualities and len(self.per_position_quality):
             pos = np.arange(1, len(self.per_position_quality) + 1)
             ax_q.plot(pos, self.per_position_quality, color="tab:green")
@@ -358,13 +360,17 @@ def _parts_of(dataset: Any) -> tuple[list[PackedReads], Any, list[tuple[str, int
         return [dataset], None, [("", len(dataset))], None
     if hasattr(dataset, "r1") and hasattr(dataset, "r2"):
         r1, r2 = dataset.r1, dataset.r2
-        files = [(p, n) for side in (r1, r2) for p, n in zip(side.paths, side.file_sizes)]
+        files = [
+            (p, n) for side in (r1, r2) for p, n in zip(side.paths, side.file_sizes, strict=False)
+        ]
         return [r1.reads, r2.reads], r1, files, len(r1)
     if hasattr(dataset, "reads"):
         paths = list(getattr(dataset, "paths", [""]))
         sizes = list(getattr(dataset, "file_sizes", [len(dataset.reads)]))
-        return [dataset.reads], dataset, list(zip(paths, sizes)), None
-    raise TypeError(f"summarize takes a Dataset, PairedDataset or PackedReads, got {type(dataset).__name__}")
+        return [dataset.reads], dataset, list(zip(paths, sizes, strict=False)), None
+    raise TypeError(
+        f"summarize takes a Dataset, PairedDataset or PackedReads, got {type(dataset).__name__}"
+    )
 
 
 def _label_counts(holder: Any) -> dict[Any, int] | None:
@@ -377,15 +383,17 @@ def _label_counts(holder: Any) -> dict[Any, int] | None:
     if values.dtype.kind == "f":
         missing = ~np.isfinite(values)
         uniq, cnt = np.unique(values[~missing], return_counts=True)
-        counts = {float(u): int(c) for u, c in zip(uniq, cnt)}
+        counts = {float(u): int(c) for u, c in zip(uniq, cnt, strict=False)}
         if missing.any():
             counts["missing"] = int(missing.sum())
         return counts
     if classes is not None and values.size and values.min() >= 0 and values.max() < len(classes):
         cnt = np.bincount(values.astype(np.int64), minlength=len(classes))
-        return {str(c): int(k) for c, k in zip(classes, cnt)}
+        return {str(c): int(k) for c, k in zip(classes, cnt, strict=False)}
     uniq, cnt = np.unique(values, return_counts=True)
-    return {int(u) if values.dtype.kind in "iub" else u: int(c) for u, c in zip(uniq, cnt)}
+    return {
+        int(u) if values.dtype.kind in "iub" else u: int(c) for u, c in zip(uniq, cnt, strict=False)
+    }
 
 
 def summarize(
@@ -452,7 +460,9 @@ def summarize(
     per_pos = _per_position_quality(parts[0], position_sample_bases) if has_q else np.zeros(0)
 
     labels = getattr(holder, "labels", None) if holder is not None else None
-    memory = sum(p.nbytes for p in parts) + (0 if labels is None else labels.numel() * labels.element_size())
+    memory = sum(p.nbytes for p in parts) + (
+        0 if labels is None else labels.numel() * labels.element_size()
+    )
     return Summary(
         n_records=n,
         total_bases=total,

@@ -129,22 +129,32 @@ def _check_reads(
 
     empty = np.flatnonzero(lengths == 0)
     if len(empty):
-        out.append(Finding(
-            "warning", "empty-reads",
-            f"{pre}{_plural(len(empty), 'read')} of length 0: a model sees them as all padding; "
-            "drop them before training (e.g. filter on the lengths) or check how the file was made",
-            len(empty), _examples(names, empty, k),
-        ))
+        out.append(
+            Finding(
+                "warning",
+                "empty-reads",
+                f"{pre}{_plural(len(empty), 'read')} of length 0: a model sees them as all "
+                "padding; drop them before training (e.g. filter on the lengths) or check how "
+                "the file was made",
+                len(empty),
+                _examples(names, empty, k),
+            )
+        )
     if min_length > 0:
         short = np.flatnonzero((lengths > 0) & (lengths < min_length))
         if len(short):
-            out.append(Finding(
-                "warning", "short-reads",
-                f"{pre}{_plural(len(short), 'read')} shorter than {min_length} bases (shortest "
-                f"{int(lengths[short].min())}): filter them out, or pass a smaller min_length if "
-                "they are expected",
-                len(short), _examples(names, short, k),
-            ))
+            out.append(
+                Finding(
+                    "warning",
+                    "short-reads",
+                    f"{pre}{_plural(len(short), 'read')} shorter than {min_length} bases (shortest "
+                    f"{int(lengths[short].min())}): filter them out, or pass a smaller "
+                    "min_length if "
+                    "they are expected",
+                    len(short),
+                    _examples(names, short, k),
+                )
+            )
 
     hist = byte_histogram(reads.sequences)
     seqs = reads.sequences
@@ -154,37 +164,53 @@ def _check_reads(
             frac = np.where(lengths > 0, n_counts / np.maximum(lengths, 1), 0.0)
         high = np.flatnonzero(frac > max_n_fraction)
         if len(high):
-            out.append(Finding(
-                "warning", "high-n",
-                f"{pre}{_plural(len(high), 'read')} with more than {100 * max_n_fraction:g}% N "
-                f"(worst {100 * float(frac[high].max()):.0f}%): N is encoded as all zeros, so these "
-                "reads carry little signal; quality-trim or filter them",
-                len(high), _examples(names, high, k),
-            ))
+            out.append(
+                Finding(
+                    "warning",
+                    "high-n",
+                    f"{pre}{_plural(len(high), 'read')} with more than {100 * max_n_fraction:g}% N "
+                    f"(worst {100 * float(frac[high].max()):.0f}%): N is encoded as all zeros, "
+                    "so these "
+                    "reads carry little signal; quality-trim or filter them",
+                    len(high),
+                    _examples(names, high, k),
+                )
+            )
     bad_bytes = np.flatnonzero((hist > 0) & ~_ALLOWED)
     if len(bad_bytes):
         table = np.zeros(256, dtype=bool)
         table[bad_bytes] = True
         rows = np.flatnonzero(per_read_counts(seqs, offsets, table))
-        out.append(Finding(
-            "warning", "non-iupac",
-            f"{pre}{_plural(len(rows), 'read')} {_verb(len(rows), 'contain', 'contains')} symbols that are no IUPAC nucleotide code "
-            f"({_show_bytes(bad_bytes)}; {int(hist[bad_bytes].sum()):,} bytes): the encoders treat "
-            "them as N; check that the file really holds nucleotide sequences",
-            len(rows), _examples(names, rows, k),
-        ))
+        out.append(
+            Finding(
+                "warning",
+                "non-iupac",
+                f"{pre}{_plural(len(rows), 'read')} {_verb(len(rows), 'contain', 'contains')} "
+                "symbols that are no IUPAC nucleotide code "
+                f"({_show_bytes(bad_bytes)}; {int(hist[bad_bytes].sum()):,} bytes): the encoders "
+                "treat "
+                "them as N; check that the file really holds nucleotide sequences",
+                len(rows),
+                _examples(names, rows, k),
+            )
+        )
     amb_bytes = np.flatnonzero((hist > 0) & _AMBIGUOUS)
     if len(amb_bytes):
         table = np.zeros(256, dtype=bool)
         table[amb_bytes] = True
         rows = np.flatnonzero(per_read_counts(seqs, offsets, table))
-        out.append(Finding(
-            "info", "ambiguity-codes",
-            f"{pre}{_plural(len(rows), 'read')} {_verb(len(rows), 'contain', 'contains')} IUPAC ambiguity codes "
-            f"({_show_bytes(amb_bytes)}; {int(hist[amb_bytes].sum()):,} bases), which the "
-            "encoders treat as N",
-            len(rows), _examples(names, rows, k),
-        ))
+        out.append(
+            Finding(
+                "info",
+                "ambiguity-codes",
+                f"{pre}{_plural(len(rows), 'read')} {_verb(len(rows), 'contain', 'contains')} "
+                "IUPAC ambiguity codes "
+                f"({_show_bytes(amb_bytes)}; {int(hist[amb_bytes].sum()):,} bases), which the "
+                "encoders treat as N",
+                len(rows),
+                _examples(names, rows, k),
+            )
+        )
 
     if reads.qualities is not None and reads.total_bases:
         qh = byte_histogram(reads.qualities)
@@ -194,13 +220,18 @@ def _check_reads(
         # scores run past Q41 ('J'), which no phred+33 instrument of that era produces
         if lo >= ord(";") and hi > ord("J") and hi <= ord("i"):
             rows = np.arange(len(reads))[lengths > 0]
-            out.append(Finding(
-                "error", "quality-encoding",
-                f"{pre}quality characters run from {chr(lo)!r} to {chr(hi)!r} (Q{lo - 33}-Q{hi - 33} "
-                "as phred+33): this looks like phred+64 data (Illumina 1.3-1.7 / Solexa) read as "
-                "phred+33; read the file again with quality_offset=64",
-                len(rows), _examples(names, rows, k),
-            ))
+            out.append(
+                Finding(
+                    "error",
+                    "quality-encoding",
+                    f"{pre}quality characters run from {chr(lo)!r} to {chr(hi)!r} "
+                    f"(Q{lo - 33}-Q{hi - 33} as phred+33): this looks like phred+64 data "
+                    "(Illumina 1.3-1.7 / Solexa) read as "
+                    "phred+33; read the file again with quality_offset=64",
+                    len(rows),
+                    _examples(names, rows, k),
+                )
+            )
 
     out.extend(_check_names(names, k, pre))
     return out
@@ -212,12 +243,16 @@ def _check_names(names: StringColumn, k: int, pre: str) -> list[Finding]:
     lens = np.diff(offs)
     blank = np.flatnonzero(lens == 0)
     if len(blank):
-        out.append(Finding(
-            "warning", "empty-names",
-            f"{pre}{_plural(len(blank), 'read')} without a name: they cannot be matched to labels "
-            "or mates by name; give every record an id",
-            len(blank), tuple(f"#{int(r)}" for r in blank[:k]),
-        ))
+        out.append(
+            Finding(
+                "warning",
+                "empty-names",
+                f"{pre}{_plural(len(blank), 'read')} without a name: they cannot be matched to "
+                "labels or mates by name; give every record an id",
+                len(blank),
+                tuple(f"#{int(r)}" for r in blank[:k]),
+            )
+        )
     named = np.flatnonzero(lens > 0)
     if len(named) > 1:
         h = hash_ranges(names.data, offs[:-1][named], lens[named])
@@ -231,7 +266,12 @@ def _check_names(names: StringColumn, k: int, pre: str) -> list[Finding]:
             rows = named[order[cand]]
             strings = names[rows].tolist()
             counts = Counter(strings)
-            dup_rows = np.sort(np.array([r for r, s in zip(rows.tolist(), strings) if counts[s] > 1], dtype=np.int64))
+            dup_rows = np.sort(
+                np.array(
+                    [r for r, s in zip(rows.tolist(), strings, strict=False) if counts[s] > 1],
+                    dtype=np.int64,
+                )
+            )
             if len(dup_rows):
                 distinct = sum(1 for c in counts.values() if c > 1)
                 worst_name, worst = counts.most_common(1)[0]
@@ -242,14 +282,18 @@ def _check_names(names: StringColumn, k: int, pre: str) -> list[Finding]:
                         shown.append(nm)
                     if len(shown) == k:
                         break
-                out.append(Finding(
-                    "warning", "duplicate-names",
-                    f"{pre}{_plural(len(dup_rows), 'read')} share {_plural(distinct, 'name')} "
-                    f"({worst_name!r} is used {worst} times): labels given by name "
-                    "are ambiguous for them and the records may be duplicated; deduplicate or "
-                    "rename them",
-                    len(dup_rows), tuple(shown),
-                ))
+                out.append(
+                    Finding(
+                        "warning",
+                        "duplicate-names",
+                        f"{pre}{_plural(len(dup_rows), 'read')} share {_plural(distinct, 'name')} "
+                        f"({worst_name!r} is used {worst} times): labels given by name "
+                        "are ambiguous for them and the records may be duplicated; deduplicate or "
+                        "rename them",
+                        len(dup_rows),
+                        tuple(shown),
+                    )
+                )
     return out
 
 
@@ -272,45 +316,64 @@ def _check_labels(holder: Any, reads: PackedReads, labels_spec: Any, k: int) -> 
         if values.dtype.kind == "f":
             missing = np.flatnonzero(~np.isfinite(values))
             if len(missing):
-                out.append(Finding(
-                    "error", "missing-labels",
-                    f"{_plural(len(missing), 'read')} of {len(values):,} {_verb(len(missing), 'have', 'has')} no label (NaN or "
-                    "infinite): the loss is NaN for them; label them or drop them",
-                    len(missing), _examples(names, missing, k),
-                ))
+                out.append(
+                    Finding(
+                        "error",
+                        "missing-labels",
+                        f"{_plural(len(missing), 'read')} of {len(values):,} "
+                        f"{_verb(len(missing), 'have', 'has')} no label (NaN or infinite): the "
+                        "loss is NaN for them; label them or drop them",
+                        len(missing),
+                        _examples(names, missing, k),
+                    )
+                )
         elif values.dtype.kind in "iu":
             neg = np.flatnonzero(values < 0)
             if len(neg):
-                out.append(Finding(
-                    "warning", "negative-labels",
-                    f"{_plural(len(neg), 'read')} {_verb(len(neg), 'have', 'has')} a negative label (min {int(values[neg].min())}): "
-                    "cross-entropy treats -100 as 'ignore' and fails on other negatives; "
-                    "check the labels",
-                    len(neg), _examples(names, neg, k),
-                ))
+                out.append(
+                    Finding(
+                        "warning",
+                        "negative-labels",
+                        f"{_plural(len(neg), 'read')} {_verb(len(neg), 'have', 'has')} a "
+                        f"negative label (min {int(values[neg].min())}): cross-entropy treats "
+                        "-100 as 'ignore' and fails on other negatives; "
+                        "check the labels",
+                        len(neg),
+                        _examples(names, neg, k),
+                    )
+                )
     if labels_spec is not None:
         table = _label_table(labels_spec)
         all_names = names.tolist()
         absent = np.array([i for i, nm in enumerate(all_names) if nm not in table], dtype=np.int64)
         if len(absent):
-            out.append(Finding(
-                "error", "missing-labels",
-                f"{_plural(len(absent), 'read')} of {len(all_names):,} {_verb(len(absent), 'have', 'has')} no entry in the label "
-                "table: add them, or drop those reads before building the dataset",
-                len(absent), _examples(names, absent, k),
-            ))
+            out.append(
+                Finding(
+                    "error",
+                    "missing-labels",
+                    f"{_plural(len(absent), 'read')} of {len(all_names):,} "
+                    f"{_verb(len(absent), 'have', 'has')} no entry in the label table: add "
+                    "them, or drop those reads before building the dataset",
+                    len(absent),
+                    _examples(names, absent, k),
+                )
+            )
     return out
 
 
 def _check_pairs(r1: PackedReads, r2: PackedReads, k: int) -> list[Finding]:
     n1, n2 = len(r1), len(r2)
     if n1 != n2:
-        return [Finding(
-            "error", "pair-count",
-            f"R1 has {n1:,} reads and R2 {n2:,}: the files are not mates of each other, or one is "
-            "truncated; re-export both together",
-            abs(n1 - n2), (),
-        )]
+        return [
+            Finding(
+                "error",
+                "pair-count",
+                f"R1 has {n1:,} reads and R2 {n2:,}: the files are not mates of each other, or "
+                "one is truncated; re-export both together",
+                abs(n1 - n2),
+                (),
+            )
+        ]
     if n1 == 0:
         return []
     keys = []
@@ -330,13 +393,18 @@ def _check_pairs(r1: PackedReads, r2: PackedReads, k: int) -> list[Finding]:
     if not len(bad):
         return []
     i = int(bad[0])
-    return [Finding(
-        "error", "pair-names",
-        f"{_plural(len(bad), 'pair')} {_verb(len(bad), 'have', 'has')} different R1 and R2 names (first: pair {i + 1}, "
-        f"{r1.names[i]!r} vs {r2.names[i]!r}): the files are out of step (a read missing from "
-        "one of them, or different sort orders); re-pair them (e.g. with a repair tool)",
-        len(bad), tuple(f"{r1.names[int(j)]} / {r2.names[int(j)]}" for j in bad[:k]),
-    )]
+    return [
+        Finding(
+            "error",
+            "pair-names",
+            f"{_plural(len(bad), 'pair')} {_verb(len(bad), 'have', 'has')} different R1 and R2 "
+            f"names (first: pair {i + 1}, "
+            f"{r1.names[i]!r} vs {r2.names[i]!r}): the files are out of step (a read missing from "
+            "one of them, or different sort orders); re-pair them (e.g. with a repair tool)",
+            len(bad),
+            tuple(f"{r1.names[int(j)]} / {r2.names[int(j)]}" for j in bad[:k]),
+        )
+    ]
 
 
 def validate(
@@ -393,11 +461,15 @@ def validate(
         findings += _check_pairs(r1_reads, r2_reads, max_examples)
         findings += _check_reads(r1_reads, side="R1", **kw)
         findings += _check_reads(r2_reads, side="R2", **kw)
-        findings += _check_labels(dataset if hasattr(dataset, "labels") else r1, r1_reads, labels, max_examples)
+        findings += _check_labels(
+            dataset if hasattr(dataset, "labels") else r1, r1_reads, labels, max_examples
+        )
     elif hasattr(dataset, "reads"):
         findings += _check_reads(dataset.reads, **kw)
         findings += _check_labels(dataset, dataset.reads, labels, max_examples)
     else:
-        raise TypeError(f"validate takes a Dataset, PairedDataset or PackedReads, got {type(dataset).__name__}")
+        raise TypeError(
+            f"validate takes a Dataset, PairedDataset or PackedReads, got {type(dataset).__name__}"
+        )
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: rank[f.severity])

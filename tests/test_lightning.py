@@ -18,7 +18,10 @@ from deepbiop_gpu.lightning import SequenceDataModule, split_indices  # noqa: E4
 from deepbiop_gpu.transforms import Compose, Mutator, OneHotEncoder  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
-FILES = [DATA / "fastq" / "illumina_novaseq_800reads.fastq", DATA / "fastq" / "crlf_dos_3reads.fastq"]
+FILES = [
+    DATA / "fastq" / "illumina_novaseq_800reads.fastq",
+    DATA / "fastq" / "crlf_dos_3reads.fastq",
+]
 
 
 class TinyClassifier(pl.LightningModule):
@@ -119,5 +122,7 @@ def test_clear_message_without_lightning(tmp_path):
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     assert "pip install 'deepbiop-gpu[lightning]'" in out.stdout

@@ -66,7 +66,9 @@ def test_class_labels_round_trip_with_unused_classes(tmp_path, data_dir):
 
 
 def test_integer_labels_round_trip(tmp_path):
-    reads = dbg.PackedReads.from_records([("a", b"ACGT", b"IIII"), ("b", b"", b""), ("c", b"GG", b"#I")])
+    reads = dbg.PackedReads.from_records(
+        [("a", b"ACGT", b"IIII"), ("b", b"", b""), ("c", b"GG", b"#I")]
+    )
     labels = torch.tensor([3, -1, 7], dtype=torch.int64)
     export_parquet(Dataset.from_reads(reads, labels=labels), tmp_path / "n.parquet")
     back = read_parquet(tmp_path / "n.parquet")
@@ -75,7 +77,9 @@ def test_integer_labels_round_trip(tmp_path):
 
 
 def test_float_labels_round_trip_including_nan(tmp_path):
-    reads = dbg.PackedReads.from_records([("a", b"ACGT", b"IIII"), ("b", b"", b""), ("c", b"GG", b"#I")])
+    reads = dbg.PackedReads.from_records(
+        [("a", b"ACGT", b"IIII"), ("b", b"", b""), ("c", b"GG", b"#I")]
+    )
     labels = torch.tensor([0.25, float("nan"), 2.0])
     export_parquet(Dataset.from_reads(reads, labels=labels), tmp_path / "n.parquet")
     back = read_parquet(tmp_path / "n.parquet").labels
@@ -100,7 +104,9 @@ def test_files_written_by_other_tools(tmp_path):
     pq.write_table(pa.table({"seq": ["A"]}), tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="no 'sequence' column"):
         read_parquet(tmp_path / "bad.parquet")
-    pq.write_table(pa.table({"sequence": ["AC", "G"], "quality": ["II", None]}), tmp_path / "q.parquet")
+    pq.write_table(
+        pa.table({"sequence": ["AC", "G"], "quality": ["II", None]}), tmp_path / "q.parquet"
+    )
     with pytest.raises(ValueError, match="1 of 2 reads have no quality"):
         read_parquet(tmp_path / "q.parquet")
 
@@ -124,5 +130,7 @@ def test_clear_error_without_pyarrow(tmp_path):
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     assert "pip install 'deepbiop-gpu[parquet]'" in out.stdout

@@ -100,10 +100,22 @@ def test_errors_are_one_line_with_status_2(tmp_path):
     [
         (["inspect", "/no/such/reads.fastq"], "/no/such/reads.fastq: no such file"),
         (["cache", MALFORMED, "-o", "CACHE", "-q"], f"{MALFORMED}: record 4"),
-        (["encode", NOVASEQ, "-o", "x.npy", "--onehot", "--dtype", "int64"], "--dtype int64 is not available"),
+        (
+            ["encode", NOVASEQ, "-o", "x.npy", "--onehot", "--dtype", "int64"],
+            "--dtype int64 is not available",
+        ),
         (["inspect", "--paired", NOVASEQ], "--paired takes exactly two files"),
-        (["cache", NOVASEQ, DATA / "fasta" / "softmasked_with_N_4seqs.fasta", "-o", "CACHE", "-q"],
-         f"{NOVASEQ}: cannot cache reads with and without qualities"),
+        (
+            [
+                "cache",
+                NOVASEQ,
+                DATA / "fasta" / "softmasked_with_N_4seqs.fasta",
+                "-o",
+                "CACHE",
+                "-q",
+            ],
+            f"{NOVASEQ}: cannot cache reads with and without qualities",
+        ),
     ],
 )
 def test_more_errors_in_process(tmp_path, capsys, monkeypatch, args, where):
@@ -122,7 +134,10 @@ def test_debug_shows_the_traceback():
 
 
 def test_cache_builds_a_loadable_cache_with_progress(tmp_path, capsys):
-    files = [DATA / "fastq" / "crlf_dos_3reads.fastq", DATA / "fastq" / "ont_lambda_236reads_wrapped80.fastq.gz"]
+    files = [
+        DATA / "fastq" / "crlf_dos_3reads.fastq",
+        DATA / "fastq" / "ont_lambda_236reads_wrapped80.fastq.gz",
+    ]
     out = run("cache", *files, "-o", tmp_path / "c", "--reads-per-chunk", "50")
     assert out.returncode == 0, out.stderr
     assert "reads/s" in out.stderr and "read" in out.stderr  # the progress display
@@ -132,7 +147,9 @@ def test_cache_builds_a_loadable_cache_with_progress(tmp_path, capsys):
     assert ds.file_sizes == [len(pysam_records(f)) for f in files]
     seqs = [s.encode() for f in files for _, s, _ in pysam_records(f)]
     assert [ds.reads[i].sequence for i in range(len(ds))] == seqs
-    code, stdout, _ = run_here(capsys, "inspect", tmp_path / "c", "--json")  # caches are inspectable
+    code, stdout, _ = run_here(
+        capsys, "inspect", tmp_path / "c", "--json"
+    )  # caches are inspectable
     assert code == 0 and json.loads(stdout)["summary"]["n_records"] == n
 
 
@@ -157,7 +174,9 @@ def _one_hot_reference(seq: str, width: int) -> np.ndarray:
 
 
 def test_encode_onehot_matches_a_python_reference(tmp_path, capsys):
-    out = run("encode", ZERO, "-o", tmp_path / "x.npy", "--onehot", "--lengths", tmp_path / "l.npy", "-q")
+    out = run(
+        "encode", ZERO, "-o", tmp_path / "x.npy", "--onehot", "--lengths", tmp_path / "l.npy", "-q"
+    )
     assert out.returncode == 0, out.stderr
     recs = pysam_records(ZERO)
     width = max(len(s) for _, s, _ in recs)
@@ -166,7 +185,19 @@ def test_encode_onehot_matches_a_python_reference(tmp_path, capsys):
     expected = np.stack([_one_hot_reference(s, width) for _, s, _ in recs])
     np.testing.assert_array_equal(got, expected)
     assert np.load(tmp_path / "l.npy").tolist() == [len(s) for _, s, _ in recs]
-    code, _, stderr = run_here(capsys, "encode", ZERO, "-o", tmp_path / "u.npy", "--onehot", "--dtype", "uint8", "--max-len", "30", "-q")
+    code, _, stderr = run_here(
+        capsys,
+        "encode",
+        ZERO,
+        "-o",
+        tmp_path / "u.npy",
+        "--onehot",
+        "--dtype",
+        "uint8",
+        "--max-len",
+        "30",
+        "-q",
+    )
     assert code == 0, stderr
     u8 = np.load(tmp_path / "u.npy")
     assert u8.dtype == np.uint8 and u8.shape == (len(recs), 30, 4)
@@ -174,7 +205,9 @@ def test_encode_onehot_matches_a_python_reference(tmp_path, capsys):
 
 
 def test_encode_kmer_counts_match_a_python_count(tmp_path, capsys):
-    code, _, stderr = run_here(capsys, "encode", NOVASEQ, "-o", tmp_path / "k.npy", "--kmer", "2", "-q")
+    code, _, stderr = run_here(
+        capsys, "encode", NOVASEQ, "-o", tmp_path / "k.npy", "--kmer", "2", "-q"
+    )
     assert code == 0, stderr
     got = np.load(tmp_path / "k.npy")
     recs = pysam_records(NOVASEQ)
@@ -189,7 +222,9 @@ def test_encode_kmer_counts_match_a_python_count(tmp_path, capsys):
 
 
 def test_bench_reports_throughput(capsys):
-    code, stdout, stderr = run_here(capsys, "bench", DATA / "fastq" / "crlf_dos_3reads.fastq", "--batch-size", "2", "--json")
+    code, stdout, stderr = run_here(
+        capsys, "bench", DATA / "fastq" / "crlf_dos_3reads.fastq", "--batch-size", "2", "--json"
+    )
     assert code == 0, stderr
     doc = json.loads(stdout)
     stages = {(r["stage"].split(" ")[0], r["device"]) for r in doc["results"]}

@@ -11,7 +11,9 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 FASTQ = sorted((DATA / "fastq").iterdir())
 FASTA = sorted(p for p in (DATA / "fasta").iterdir() if p.suffix not in (".fai", ".gzi"))
 ALIGNED = sorted(
-    p for p in (DATA / "sam_bam").iterdir() if p.suffix in (".bam", ".sam") and not p.name.startswith("malformed")
+    p
+    for p in (DATA / "sam_bam").iterdir()
+    if p.suffix in (".bam", ".sam") and not p.name.startswith("malformed")
 )
 
 

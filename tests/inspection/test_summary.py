@@ -90,7 +90,10 @@ def test_per_position_quality_on_a_small_file(data_dir):
 
 
 def test_labels_files_and_memory(data_dir):
-    files = [data_dir / "fastq" / "crlf_dos_3reads.fastq", data_dir / "fastq" / "illumina_novaseq_800reads.fastq"]
+    files = [
+        data_dir / "fastq" / "crlf_dos_3reads.fastq",
+        data_dir / "fastq" / "illumina_novaseq_800reads.fastq",
+    ]
     ds = Dataset(files, labels=["dos", "novaseq"])
     s = ds.summary()
     assert s.label_counts == {"dos": len(records(files[0])), "novaseq": len(records(files[1]))}
@@ -148,7 +151,9 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path):
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     assert "pip install 'deepbiop-gpu[plot]'" in out.stdout
 
 
@@ -157,10 +162,12 @@ def test_a_million_reads_summarise_in_under_a_second():
     n, length = 1_000_000, 150
     block = np.frombuffer(b"ACGTN", np.uint8)[rng.integers(0, 5, 150_000)]
     seqs = torch.from_numpy(np.tile(block, n * length // len(block)))
-    quals = torch.from_numpy(np.tile(rng.integers(35, 75, 150_000, dtype=np.uint8), n * length // 150_000))
+    quals = torch.from_numpy(
+        np.tile(rng.integers(35, 75, 150_000, dtype=np.uint8), n * length // 150_000)
+    )
     offsets = torch.arange(0, n * length + 1, length, dtype=torch.int64)
     reads = dbg.PackedReads(seqs, offsets, quals, validate=False)
-    best = min(_timed(lambda: summarize(reads)) for _ in range(3))
+    best = min(_timed(lambda: summarize(reads)) for _ in range(5))  # best of 5: shared CI machines
     assert best < 1.0, f"summary of 1M reads took {best:.2f} s"
 
 

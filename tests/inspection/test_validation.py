@@ -46,8 +46,14 @@ def test_read_level_findings_match_an_independent_check(path):
     high_n = [i for i, s in enumerate(seqs) if s and sum(c in "Nn" for c in s) / len(s) > 0.1]
     _check(found.get("high-n"), high_n, names)
     _check(found.get("non-iupac"), [i for i, s in enumerate(seqs) if set(s) - IUPAC], names)
-    _check(found.get("ambiguity-codes"), [i for i, s in enumerate(seqs) if set(s) & AMBIGUOUS], names)
-    _check(found.get("empty-names"), [i for i, n in enumerate(names) if not n], [f"#{i}" for i in range(len(names))])
+    _check(
+        found.get("ambiguity-codes"), [i for i, s in enumerate(seqs) if set(s) & AMBIGUOUS], names
+    )
+    _check(
+        found.get("empty-names"),
+        [i for i, n in enumerate(names) if not n],
+        [f"#{i}" for i in range(len(names))],
+    )
     counts = Counter(n for n in names if n)
     dups = [i for i, n in enumerate(names) if n and counts[n] > 1]
     _check(found.get("duplicate-names"), dups, names)
@@ -62,8 +68,16 @@ def test_the_bundled_files_exercise_every_read_check():
     seen = set()
     for path in FILES:
         seen |= {f.code for f in Dataset(path).validate()}
-    assert {"empty-reads", "short-reads", "high-n", "non-iupac", "ambiguity-codes",
-            "empty-names", "duplicate-names", "quality-encoding"} <= seen
+    assert {
+        "empty-reads",
+        "short-reads",
+        "high-n",
+        "non-iupac",
+        "ambiguity-codes",
+        "empty-names",
+        "duplicate-names",
+        "quality-encoding",
+    } <= seen
 
 
 def test_phred64_read_as_phred33_is_an_error_with_the_fix(data_dir):
@@ -79,7 +93,9 @@ def test_severity_order_and_text(data_dir):
     ranks = [SEVERITIES.index(f.severity) for f in findings]
     assert ranks == sorted(ranks)
     empty = _by_code(findings)["empty-reads"]
-    assert str(empty).startswith("warning [empty-reads]: 4 reads of length 0") and "(e.g. " in str(empty)
+    assert str(empty).startswith("warning [empty-reads]: 4 reads of length 0") and "(e.g. " in str(
+        empty
+    )
     assert empty.to_dict()["examples"] == list(empty.examples)
 
 
@@ -138,7 +154,10 @@ def test_pairs(data_dir):
     shifted = dbg.PackedReads.concat([r2[10:20], r2[:10], r2[20:]])
     f = _by_code(validate(_pair(r1, shifted)))["pair-names"]
     a, b = r1.names.tolist(), shifted.names.tolist()
-    assert f.severity == "error" and f.count == sum(_key(x) != _key(y) for x, y in zip(a, b)) == 20
+    assert (
+        f.severity == "error"
+        and f.count == sum(_key(x) != _key(y) for x, y in zip(a, b, strict=False)) == 20
+    )
     f = _by_code(validate(_pair(r1, r2[:-3])))["pair-count"]
     assert f.severity == "error" and f.count == 3
     slash = dbg.PackedReads.from_records([("x/1", b"A", b"I"), ("y/1", b"C", b"I")])
@@ -149,7 +168,9 @@ def test_pairs(data_dir):
 
 def test_packed_reads_and_bad_arguments():
     reads = dbg.PackedReads.from_records([("a", b"ACGT", b"IIII")])
-    assert validate(reads) == [Finding("warning", "short-reads", validate(reads)[0].message, 1, ("a",))]
+    assert validate(reads) == [
+        Finding("warning", "short-reads", validate(reads)[0].message, 1, ("a",))
+    ]
     with pytest.raises(ValueError, match="max_n_fraction"):
         validate(reads, max_n_fraction=2)
     with pytest.raises(TypeError, match="validate takes"):
