@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import time
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -398,3 +399,44 @@ def test_load_or_build_reports_file_sizes(tmp_path, data_dir):
     reads, sizes = load_or_build(files, tmp_path / "cache")
     assert sizes == [3, 800]
     assert reads.equals(dbg.PackedReads.concat([dbg.read(f) for f in files]))
+
+
+def _build_in_child(path: str, cache_dir: str, queue) -> None:
+    reads, sizes = load_or_build([path], cache_dir)
+    queue.put((len(reads), sizes, bytes(reads.sequences[:50].numpy())))
+
+
+def test_concurrent_builders_share_one_cache(tmp_path, data_dir, monkeypatch):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    builds = ctx.Value("i", 0)
+    real_build = cache_mod._build
+
+    def counting_build(*args, **kwargs):
+        with builds.get_lock():
+            builds.value += 1
+        time.sleep(0.3)  # widen the race window
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(cache_mod, "_build", counting_build)  # inherited by the forked children
+    path = str(data_dir / "fastq" / "ont_lambda_236reads_wrapped80.fastq.gz")
+    procs = [
+        ctx.Process(target=_build_in_child, args=(path, str(tmp_path / "cache"), queue))
+        for _ in range(3)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    expected = dbg.read(path)
+    assert all(
+        r == (len(expected), [len(expected)], bytes(expected.sequences[:50].numpy()))
+        for r in results
+    )
+    entries = sorted(p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock"))
+    assert len(entries) == 1 and entries[0].startswith("reads-")  # one cache, no leftovers
+    assert builds.value == 1  # the others waited on the lock and reused it
