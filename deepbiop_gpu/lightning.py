@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .data.dataset import Dataset
+from .data.dataset import Dataset, Subset
 from .data.labels import LabelSpec
 from .data.loader import DataLoader
 from .data.prefetch import apply_transform
@@ -198,11 +198,14 @@ else:
                         len(train), [self.val_fraction, self.test_fraction], self.split_seed
                     )
                     self.split = {"train": rest, "val": val, "test": test}
-                    self.datasets["train"] = torch.utils.data.Subset(train, rest.tolist())
+                    # our Subset keeps parent indices (they key the random transforms) and
+                    # fetches whole batches; torch's for any other dataset
+                    subset = Subset if isinstance(train, Dataset) else torch.utils.data.Subset
+                    self.datasets["train"] = subset(train, rest.tolist())
                     if self.val_fraction:
-                        self.datasets["val"] = torch.utils.data.Subset(train, val.tolist())
+                        self.datasets["val"] = subset(train, val.tolist())
                     if self.test_fraction:
-                        self.datasets["test"] = torch.utils.data.Subset(train, test.tolist())
+                        self.datasets["test"] = subset(train, test.tolist())
 
         def _loader(self, name: str, train: bool) -> DataLoader:
             if name not in self.datasets:

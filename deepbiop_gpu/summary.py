@@ -364,6 +364,9 @@ def _parts_of(dataset: Any) -> tuple[list[PackedReads], Any, list[tuple[str, int
             (p, n) for side in (r1, r2) for p, n in zip(side.paths, side.file_sizes, strict=False)
         ]
         return [r1.reads, r2.reads], r1, files, len(r1)
+    if hasattr(dataset, "indices") and hasattr(getattr(dataset, "dataset", None), "reads"):
+        reads = dataset.dataset.reads[dataset.indices]  # a Subset: its reads (copied)
+        return [reads], dataset, [("", len(reads))], None
     if hasattr(dataset, "reads"):
         paths = list(getattr(dataset, "paths", [""]))
         sizes = list(getattr(dataset, "file_sizes", [len(dataset.reads)]))

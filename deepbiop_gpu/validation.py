@@ -464,6 +464,10 @@ def validate(
         findings += _check_labels(
             dataset if hasattr(dataset, "labels") else r1, r1_reads, labels, max_examples
         )
+    elif hasattr(dataset, "indices") and hasattr(getattr(dataset, "dataset", None), "reads"):
+        reads = dataset.dataset.reads[dataset.indices]  # a Subset: its reads (copied)
+        findings += _check_reads(reads, **kw)
+        findings += _check_labels(dataset, reads, labels, max_examples)
     elif hasattr(dataset, "reads"):
         findings += _check_reads(dataset.reads, **kw)
         findings += _check_labels(dataset, dataset.reads, labels, max_examples)

@@ -175,3 +175,12 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def test_subset_summary_counts_its_reads(data_dir):
+    path = data_dir / "fastq" / "ont_lambda_236reads_wrapped80.fastq.gz"
+    recs = records(path)
+    sub = dbg.data.Subset(Dataset(path, labels=["lambda"]), list(range(0, 236, 2)))
+    s = summarize(sub)
+    assert s.n_records == 118 and s.total_bases == sum(len(recs[i][1]) for i in range(0, 236, 2))
+    assert s.label_counts == {"lambda": 118}

@@ -175,3 +175,14 @@ def test_packed_reads_and_bad_arguments():
         validate(reads, max_n_fraction=2)
     with pytest.raises(TypeError, match="validate takes"):
         validate([1, 2, 3])
+
+
+def test_subsets_are_checked_on_their_own_reads(data_dir):
+    path = data_dir / "fastq" / "zero_length_records.fastq"
+    ds = Dataset(path)
+    empty = [i for i, (_, s, _) in enumerate(records(path)) if not s]
+    keep, drop = ds.split(0.0, seed=0)[1], ds.split(0.0, seed=0)[0]  # everything / nothing
+    assert _by_code(validate(keep))["empty-reads"].count == len(empty)
+    assert validate(drop) == []
+    others = dbg.data.Subset(ds, [i for i in range(len(ds)) if i not in empty])
+    assert "empty-reads" not in _by_code(validate(others))
