@@ -240,3 +240,18 @@ def test_console_script_is_installed():
         pytest.skip("deepbiop-gpu is not on PATH (package not installed with its scripts)")
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and dbg.__version__ in out.stdout
+
+
+def test_plain_progress_without_tqdm(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` now fails
+    files = [DATA / "fastq" / "illumina_novaseq_800reads.fastq"]
+    code, stdout, stderr = run_here(
+        capsys, "cache", *files, "-o", tmp_path / "c", "--reads-per-chunk", "100"
+    )
+    assert code == 0 and "cached 800 reads" in stdout
+    last = stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("caching: 800 reads, ")
+        and "read, " in last
+        and last.endswith("reads/s (done)")
+    )
