@@ -17,9 +17,8 @@ Data (generated once into ``benchmarks/_data/``, git-ignored, reused):
 * ``ont_20k.fastq.gz``: 20,000 ONT-like reads, log-normal lengths (mean about
   8 kb), Dorado-like headers, 4-line records.
 
-Timing: every tool runs once to warm up (page cache, imports), then
-``--repeats`` times, round-robin across tools so that background load hits
-them alike; the best time counts.
+Timing: every tool runs once to warm up (page cache, imports, memory), then
+``--repeats`` times back to back; the best time counts.
 
 Usage::
 
@@ -36,6 +35,7 @@ import platform
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -203,16 +203,23 @@ def run_isal_raw(path: Path) -> int:
 def best_times(
     tools: dict[str, Callable[[Path], int]], path: Path, repeats: int
 ) -> dict[str, tuple[float, int]]:
-    results: dict[str, list[float]] = {name: [] for name in tools}
-    counts: dict[str, int] = {}
-    for name, fn in tools.items():  # warm-up
-        counts[name] = fn(path)
-    for _ in range(repeats):
-        for name, fn in tools.items():
+    """Best wall time of each tool: one warm-up, then ``repeats`` runs back to back.
+
+    Back to back, so every tool reuses the memory its previous run freed: on
+    this VM, memory freed for more than about a second is handed back to the
+    host and the next first touch costs ~1.5 ms/MB, which would otherwise
+    swamp the parsing time of whichever tool happens to run after a pause.
+    """
+    out: dict[str, tuple[float, int]] = {}
+    for name, fn in tools.items():
+        count = fn(path)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
             t = time.perf_counter()
             fn(path)
-            results[name].append(time.perf_counter() - t)
-    return {name: (min(ts), counts[name]) for name, ts in results.items()}
+            best = min(best, time.perf_counter() - t)
+        out[name] = (best, count)
+    return out
 
 
 def machine() -> dict[str, str]:
@@ -260,6 +267,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help=f"markdown report (default {RESULTS})")
     args = ap.parse_args()
+    # the peers' packed arrays wrap read-only bytes (no extra copy); torch warns once
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     n_short, n_long = (100_000, 2_000) if args.quick else (1_000_000, 20_000)
     files = prepare(n_short, n_long)
     info = machine()
@@ -305,7 +314,7 @@ def main() -> None:
         "followed by the fastest packing we could write into the same flat form",
         "(uint8 bases + uint8 qualities + int64 offsets + names as bytes + offsets;",
         "see `benchmarks/bench_io.py`).  Best of "
-        f"{args.repeats} runs after a warm-up, tools interleaved.",
+        f"{args.repeats} back-to-back runs after a warm-up.",
         "",
         f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}` "
         f"(measured in {elapsed:.0f} s, data generation excluded)",

@@ -38,6 +38,7 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 HAS_ISAL = _zlib is not zlib
 
 _INPUT_CHUNK = 1 << 20
+_FEED = 1 << 16
 
 
 class GzipReader:
@@ -60,18 +61,28 @@ class GzipReader:
     def __init__(self, path: str) -> None:
         self._raw = open(path, "rb", buffering=0)
         self._d = _zlib.decompressobj(31)
-        self._input = b""
+        self._chunk = b""  # compressed bytes read from the file ...
+        self._pos = 0  # ... and how far they have been fed to the decompressor
         self._member_started = False
-        self._raw_eof = False
         self._members = 0  # members finished before the current one
+        self._error: BaseException | None = None
+
+    def _input(self) -> memoryview | None:
+        """The next compressed bytes to feed (at most ``_FEED``), or None at end of file."""
+        if self._pos >= len(self._chunk):
+            self._chunk = self._raw.read(_INPUT_CHUNK)
+            self._pos = 0
+            if not self._chunk:
+                return None
+        # small slices: the decompressor copies the unused rest of its input at
+        # every member end (BGZF: every 64 KB), so never hand it a whole chunk
+        return memoryview(self._chunk)[self._pos : self._pos + _FEED]
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` decompressed bytes (fewer at member ends); ``b""`` at the end."""
         while True:
-            if not self._input and not self._raw_eof:
-                self._input = self._raw.read(_INPUT_CHUNK)
-                self._raw_eof = not self._input
-            if not self._input:
+            data = self._input()
+            if data is None:
                 if self._member_started and not self._d.eof:
                     # truncated: first hand out what the decompressor still holds
                     out = self._d.decompress(b"", size)
@@ -82,31 +93,58 @@ class GzipReader:
                     )
                 return b""
             if self._d.eof:
-                # next member; zero padding after the last one is tolerated (as gzip does)
-                rest = self._input.lstrip(b"\0")
-                if not rest:
-                    self._input = b""
+                # between members; zero padding after a member is tolerated (as gzip does)
+                zeros = len(data) - len(bytes(data).lstrip(b"\0"))
+                if zeros:
+                    self._pos += zeros
                     continue
                 self._d = _zlib.decompressobj(31)
-                self._input = rest
                 self._member_started = False
                 self._members += 1
             first_bytes = not self._member_started
             self._member_started = True
             try:
-                out = self._d.decompress(self._input, size)
+                out = self._d.decompress(data, size)
             except _zlib.error as exc:
-                if first_bytes and self._members and self._input[:2] != b"\x1f\x8b":
-                    raise OSError(f"Not a gzipped file ({self._input[:2]!r})") from None
+                if first_bytes and self._members and bytes(data[:2]) != b"\x1f\x8b":
+                    raise OSError(f"Not a gzipped file ({bytes(data[:2])!r})") from None
                 raise OSError(str(exc)) from None
-            self._input = self._d.unconsumed_tail or self._d.unused_data
+            left = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
+            self._pos += len(data) - len(left)
             if out:
                 return out
 
+    def read_pieces(self, size: int) -> list[bytes]:
+        """Decompressed pieces totalling ``size`` bytes (fewer only at the end).
+
+        If the data turns out to be damaged after some pieces were produced,
+        those pieces are returned and the error is raised by the next call.
+        """
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        pieces: list[bytes] = []
+        total = 0
+        while total < size:
+            try:
+                piece = self.read(size - total)
+            except (EOFError, OSError) as exc:
+                if not pieces:
+                    raise
+                self._error = exc
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+        return pieces
+
     def readinto(self, view: memoryview) -> int:
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        filled = 0
+        for piece in self.read_pieces(len(view)):
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        return filled
 
     def close(self) -> None:
         self._raw.close()
@@ -169,7 +207,9 @@ class BlockStream:
         self._eof = False
         self._error: CompressionError | None = None
         if threads >= 1 and compression != "none":
-            self._queue: queue.Queue = queue.Queue(maxsize=2)
+            self._queue: queue.Queue = queue.Queue(
+                maxsize=32
+            )  # decompressed pieces of up to ~256 KB
             self._thread = threading.Thread(
                 target=self._produce, name="deepbiop-io-reader", daemon=True
             )
@@ -196,12 +236,16 @@ class BlockStream:
     def _produce(self) -> None:
         try:
             while not self._stop.is_set():
-                block = self._read(self.block_size)
-                if not block:
+                try:
+                    pieces = self._fh.read_pieces(self.block_size)
+                except (EOFError, OSError, zlib.error) as exc:
+                    raise CompressionError(_describe(exc), path=self.path) from None
+                if not pieces:
                     self._put(_DONE)
                     return
-                if not self._put(block):
-                    return
+                for piece in pieces:
+                    if not self._put(piece):
+                        return
         except BaseException as exc:  # handed to the consumer
             self._put(exc)
 
@@ -231,8 +275,6 @@ class BlockStream:
         filled = 0
         while filled < len(view):
             if not len(self._pending):
-                if filled and self._queue.empty():
-                    break  # hand over what we have rather than wait
                 try:
                     self._pending = self._next_block()
                 except CompressionError as exc:
