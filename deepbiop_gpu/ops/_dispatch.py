@@ -17,7 +17,7 @@ import os
 
 import torch
 
-__all__ = ["FORCE_TRITON_ENV", "triton_available", "use_triton"]
+__all__ = ["FORCE_TRITON_ENV", "run_op", "triton_available", "use_triton"]
 
 FORCE_TRITON_ENV = "DEEPBIOP_GPU_FORCE_TRITON"
 
@@ -47,3 +47,19 @@ def use_triton(tensor: torch.Tensor) -> bool:
             )
         return True
     return False
+
+
+def run_op(op, *args):
+    """Call a registered custom op: directly in eager mode, through the dispatcher when compiling.
+
+    ``torch.compile`` must see the registered op (its fake implementation
+    gives the graph its shapes), so while compiling this returns ``op(*args)``.
+    In eager mode the op's Python body runs directly: the same code the
+    dispatcher would run, minus its overhead (tens of microseconds a call,
+    and about a second for the first call in a process, which imports
+    ``torch._dynamo``).  Both routes are tested.
+    """
+    if torch.compiler.is_compiling():
+        return op(*args)
+    body = getattr(op, "_init_fn", None)  # CustomOpDef keeps the decorated function
+    return body(*args) if body is not None else op(*args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_batch, check_index, check_int, check_rows, check_seed
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._philox import STREAM_CROP, read_words
 
 __all__ = ["MODES", "crop", "crop_torch", "take_windows", "take_windows_torch"]
@@ -203,7 +203,7 @@ def crop(
             )
     else:
         check_index(index, seqs)
-    return torch.ops.deepbiop_gpu.crop(seqs, lengths, index, length, mode, seed, epoch)
+    return run_op(_crop_op, seqs, lengths, index, length, mode, seed, epoch)
 
 
 def take_windows(
@@ -259,4 +259,4 @@ def take_windows(
             raise ValueError(
                 f"window {i} = [{int(starts[i])}, {int(end[i])}) is outside [0, L] with L = {L}"
             )
-    return torch.ops.deepbiop_gpu.take_windows(x, starts, lengths, length)
+    return run_op(_take_windows_op, x, starts, lengths, length)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_batch
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._tables import PAD_CODE, code_table
 
 __all__ = ["encode", "encode_torch"]
@@ -61,4 +61,4 @@ def encode(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             [3, 4, 5, 5, 5]], dtype=torch.uint8)
     """
     check_batch(seqs, lengths)
-    return torch.ops.deepbiop_gpu.encode(seqs, lengths)
+    return run_op(_encode_op, seqs, lengths)

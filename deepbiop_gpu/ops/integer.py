@@ -20,7 +20,7 @@ import warnings
 import torch
 
 from ._checks import check_batch, check_int
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._philox import numba_enabled, run_rows
 from ._tables import code_table
 
@@ -212,4 +212,4 @@ def integer(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> t
     """
     check_batch(seqs, lengths)
     check_int(pad_value, "pad_value", low=_INT64_MIN, high=_INT64_MAX)
-    return torch.ops.deepbiop_gpu.integer(seqs, lengths, pad_value)
+    return run_op(_integer_op, seqs, lengths, pad_value)

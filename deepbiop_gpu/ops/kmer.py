@@ -50,7 +50,7 @@ import functools
 import torch
 
 from ._checks import check_batch, check_int
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._tables import BASE_CODES, code_table
 from .integer import TABLE_ROWS, gather, length_rows, numba_lengths, numba_ok, run_numba
 
@@ -458,7 +458,7 @@ def kmer_ids(
     """
     check_batch(seqs, lengths)
     check_kmer_args(k, stride, canonical, buckets)
-    return torch.ops.deepbiop_gpu.kmer_ids(seqs, lengths, k, stride, canonical, buckets)
+    return run_op(_kmer_ids_op, seqs, lengths, k, stride, canonical, buckets)
 
 
 def kmer_counts(
@@ -495,4 +495,4 @@ def kmer_counts(
     check_batch(seqs, lengths)
     check_int(k, "k", low=1, high=MAX_COUNT_K)
     _check_bool(canonical, "canonical")
-    return torch.ops.deepbiop_gpu.kmer_counts(seqs, lengths, k, canonical)
+    return run_op(_kmer_counts_op, seqs, lengths, k, canonical)

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from ._checks import check_batch, check_index, check_seed
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._philox import (
     STREAM_MUTATE,
     numba_enabled,
@@ -273,4 +273,4 @@ def mutate(
     check_seed(seed)
     check_seed(epoch, "epoch")
     check_index(index, seqs)
-    return torch.ops.deepbiop_gpu.mutate(seqs, lengths, index, threshold, seed, epoch)
+    return run_op(_mutate_op, seqs, lengths, index, threshold, seed, epoch)

@@ -30,7 +30,7 @@ import functools
 import torch
 
 from ._checks import check_batch
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._tables import BASE_CODES
 from .integer import (
     PAD_OFFSET,
@@ -304,4 +304,4 @@ def one_hot(
     """
     check_batch(seqs, lengths)
     check_one_hot_args(dtype, layout, unknown)
-    return torch.ops.deepbiop_gpu.one_hot(seqs, lengths, dtype, layout, unknown)
+    return run_op(_one_hot_op, seqs, lengths, dtype, layout, unknown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_index, check_int, check_seed
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._philox import STREAM_REVERSE_COMPLEMENT, probability_threshold, read_words
 
 __all__ = ["bernoulli_gate", "bernoulli_gate_torch"]
@@ -84,4 +84,4 @@ def bernoulli_gate(
     if not isinstance(index, torch.Tensor):
         raise TypeError(f"index must be a torch.Tensor, got {type(index).__name__}")
     check_index(index, index)
-    return torch.ops.deepbiop_gpu.bernoulli_gate(index, threshold, seed, epoch, stream)
+    return run_op(_bernoulli_gate_op, index, threshold, seed, epoch, stream)

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from ._checks import check_batch, check_mask, check_rows
-from ._dispatch import use_triton
+from ._dispatch import run_op, use_triton
 from ._philox import numba_enabled, run_rows
 from ._tables import complement_table
 
@@ -173,4 +173,4 @@ def reverse_complement(
         check_rows(seqs, lengths, name="seqs")
     if apply is not None:
         check_mask(apply, seqs, "apply")
-    return torch.ops.deepbiop_gpu.reverse_complement(seqs, lengths, apply, complement)
+    return run_op(_reverse_complement_op, seqs, lengths, apply, complement)
