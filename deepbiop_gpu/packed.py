@@ -10,11 +10,13 @@ millions of reads forked into DataLoader workers is shared, not copied.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["PackedReads", "Record", "StringColumn", "pad_ragged"]
 
@@ -253,26 +255,44 @@ def _pad_ragged_torch(
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _prefix_mask(width: int) -> np.ndarray:
+    """``uint8 [width + 1, width]``: row ``k`` holds ``k`` ones, then zeros."""
+    return np.tri(width + 1, width, -1, dtype=np.uint8)
+
+
 def _pad_ragged_numpy(
     data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int, pad_value: int
 ) -> np.ndarray:
     n = len(starts)
-    out = np.zeros((n, width), data.dtype) if pad_value == 0 else np.full((n, width), pad_value, data.dtype)
     if n == 0 or width == 0:
-        return out
+        return np.full((n, width), pad_value, data.dtype)
     lengths = np.clip(lengths.astype(np.int64, copy=False), 0, width)
-    total = int(lengths.sum())
-    if total == 0:
-        return out
     starts = starts.astype(np.int64, copy=False)
-    if total >= 256 * n:  # long rows: one memcpy per row beats index arithmetic
+    total = int(lengths.sum())
+    if total >= 256 * n:  # long rows: one memcpy per row
+        out = np.full((n, width), pad_value, data.dtype)
         for i, (a, m) in enumerate(zip(starts.tolist(), lengths.tolist())):
             out[i, :m] = data[a : a + m]
         return out
-    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    first = np.cumsum(lengths) - lengths
-    cols = np.arange(total, dtype=np.int64) - first[rows]
-    out.reshape(-1)[rows * width + cols] = data[starts[rows] + cols]
+    # Short rows: copy whole `width`-byte windows of the buffer (one row gather
+    # from a sliding-window view), then blank each row past its length.
+    if len(data) < width:
+        data = np.concatenate([data, np.zeros(width - len(data), data.dtype)])
+    last = len(data) - width
+    out = sliding_window_view(data, width)[np.minimum(starts, last)]
+    if width <= 2048 and data.dtype == np.uint8:
+        keep = _prefix_mask(width)[lengths]
+    else:
+        keep = np.arange(width) < lengths[:, None]
+    if pad_value == 0:
+        np.multiply(out, keep, out=out, casting="unsafe")
+    else:
+        out = np.where(keep.astype(bool, copy=False), out, np.asarray(pad_value, data.dtype))
+    for i in np.flatnonzero(starts > last).tolist():  # windows that would run off the end
+        a, m = int(starts[i]), int(lengths[i])
+        out[i] = pad_value
+        out[i, :m] = data[a : a + m]
     return out
 
 

@@ -120,3 +120,19 @@ def test_pad_ragged_paths_agree(lengths, width, pad_value):
     assert torch.equal(_pad_ragged_torch(data, starts, lengths_t, width, pad_value), expected)
     np_out = _pad_ragged_numpy(data.numpy(), starts.numpy(), lengths_t.numpy(), width, pad_value)
     assert torch.equal(torch.from_numpy(np_out), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_pad_ragged_wide_rows_short_reads(dtype):
+    """Windows wider than the mask table (and other dtypes) take the comparison path."""
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(0, 40, (50,), generator=gen)
+    data = torch.randint(1, 100, (int(lengths.sum()),), generator=gen).to(dtype)
+    starts = torch.cumsum(lengths, 0) - lengths
+    for pad in (0, 9):
+        out = pad_ragged(data, starts, lengths, 3000, pad)
+        assert out.shape == (50, 3000) and out.dtype == dtype
+        for i in range(50):
+            m = int(lengths[i])
+            assert torch.equal(out[i, :m], data[starts[i] : starts[i] + m])
+            assert bool((out[i, m:] == pad).all())
