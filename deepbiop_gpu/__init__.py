@@ -21,6 +21,7 @@ Examples
 
 from . import ops
 from ._version import __version__
+from .cache import Cache, CacheError, CacheStatus, CacheWarning
 from .data import (
     Collate,
     DataLoader,
@@ -35,6 +36,8 @@ from .errors import DeepBiopError, FormatError, UnknownFormatError
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
 from .packed import PackedReads, Record, StringColumn, pad_ragged
+from .parquet import export_parquet, read_parquet
+from .summary import Summary, summarize
 from .transforms import (
     BatchTransform,
     Compose,
@@ -45,6 +48,7 @@ from .transforms import (
     ReverseComplement,
     Sampler,
 )
+from .validation import Finding, validate
 
 __all__ = [
     "__version__",
@@ -69,6 +73,17 @@ __all__ = [
     "PairedDataset",
     "Subset",
     "default_collate",
+    # cache, export, inspection
+    "Cache",
+    "CacheError",
+    "CacheStatus",
+    "CacheWarning",
+    "export_parquet",
+    "read_parquet",
+    "Summary",
+    "summarize",
+    "Finding",
+    "validate",
     # transforms
     "BatchTransform",
     "Compose",

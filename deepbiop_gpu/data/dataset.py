@@ -380,6 +380,18 @@ class PairedDataset(torch.utils.data.Dataset):
         self.r1.set_epoch(epoch)
         self.r2.set_epoch(epoch)
 
+    def summary(self, **kwargs: Any):
+        """Summary of both mates (see :meth:`Dataset.summary`)."""
+        from ..summary import summarize
+
+        return summarize(self, **kwargs)
+
+    def validate(self, **kwargs: Any):
+        """Findings for both mates, R1/R2 name mismatches included."""
+        from ..validation import validate
+
+        return validate(self, **kwargs)
+
 
 class PairedSampleBatch(Sequence[dict]):
     """The two sides of a paired batch; collates each side with the same settings."""
