@@ -40,16 +40,16 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import torch
+
+from ._numba import NUMBA_ENV, numba_module  # noqa: F401 (NUMBA_ENV re-exported)
 
 __all__ = [
     "NUMBA_ENV",
     "STREAM_MUTATE",
     "STREAM_CROP",
     "STREAM_REVERSE_COMPLEMENT",
-    "numba_enabled",
     "numba_philox",
     "philox4x32",
     "probability_threshold",
@@ -67,7 +67,6 @@ _ROUND_B = 0xCD9E8D57
 _KEY_A = 0x9E3779B9
 _KEY_B = 0xBB67AE85
 _CHUNK = 1 << 16  # elements per pass: keeps the working set in cache
-NUMBA_ENV = "DEEPBIOP_GPU_NUMBA"
 
 
 def _philox_block(c0, c1, c2, c3, k0: int, k1: int, rounds: int):
@@ -213,13 +212,6 @@ def probability_threshold(p: float, name: str = "p") -> int:
     return min(math.floor(p * 4294967296.0), 1 << 32)
 
 
-def numba_enabled() -> bool:
-    """True when the numba CPU loops are to be used (installed, not turned off)."""
-    if os.environ.get(NUMBA_ENV, "") in ("0", "false", "False", "no"):
-        return False
-    return numba_philox() is not None
-
-
 @functools.cache
 def numba_philox():
     """Philox-4x32-10 as a numba ``njit`` function (inlined into its callers), or None.
@@ -228,11 +220,10 @@ def numba_philox():
     scalars holding 32-bit values; the same arithmetic as :func:`philox4x32`.
     None when numba is not installed (the torch code is used then).
     """
-    try:
-        import numba
-        import numpy as np
-    except Exception:  # not installed, or broken against this numpy
+    numba = numba_module()
+    if numba is None:
         return None
+    import numpy as np
 
     m32 = np.uint64(_M32)
     ra, rb = np.uint64(_ROUND_A), np.uint64(_ROUND_B)
@@ -253,33 +244,3 @@ def numba_philox():
         return c0, c1, c2, c3
 
     return philox
-
-
-_POOL: tuple[int, int, object] | None = None  # (pid, workers, ThreadPoolExecutor)
-_MIN_ROWS_PER_THREAD = 256
-
-
-def run_rows(loop, n_rows: int, *args) -> None:
-    """Call a ``nogil`` numba ``loop(*args, r0, r1)`` over row ranges, one per thread.
-
-    Uses ``torch.get_num_threads()`` threads (the CPU budget torch's own ops
-    get), at least :data:`_MIN_ROWS_PER_THREAD` rows each.  The loops write
-    disjoint rows, so the result does not depend on the split.  The pool is
-    rebuilt after a ``fork`` (a child process has none of its parent's threads).
-    """
-    global _POOL
-    workers = max(1, min(torch.get_num_threads(), n_rows // _MIN_ROWS_PER_THREAD))
-    if workers == 1:
-        loop(*args, 0, n_rows)
-        return
-    pid = os.getpid()
-    if _POOL is None or _POOL[0] != pid or _POOL[1] < workers:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = (pid, workers, ThreadPoolExecutor(workers, thread_name_prefix="deepbiop_gpu"))
-    pool = _POOL[2]
-    bounds = [n_rows * i // workers for i in range(workers + 1)]
-    submit = pool.submit  # type: ignore[attr-defined]
-    futures = [submit(loop, *args, r0, r1) for r0, r1 in zip(bounds[:-1], bounds[1:], strict=True)]
-    for f in futures:
-        f.result()

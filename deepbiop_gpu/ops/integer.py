@@ -15,13 +15,12 @@ are tested against the naive reference.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import torch
 
 from ._checks import check_batch, check_int
 from ._dispatch import run_op, use_triton
-from ._philox import numba_enabled, run_rows
+from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import code_table
 
 __all__ = [
@@ -32,8 +31,6 @@ __all__ = [
     "integer",
     "integer_torch",
     "length_rows",
-    "numba_ok",
-    "run_numba",
 ]
 
 PAD_OFFSET = 256  # byte_index adds this at padding: tables have 512 rows, the upper half padding
@@ -72,51 +69,6 @@ def byte_index(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 def gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``table[index]`` for a 1-D ``table`` (one ``index_select`` on the flat index)."""
     return table.index_select(0, index.view(-1)).view(index.shape)
-
-
-_SLICES_PER_WORKER = 256  # run_rows gives each thread at least this many "rows"
-_MIN_BASES_PER_WORKER = 1 << 16
-
-
-_NUMBA_FAILED: set[str] = set()  # loops numba could not compile: torch is used for them
-
-
-def numba_ok(name: str) -> bool:
-    """Use the numba loop of op ``name`` (installed, not turned off, compiled fine so far)?"""
-    return name not in _NUMBA_FAILED and numba_enabled()
-
-
-def run_numba(name: str, loop, seqs: torch.Tensor, *args) -> bool:
-    """Run a ``nogil`` numba ``loop(*args, nv, v0, v1)`` over the rows of ``seqs``, threaded.
-
-    Threads are split by *work* (bases), not by rows, so a few long reads use
-    every thread too: :func:`run_rows` splits ``nv`` virtual rows into equal
-    ranges, and ``loop`` handles the real rows ``[B * v0 // nv, B * v1 // nv)``.
-    The loops write disjoint rows, so the result never depends on the split.
-
-    The loops compile on first use for the argument types of that call.  If
-    numba cannot compile one, this warns once, returns False and op ``name``
-    uses its torch code from then on.
-    """
-    B, L = seqs.shape
-    workers = max(1, min(torch.get_num_threads(), B, B * L // _MIN_BASES_PER_WORKER))
-    nv = workers * _SLICES_PER_WORKER
-    try:
-        run_rows(loop, nv, *args, nv)
-    except Exception as e:
-        from numba.core.errors import NumbaError
-
-        if not isinstance(e, NumbaError):
-            raise
-        warnings.warn(f"numba failed on the {name} loop, using torch: {e}", RuntimeWarning, 3)
-        _NUMBA_FAILED.add(name)
-        return False
-    return True
-
-
-def numba_lengths(lengths: torch.Tensor, width: int):
-    """``int64`` numpy lengths clamped into ``[0, width]`` (the loops trust them)."""
-    return lengths.to(torch.int64).clamp(0, width).contiguous().numpy()
 
 
 def integer_table(pad_value: int, device: torch.device) -> torch.Tensor:

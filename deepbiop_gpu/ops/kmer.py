@@ -51,8 +51,9 @@ import torch
 
 from ._checks import check_batch, check_int
 from ._dispatch import run_op, use_triton
+from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import BASE_CODES, code_table
-from .integer import TABLE_ROWS, gather, length_rows, numba_lengths, numba_ok, run_numba
+from .integer import TABLE_ROWS, gather, length_rows
 
 __all__ = [
     "MAX_COUNT_K",

@@ -9,14 +9,13 @@ import torch
 
 from ._checks import check_batch, check_index, check_seed
 from ._dispatch import run_op, use_triton
+from ._numba import numba_enabled, run_rows
 from ._philox import (
     STREAM_MUTATE,
-    numba_enabled,
     numba_philox,
     philox4x32,
     probability_threshold,
     read_counters,
-    run_rows,
 )
 from ._tables import ACGT, acgt_table
 

@@ -31,17 +31,9 @@ import torch
 
 from ._checks import check_batch
 from ._dispatch import run_op, use_triton
+from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import BASE_CODES
-from .integer import (
-    PAD_OFFSET,
-    TABLE_ROWS,
-    byte_index,
-    gather,
-    length_rows,
-    numba_lengths,
-    numba_ok,
-    run_numba,
-)
+from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows
 
 __all__ = ["DTYPES", "LAYOUTS", "UNKNOWN_MODES", "one_hot", "one_hot_torch"]
 

@@ -9,7 +9,7 @@ import torch
 
 from ._checks import check_batch, check_mask, check_rows
 from ._dispatch import run_op, use_triton
-from ._philox import numba_enabled, run_rows
+from ._numba import numba_enabled, run_rows
 from ._tables import complement_table
 
 __all__ = ["reverse_complement", "reverse_complement_torch"]

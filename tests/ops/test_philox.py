@@ -11,15 +11,15 @@ from deepbiop_gpu.ops._philox import (
     STREAM_CROP,
     STREAM_MUTATE,
     STREAM_REVERSE_COMPLEMENT,
-    numba_enabled,
     numba_philox,
     philox4x32,
     probability_threshold,
     read_words,
-    run_rows,
 )
 
 philox_module = importlib.import_module("deepbiop_gpu.ops._philox")
+numba_module = importlib.import_module("deepbiop_gpu.ops._numba")
+numba_enabled, run_rows = numba_module.numba_enabled, numba_module.run_rows
 M32 = 2**32 - 1
 
 # Known-answer tests of Random123 (kat_vectors: philox4x32 10 rounds):
@@ -166,7 +166,7 @@ def test_numba_switch(monkeypatch):
 
 
 def test_run_rows_covers_every_row_once(monkeypatch):
-    monkeypatch.setattr(philox_module, "_MIN_ROWS_PER_THREAD", 3)
+    monkeypatch.setattr(numba_module, "_MIN_ROWS_PER_THREAD", 3)
     seen = []
 
     def loop(tag, r0, r1):
