@@ -36,3 +36,25 @@ def data_dir() -> Path:
 )
 def device(request) -> torch.device:
     return torch.device(request.param)
+
+
+def _numba_installed() -> bool:
+    try:
+        import numba  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(
+    params=[
+        "torch",
+        pytest.param("numba", marks=pytest.mark.skipif(not _numba_installed(), reason="numba")),
+    ]
+)
+def cpu_path(request, monkeypatch) -> str:
+    """Run a test on both CPU implementations of the ops: the torch code and the numba loops."""
+    from deepbiop_gpu.ops._numba import NUMBA_ENV
+
+    monkeypatch.setenv(NUMBA_ENV, "0" if request.param == "torch" else "1")
+    return request.param

@@ -1,12 +1,19 @@
-"""``crop``: one window of a fixed length per read (seeded random, or start/center/end)."""
+"""``crop``: one window of a fixed length per read (seeded random, or start/center/end).
+
+CPU: numba loops (the start of each window and the copy in one pass) when
+numba is installed, else torch code; both tested against the naive reference.
+"""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
 from ._checks import check_batch, check_index, check_int, check_rows, check_seed
 from ._dispatch import run_op, use_triton
-from ._philox import STREAM_CROP, read_words
+from ._numba import numba_lengths, numba_ok, run_numba
+from ._philox import STREAM_CROP, numba_philox, read_words
 
 __all__ = ["MODES", "crop", "crop_torch", "take_windows", "take_windows_torch"]
 
@@ -72,6 +79,84 @@ def crop_torch(
     return take_windows_torch(seqs, starts, new_lengths, length), new_lengths, starts
 
 
+@functools.cache
+def _numba_loops():
+    import numba
+    import numpy as np
+
+    philox = numba_philox()
+    m32, u32, u8 = np.uint64(0xFFFFFFFF), np.uint64(32), np.uint64(8)
+    stream = np.uint64(STREAM_CROP)
+
+    @numba.njit(nogil=True)
+    def crop_loop(seqs, lens, index, length, mode, k0, k1, c2, out, out_lens, starts,
+                  nv, v0, v1):  # pragma: no cover - compiled
+        B = seqs.shape[0]
+        for b in range(B * v0 // nv, B * v1 // nv):
+            n = lens[b]
+            excess = max(n - length, 0)
+            if mode == 0:  # random: multiply-shift of word 0 of draw 0
+                idx = np.uint64(index[b])
+                c3 = (((idx >> u32) << u8) | stream) & m32
+                w0, _, _, _ = philox(k0, k1, np.uint64(0), idx & m32, c2, c3)
+                s = np.int64((w0 * np.uint64(excess + 1)) >> u32)
+            elif mode == 1:
+                s = 0
+            elif mode == 2:
+                s = excess // 2
+            else:
+                s = excess
+            m = min(n, length)
+            for p in range(m):
+                out[b, p] = seqs[b, s + p]
+            for p in range(m, length):
+                out[b, p] = 0
+            starts[b] = s
+            out_lens[b] = m
+
+    @numba.njit(nogil=True)
+    def windows_loop(x, starts, lens, out, nv, v0, v1):  # pragma: no cover - compiled
+        B, L = x.shape
+        length = out.shape[1]
+        for b in range(B * v0 // nv, B * v1 // nv):
+            s = starts[b]
+            m = min(lens[b], length)
+            for p in range(length):
+                src = s + p
+                out[b, p] = x[b, src] if p < m and 0 <= src < L else 0
+
+    return crop_loop, windows_loop
+
+
+def _crop_numba(seqs, lengths, index, length: int, mode: str, seed: int, epoch: int):
+    """The numba CPU loop; None if numba cannot compile it (then torch runs)."""
+    import numpy as np
+
+    B, L = seqs.shape
+    out = torch.empty((B, length), dtype=torch.uint8)
+    new_lengths = torch.empty(B, dtype=lengths.dtype)
+    starts = torch.empty(B, dtype=torch.int64)
+    index_np = index.contiguous().numpy() if index is not None else np.zeros(B, np.int64)
+    ok = run_numba(
+        "crop", _numba_loops()[0], seqs,
+        seqs.contiguous().numpy(), numba_lengths(lengths, L), index_np, length, MODES.index(mode),
+        np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF),
+        np.uint64(epoch & 0xFFFFFFFF), out.numpy(), new_lengths.numpy(), starts.numpy(),
+    )  # fmt: skip
+    return (out, new_lengths, starts) if ok else None
+
+
+def _take_windows_numba(x, starts, lengths, length: int):
+    """The numba CPU loop; None if numba cannot compile it (then torch runs)."""
+    out = torch.empty((x.shape[0], length), dtype=x.dtype)
+    ok = run_numba(
+        "take_windows", _numba_loops()[1], x,
+        x.contiguous().numpy(), starts.contiguous().numpy(),
+        lengths.to(torch.int64).contiguous().numpy(), out.numpy(),
+    )  # fmt: skip
+    return out if ok else None
+
+
 @torch.library.custom_op("deepbiop_gpu::crop", mutates_args=())
 def _crop_op(
     seqs: torch.Tensor,
@@ -86,6 +171,10 @@ def _crop_op(
         from deepbiop_gpu.kernels.crop import crop_triton
 
         return crop_triton(seqs, lengths, index, length, mode, seed, epoch)
+    if seqs.device.type == "cpu" and numba_ok("crop") and seqs.shape[0]:
+        result = _crop_numba(seqs, lengths, index, length, mode, seed, epoch)
+        if result is not None:
+            return result
     return crop_torch(seqs, lengths, index, length, mode, seed, epoch)
 
 
@@ -115,6 +204,10 @@ def _take_windows_op(
         from deepbiop_gpu.kernels.crop import take_windows_triton
 
         return take_windows_triton(x, starts, lengths, length)
+    if x.device.type == "cpu" and numba_ok("take_windows") and x.shape[0] and x.dtype != torch.bfloat16:
+        out = _take_windows_numba(x, starts, lengths, length)
+        if out is not None:
+            return out
     return take_windows_torch(x, starts, lengths, length)
 
 

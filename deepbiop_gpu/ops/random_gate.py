@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ._checks import check_index, check_int, check_seed
 from ._dispatch import run_op, use_triton
-from ._philox import STREAM_REVERSE_COMPLEMENT, probability_threshold, read_words
+from ._numba import numba_ok
+from ._philox import STREAM_REVERSE_COMPLEMENT, numba_philox, probability_threshold, read_words
 
-__all__ = ["bernoulli_gate", "bernoulli_gate_torch"]
+__all__ = ["bernoulli_gate", "bernoulli_gate_numba", "bernoulli_gate_torch"]
 
 
 def bernoulli_gate_torch(
@@ -19,6 +22,42 @@ def bernoulli_gate_torch(
     return word0 < threshold
 
 
+@functools.cache
+def _numba_loop():
+    import numba
+    import numpy as np
+
+    philox = numba_philox()
+    m32, u32, u8 = np.uint64(0xFFFFFFFF), np.uint64(32), np.uint64(8)
+
+    @numba.njit(nogil=True)
+    def loop(index, threshold, k0, k1, c2, stream, out):  # pragma: no cover - compiled
+        t = np.uint64(threshold)
+        for b in range(index.shape[0]):
+            idx = np.uint64(index[b])
+            c1 = idx & m32
+            c3 = (((idx >> u32) << u8) | np.uint64(stream)) & m32
+            w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, c3)
+            out[b] = w0 < t
+
+    return loop
+
+
+def bernoulli_gate_numba(
+    index: torch.Tensor, threshold: int, seed: int, epoch: int, stream: int
+) -> torch.Tensor:
+    """CPU implementation with numba: the same words and rule as :func:`bernoulli_gate_torch`."""
+    import numpy as np
+
+    out = torch.empty(index.shape, dtype=torch.bool)
+    _numba_loop()(
+        index.contiguous().numpy(), threshold,
+        np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF),
+        np.uint64(epoch & 0xFFFFFFFF), stream, out.numpy(),
+    )  # fmt: skip
+    return out
+
+
 @torch.library.custom_op("deepbiop_gpu::bernoulli_gate", mutates_args=())
 def _bernoulli_gate_op(
     index: torch.Tensor, threshold: int, seed: int, epoch: int, stream: int
@@ -27,6 +66,8 @@ def _bernoulli_gate_op(
         from deepbiop_gpu.kernels._random import bernoulli_gate_triton
 
         return bernoulli_gate_triton(index, threshold, seed, epoch, stream)
+    if index.device.type == "cpu" and numba_ok("bernoulli_gate"):
+        return bernoulli_gate_numba(index, threshold, seed, epoch, stream)
     return bernoulli_gate_torch(index, threshold, seed, epoch, stream)
 
 

@@ -22,7 +22,7 @@ def assert_same(got, expected):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, mode, device):
+def test_edge_cases(case, mode, device, cpu_path):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
     index = indices(len(reads))
@@ -49,6 +49,7 @@ def test_random_batches_match_naive(batch, length, mode, seed, epoch, int32):
     expected = naive_crop(seqs, lengths, length, mode, seed, index, epoch)
     got = crop(seqs, lengths, length, mode, seed, index, epoch)
     assert_same(got, expected)
+    assert_same(crop_torch(seqs, lengths, index, length, mode, seed, epoch), expected)
     # the companion crops another per-base tensor with the same windows
     quals = seqs.float() / 2
     assert torch.equal(take_windows(quals, got[2], got[1], length),
@@ -74,7 +75,7 @@ def test_short_reads_kept_whole():
         assert bytes(out[0].tolist()) == b"ACG" + bytes(5)
 
 
-def test_random_starts_depend_only_on_seed_epoch_index_and_length():
+def test_random_starts_depend_only_on_seed_epoch_index_and_length(cpu_path):
     gen = torch.Generator().manual_seed(3)
     reads = random_reads(gen, 40, 300, min_len=100)
     seqs, lengths = pack(reads)
@@ -104,7 +105,7 @@ def test_random_starts_uniform():
     assert stats.chisquare(counts.tolist()).pvalue > 1e-4, counts.tolist()
 
 
-def test_take_windows_follows_crop():
+def test_take_windows_follows_crop(cpu_path):
     gen = torch.Generator().manual_seed(4)
     reads = random_reads(gen, 30, 80)
     seqs, lengths = pack(reads)
@@ -119,7 +120,7 @@ def test_take_windows_follows_crop():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.int64, torch.bool, torch.bfloat16])
-def test_take_windows_dtypes(dtype):
+def test_take_windows_dtypes(dtype, cpu_path):
     x = (torch.arange(24).reshape(3, 8) % 5).to(dtype)
     starts, lens = torch.tensor([1, 0, 8]), torch.tensor([4, 8, 0], dtype=torch.int32)
     got = take_windows(x, starts, lens, 6)
@@ -148,7 +149,7 @@ def test_inputs_not_mutated():
     assert torch.equal(index, before[2])
 
 
-def test_noncontiguous_input():
+def test_noncontiguous_input(cpu_path):
     seqs, lengths = pack([b"ACGTACGTAC", b"ttttggggcc"])
     view = seqs[:, ::2]
     got = crop(view, lengths // 2, 3, "random", 1, torch.arange(2))

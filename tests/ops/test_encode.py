@@ -9,7 +9,7 @@ from deepbiop_gpu.ops.encode import encode_torch
 
 
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, device):
+def test_edge_cases(case, device, cpu_path):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
     expected = naive_encode(seqs, lengths)
@@ -22,11 +22,13 @@ def test_edge_cases(case, device):
 @settings(max_examples=150, deadline=None)
 def test_random_batches_match_naive(batch):
     seqs, lengths = batch
-    assert torch.equal(encode(seqs, lengths), naive_encode(seqs, lengths))
-    assert torch.equal(encode(seqs, lengths.to(torch.int32)), naive_encode(seqs, lengths))
+    expected = naive_encode(seqs, lengths)
+    assert torch.equal(encode(seqs, lengths), expected)
+    assert torch.equal(encode(seqs, lengths.to(torch.int32)), expected)
+    assert torch.equal(encode_torch(seqs, lengths), expected)
 
 
-def test_large_random_batch(device):
+def test_large_random_batch(device, cpu_path):
     gen = torch.Generator().manual_seed(1)
     seqs, lengths = pack(random_reads(gen, 64, 700))
     expected = naive_encode(seqs, lengths)

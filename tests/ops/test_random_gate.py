@@ -19,7 +19,7 @@ def naive_gate(p, seed, index, epoch=0, stream=STREAM_REVERSE_COMPLEMENT):
 
 @pytest.mark.parametrize("p", [0.0, 2**-32, 0.1, 0.5, 0.9, 1.0])
 @pytest.mark.parametrize("stream", [STREAM_REVERSE_COMPLEMENT, STREAM_CROP, 0, 255])
-def test_matches_naive(p, stream, device):
+def test_matches_naive(p, stream, device, cpu_path):
     index = torch.cat([torch.arange(200), torch.tensor([2**32, 2**40 + 7, 2**62])])
     got = bernoulli_gate(p, 2**35 + 9, index.to(device), epoch=3, stream=stream)
     assert got.dtype == torch.bool and got.shape == index.shape
@@ -32,7 +32,7 @@ def test_extremes():
     assert bernoulli_gate(1.0, 1, index).all()
 
 
-def test_independent_of_batch():
+def test_independent_of_batch(cpu_path):
     index = torch.randint(0, 2**40, (500,), generator=torch.Generator().manual_seed(0))
     full = bernoulli_gate(0.5, 7, index, 2)
     perm = torch.randperm(500)
@@ -51,7 +51,7 @@ def test_frequency_within_binomial_bound(p):
     assert abs(k - n * p) < 5 * math.sqrt(n * p * (1 - p))
 
 
-def test_empty():
+def test_empty(cpu_path):
     got = bernoulli_gate(0.5, 1, torch.zeros(0, dtype=torch.int64))
     assert got.shape == (0,) and got.dtype == torch.bool
 
