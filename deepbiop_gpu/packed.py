@@ -155,6 +155,18 @@ class StringColumn(Sequence[str]):
         """All entries as a Python list."""
         return list(self)
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> list[str]:
+        """The entries at ``rows`` as a list of ``str`` (no intermediate column).
+
+        >>> StringColumn.from_strings(["a", "bb", "c"]).take([2, 0])
+        ['c', 'a']
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        view = memoryview(self._data)
+        starts = self._offsets[rows].tolist()
+        ends = self._offsets[rows + 1].tolist()
+        return [str(view[a:b], "utf-8") for a, b in zip(starts, ends)]
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, StringColumn):
             return np.array_equal(self._offsets, other._offsets) and np.array_equal(

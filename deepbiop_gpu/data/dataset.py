@@ -109,7 +109,7 @@ class SampleBatch(Sequence[dict]):
         if reads.qualities is not None:
             batch["qualities"] = pad_ragged(reads.qualities, starts, lengths, width)
         batch["index"] = idx
-        batch["names"] = reads.names[self.indices].tolist()
+        batch["names"] = reads.names.take(self.indices)
         if ds.labels is not None:
             batch["labels"] = ds.labels[idx]
         batch["epoch"] = self.epoch
