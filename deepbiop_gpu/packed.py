@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["PackedReads", "Record", "StringColumn", "pad_ragged"]
+__all__ = ["ColumnView", "PackedReads", "Record", "StringColumn", "pad_ragged", "pad_rows_numpy"]
 
 IndexLike = int | slice | Sequence[int] | np.ndarray | torch.Tensor
 
@@ -155,6 +155,10 @@ class StringColumn(Sequence[str]):
         """All entries as a Python list."""
         return list(self)
 
+    def view(self, rows: np.ndarray) -> ColumnView:
+        """The entries at ``rows``, decoded only when first read (see :class:`ColumnView`)."""
+        return ColumnView(self, np.asarray(rows, dtype=np.int64))
+
     def take(self, rows: Sequence[int] | np.ndarray) -> list[str]:
         """The entries at ``rows`` as a list of ``str`` (no intermediate column).
 
@@ -186,6 +190,54 @@ class StringColumn(Sequence[str]):
     @property
     def nbytes(self) -> int:
         return self._data.nbytes + self._offsets.nbytes
+
+
+class ColumnView(Sequence[str]):
+    """Some entries of a :class:`StringColumn`, decoded to ``str`` on first use.
+
+    What a batch's ``names`` holds: a read-only sequence of ``str`` that costs
+    nothing until it is read (most training loops never read it).  It
+    compares equal to the list of its strings and pickles as that list.
+    """
+
+    __slots__ = ("_column", "_rows", "_items")
+
+    def __init__(self, column: StringColumn, rows: np.ndarray) -> None:
+        self._column = column
+        self._rows = rows
+        self._items: list[str] | None = None
+
+    def tolist(self) -> list[str]:
+        if self._items is None:
+            self._items = self._column.take(self._rows)
+        return list(self._items)
+
+    def _list(self) -> list[str]:
+        if self._items is None:
+            self._items = self._column.take(self._rows)
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (ColumnView, list, tuple)):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (list, (self._list(),))
+
+    def __repr__(self) -> str:
+        return repr(self._list())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,36 +328,59 @@ def _prefix_mask(width: int) -> np.ndarray:
 def _pad_ragged_numpy(
     data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int, pad_value: int
 ) -> np.ndarray:
+    return pad_rows_numpy([data], starts, lengths, width, pad_value)[0]
+
+
+def pad_rows_numpy(
+    buffers: Sequence[np.ndarray],
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    width: int,
+    pad_value: int = 0,
+) -> list[np.ndarray]:
+    """:func:`pad_ragged` for numpy buffers that share their rows (bases and qualities).
+
+    The row plan (clamped lengths, which rows run off the end, the keep mask)
+    is computed once for all buffers.
+    """
     n = len(starts)
     if n == 0 or width == 0:
-        return np.full((n, width), pad_value, data.dtype)
+        return [np.full((n, width), pad_value, b.dtype) for b in buffers]
     lengths = np.clip(lengths.astype(np.int64, copy=False), 0, width)
     starts = starts.astype(np.int64, copy=False)
-    total = int(lengths.sum())
-    if total >= 256 * n:  # long rows: one memcpy per row
-        out = np.full((n, width), pad_value, data.dtype)
-        for i, (a, m) in enumerate(zip(starts.tolist(), lengths.tolist())):
-            out[i, :m] = data[a : a + m]
-        return out
-    # Short rows: copy whole `width`-byte windows of the buffer (one row gather
+    if int(lengths.sum()) >= 256 * n:  # long rows: one memcpy per row
+        outs = []
+        for data in buffers:
+            out = np.full((n, width), pad_value, data.dtype)
+            for i, (a, m) in enumerate(zip(starts.tolist(), lengths.tolist())):
+                out[i, :m] = data[a : a + m]
+            outs.append(out)
+        return outs
+    # Short rows: copy whole `width`-byte windows of each buffer (one row gather
     # from a sliding-window view), then blank each row past its length.
-    if len(data) < width:
-        data = np.concatenate([data, np.zeros(width - len(data), data.dtype)])
-    last = len(data) - width
-    out = sliding_window_view(data, width)[np.minimum(starts, last)]
-    if width <= 2048 and data.dtype == np.uint8:
-        keep = _prefix_mask(width)[lengths]
-    else:
-        keep = np.arange(width) < lengths[:, None]
-    if pad_value == 0:
-        np.multiply(out, keep, out=out, casting="unsafe")
-    else:
-        out = np.where(keep.astype(bool, copy=False), out, np.asarray(pad_value, data.dtype))
-    for i in np.flatnonzero(starts > last).tolist():  # windows that would run off the end
-        a, m = int(starts[i]), int(lengths[i])
-        out[i] = pad_value
-        out[i, :m] = data[a : a + m]
-    return out
+    keep = None
+    outs = []
+    for data in buffers:
+        if len(data) < width:
+            data = np.concatenate([data, np.zeros(width - len(data), data.dtype)])
+        last = len(data) - width
+        out = sliding_window_view(data, width)[np.minimum(starts, last)]
+        if keep is None:
+            if width <= 2048:
+                keep = _prefix_mask(width)[lengths]
+            else:
+                keep = (np.arange(width) < lengths[:, None]).view(np.uint8)
+            off_end = np.flatnonzero(starts > last).tolist()  # windows that would run off the end
+        if pad_value == 0:
+            np.multiply(out, keep, out=out, casting="unsafe")
+        else:
+            out = np.where(keep.view(bool), out, np.asarray(pad_value, data.dtype))
+        for i in off_end:
+            a, m = int(starts[i]), int(lengths[i])
+            out[i] = pad_value
+            out[i, :m] = data[a : a + m]
+        outs.append(out)
+    return outs
 
 
 def _round_up(x: int, multiple: int) -> int:

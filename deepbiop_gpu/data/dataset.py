@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..packed import PackedReads, pad_ragged
+from ..packed import PackedReads, pad_rows_numpy
 from .collate import batch_width
 from .labels import LabelResolver, LabelSpec
 
@@ -98,20 +98,25 @@ class SampleBatch(Sequence[dict]):
     def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
         ds = self.dataset
         reads = ds.reads
-        idx = torch.from_numpy(self.indices)
-        starts = reads.offsets[idx]
-        lengths = reads.offsets[idx + 1] - starts
-        width = batch_width(lengths, max_len, multiple_of)
+        idx = self.indices
+        offsets = reads.offsets.numpy()
+        starts = offsets[idx]
+        lengths = offsets[idx + 1] - starts
+        width = batch_width(torch.from_numpy(lengths), max_len, multiple_of)
+        buffers = [reads.sequences.numpy()]
+        if reads.qualities is not None:
+            buffers.append(reads.qualities.numpy())
+        padded = pad_rows_numpy(buffers, starts, lengths, width)
         batch: dict[str, Any] = {
-            "sequences": pad_ragged(reads.sequences, starts, lengths, width),
-            "lengths": lengths.clamp(max=width).to(torch.int32),
+            "sequences": torch.from_numpy(padded[0]),
+            "lengths": torch.from_numpy(np.minimum(lengths, width).astype(np.int32)),
         }
         if reads.qualities is not None:
-            batch["qualities"] = pad_ragged(reads.qualities, starts, lengths, width)
-        batch["index"] = idx
-        batch["names"] = reads.names.take(self.indices)
+            batch["qualities"] = torch.from_numpy(padded[1])
+        batch["index"] = torch.from_numpy(idx)
+        batch["names"] = reads.names.view(idx)
         if ds.labels is not None:
-            batch["labels"] = ds.labels[idx]
+            batch["labels"] = ds.labels[batch["index"]]
         batch["epoch"] = self.epoch
         if ds.transform is not None and _is_batch_transform(ds.transform):
             batch = ds.transform(batch)

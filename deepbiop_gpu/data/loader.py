@@ -1,16 +1,24 @@
 """``DataLoader``: torch's DataLoader with seeded epochs, rank sharding and device transforms.
 
-Workers parse nothing (the map-style dataset was indexed once) and collate on
-the CPU; in the main process each batch goes to ``device`` and ``transform``
-runs there (on a side CUDA stream that overlaps the model step).  On a CPU
-device with workers, the transform runs in the workers instead, which is
-where the CPU time is: the random ops depend only on (seed, epoch, index), so
-the batches are the same either way.
+Batches are collated on the CPU — by worker processes (``num_workers > 0``,
+torch's machinery) or, for the map-style datasets of this package with
+``num_workers=0``, by a pool of threads in this process (``num_threads``):
+the dataset is already indexed, collating is a few vectorised copies that
+release the GIL, and threads hand batches over without the per-tensor
+shared-memory transfer worker processes pay.  In the main thread each batch
+goes to ``device`` and ``transform`` runs there (on a side CUDA stream that
+overlaps the model step).  On a CPU device the transform runs where the
+batch is collated (threads or workers) instead: the random ops depend only on
+(seed, epoch, index), so the batches are the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -19,7 +27,7 @@ from .collate import default_collate
 from .dataset import Dataset, PairedDataset, Subset
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
-from .sampler import EpochBatchSampler
+from .sampler import EpochBatchSampler, IndexBatch
 
 __all__ = ["DataLoader"]
 
@@ -53,6 +61,61 @@ def _warm_up(transform: Callable) -> None:
         transform(batch)
     except Exception:  # noqa: BLE001 - an optimisation only
         pass
+
+
+def _pin(batch: Any) -> Any:
+    """Page-locked copies of every tensor of a (nested) batch."""
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return {k: _pin(v) for k, v in batch.items()}
+    return batch
+
+
+class _ThreadedBatches:
+    """Fetch, collate (and on a CPU device transform) batches in a thread pool, in order.
+
+    Batch ``i + depth`` is being made while batch ``i`` is consumed; the
+    order is the batch sampler's, whatever the threads' timing.
+    """
+
+    def __init__(self, dataset: Any, batch_sampler: EpochBatchSampler, collate_fn: Callable,
+                 transform: Callable | None, threads: int, pin: bool) -> None:
+        self.dataset = dataset
+        self.batch_sampler = batch_sampler
+        self.collate_fn = collate_fn
+        self.transform = transform
+        self.threads = threads
+        self.pin = pin
+
+    def _make(self, indices: IndexBatch) -> Any:
+        getitems = getattr(self.dataset, "__getitems__", None)
+        samples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
+        batch = self.collate_fn(samples)
+        if self.transform is not None:
+            batch = apply_transform(self.transform, batch, indices.epoch)
+        return _pin(batch) if self.pin else batch
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[Any]:
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="deepbiop_gpu-collate")
+        batches = iter(self.batch_sampler)
+        pending: deque[Future] = deque(
+            pool.submit(self._make, indices) for indices in itertools.islice(batches, 2 * self.threads)
+        )
+        try:
+            while pending:
+                batch = pending.popleft().result()
+                following = next(batches, None)
+                if following is not None:
+                    pending.append(pool.submit(self._make, following))
+                yield batch
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
 
 
 class _CollateThenTransform:
@@ -92,6 +155,10 @@ class DataLoader:
         "auto": pin when ``device`` is CUDA.
     prefetch : int
         Batches transformed ahead on the device (CUDA side stream).
+    num_threads : int, optional
+        With ``num_workers=0`` and a map-style dataset of this package:
+        threads that collate batches ahead (default ``min(4, CPUs)``; 0 =
+        collate in the iterating thread).
     **torch_kwargs
         Passed to ``torch.utils.data.DataLoader`` (``persistent_workers``,
         ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
@@ -126,11 +193,15 @@ class DataLoader:
         drop_last: bool = False,
         pin_memory: bool | str = "auto",
         prefetch: int = 2,
+        num_threads: int | None = None,
         **torch_kwargs: Any,
     ) -> None:
         _check_positive_int(batch_size, "batch_size")
         _check_positive_int(num_workers, "num_workers", allow_zero=True)
         _check_positive_int(prefetch, "prefetch", allow_zero=True)
+        if num_threads is None:
+            num_threads = min(4, os.cpu_count() or 1)
+        _check_positive_int(num_threads, "num_threads", allow_zero=True)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         if transform is not None and not callable(transform):
@@ -150,14 +221,16 @@ class DataLoader:
         self.seed = seed
         self.drop_last = drop_last
         self.prefetch = prefetch
+        self.num_threads = num_threads
         self.epoch = 0
         if pin_memory == "auto":
             pin_memory = self.device.type == "cuda"
         self.pin_memory = bool(pin_memory)
 
         ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))
-        # CPU delivery with workers: the transform runs in the workers (same results).
         self._warmed_up = False
+        self._threads: _ThreadedBatches | None = None
+        # CPU delivery with workers: the transform runs in the workers (same results).
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
         )
@@ -192,6 +265,12 @@ class DataLoader:
             self._loader = torch.utils.data.DataLoader(
                 dataset, batch_sampler=self.batch_sampler, collate_fn=worker_collate, **common
             )
+            if num_workers == 0 and num_threads > 0 and ours:
+                cpu_transform = transform if self.device.type == "cpu" else None
+                self._threads = _ThreadedBatches(
+                    dataset, self.batch_sampler, collate_fn, cpu_transform, num_threads,
+                    self.pin_memory,
+                )
 
     # --------------------------------------------------------------- epochs
     def set_epoch(self, epoch: int) -> None:
@@ -215,13 +294,19 @@ class DataLoader:
         self._sync_epoch()
         epoch = self.epoch
         batches = self._loader
-        transform = None if self._transform_in_workers else self.transform
-        if self._transform_in_workers:
-            # the workers applied it; still tag batches from foreign collate_fns
-            batches = (apply_transform(None, b, epoch) for b in self._loader)
-        if self._transform_in_workers and not self._warmed_up:
-            _warm_up(self.transform)
-            self._warmed_up = True
+        transform = self.transform
+        transform_elsewhere = self._transform_in_workers or (
+            self._threads is not None and self._threads.transform is not None
+        )
+        if self._threads is not None:
+            batches = self._threads
+        if transform_elsewhere:
+            transform = None
+            if not self._warmed_up:
+                _warm_up(self.transform)
+                self._warmed_up = True
+            # the workers / threads applied it; still tag batches from foreign collate_fns
+            batches = (apply_transform(None, b, epoch) for b in batches)
         yield from DevicePrefetcher(batches, self.device, transform, self.prefetch, epoch)
         self.epoch = epoch + 1  # a complete pass moves to the next epoch
 

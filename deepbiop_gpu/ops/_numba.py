@@ -120,4 +120,6 @@ def run_numba(name: str, loop, seqs: torch.Tensor, *args) -> bool:
 
 def numba_lengths(lengths: torch.Tensor, width: int):
     """``int64`` numpy lengths clamped into ``[0, width]`` (the loops trust them)."""
-    return lengths.to(torch.int64).clamp(0, width).contiguous().numpy()
+    import numpy as np
+
+    return np.clip(lengths.numpy().astype(np.int64), 0, width)
