@@ -113,3 +113,43 @@ def test_split_subsets_keep_parent_indices_and_cover_everything():
     assert again.indices.tolist() == train.indices.tolist()
     with pytest.raises(ValueError, match="fraction must be a number in"):
         ds.split(1.5)
+
+
+def test_collate_threads_give_the_same_batches_in_the_same_order():
+    ds = _dataset(200)
+
+    def epoch(threads):
+        loader = DataLoader(ds, batch_size=7, shuffle=True, seed=3, num_threads=threads, transform=Tag())
+        loader.set_epoch(1)
+        return [(b["index"].tolist(), b["sequences"].tolist(), b["seen_epoch"].tolist()) for b in loader]
+
+    reference = epoch(0)
+    assert epoch(1) == reference and epoch(3) == reference
+
+
+def test_breaking_out_of_a_threaded_epoch_stops_cleanly():
+    import threading
+
+    ds = _dataset(200)
+    loader = DataLoader(ds, batch_size=4, num_threads=2)
+    before = threading.active_count()
+    for i, _ in enumerate(loader):
+        if i == 3:
+            break
+    import gc
+
+    gc.collect()
+    assert threading.active_count() <= before
+    assert sum(len(b["index"]) for b in loader) == 200  # a new pass starts afresh
+
+
+def test_names_are_decoded_lazily_but_behave_like_a_list():
+    import pickle
+
+    ds = _dataset(20)
+    batch = next(iter(DataLoader(ds, batch_size=5)))
+    names = batch["names"]
+    assert names == [f"read{i}" for i in range(5)] and len(names) == 5 and names[-1] == "read4"
+    assert list(names) == names.tolist() and names[1:3] == ["read1", "read2"]
+    assert pickle.loads(pickle.dumps(names)) == ["read0", "read1", "read2", "read3", "read4"]
+    assert type(pickle.loads(pickle.dumps(names))) is list
