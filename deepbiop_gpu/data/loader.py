@@ -2,10 +2,10 @@
 
 Batches are collated on the CPU — by worker processes (``num_workers > 0``,
 torch's machinery) or, for the map-style datasets of this package with
-``num_workers=0``, by a pool of threads in this process (``num_threads``):
-the dataset is already indexed, collating is a few vectorised copies that
-release the GIL, and threads hand batches over without the per-tensor
-shared-memory transfer worker processes pay.  In the main thread each batch
+``num_workers=0``, in this process: the dataset is already indexed, so a
+batch is a few vectorised copies, fetched straight from the batch sampler
+(optionally by a pool of ``num_threads`` threads) without the per-tensor
+shared-memory transfers worker processes pay.  In the main thread each batch
 goes to ``device`` and ``transform`` runs there (on a side CUDA stream that
 overlaps the model step).  On a CPU device the transform runs where the
 batch is collated (threads or workers) instead: the random ops depend only on
@@ -15,7 +15,6 @@ batch is collated (threads or workers) instead: the random ops depend only on
 from __future__ import annotations
 
 import itertools
-import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,11 +71,12 @@ def _pin(batch: Any) -> Any:
     return batch
 
 
-class _ThreadedBatches:
-    """Fetch, collate (and on a CPU device transform) batches in a thread pool, in order.
+class _InProcessBatches:
+    """Fetch, collate (and on a CPU device transform) batches in this process, in order.
 
-    Batch ``i + depth`` is being made while batch ``i`` is consumed; the
-    order is the batch sampler's, whatever the threads' timing.
+    With ``threads > 0`` a pool makes batch ``i + 2 * threads`` while batch
+    ``i`` is consumed; the order is the batch sampler's, whatever the threads'
+    timing.  With ``threads == 0`` each batch is made when it is asked for.
     """
 
     def __init__(self, dataset: Any, batch_sampler: EpochBatchSampler, collate_fn: Callable,
@@ -100,6 +100,10 @@ class _ThreadedBatches:
         return len(self.batch_sampler)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.threads == 0:
+            for indices in self.batch_sampler:
+                yield self._make(indices)
+            return
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="deepbiop_gpu-collate")
         batches = iter(self.batch_sampler)
         pending: deque[Future] = deque(
@@ -118,16 +122,56 @@ class _ThreadedBatches:
             pool.shutdown(wait=True)
 
 
-class _CollateThenTransform:
-    """Worker-side collate followed by the loader's transform (CPU devices only)."""
+def _one_storage(batch: Any) -> Any:
+    """The batch's tensors as views of one freshly allocated buffer.
 
-    def __init__(self, collate_fn: Callable, transform: Callable) -> None:
+    A worker process hands each tensor storage to the main process through
+    shared memory, at a fixed cost per storage (about a millisecond on small
+    VMs, more than collating a batch takes); one storage per batch pays it
+    once.  Costs one extra copy of the batch, in the worker.
+    """
+    tensors: list[tuple[Any, Any, torch.Tensor]] = []
+
+    def collect(d: dict) -> None:
+        for k, v in d.items():
+            if isinstance(v, torch.Tensor) and v.device.type == "cpu":
+                tensors.append((d, k, v))
+            elif isinstance(v, dict):
+                collect(v)
+
+    if not isinstance(batch, dict):
+        return batch
+    batch = {k: (dict(v) if isinstance(v, dict) else v) for k, v in batch.items()}
+    collect(batch)
+    if len(tensors) < 2:
+        return batch
+    offsets, total = [], 0
+    for _, _, t in tensors:
+        offsets.append(total)
+        total += -(-t.numel() * t.element_size() // 64) * 64  # 64-byte aligned
+    buffer = torch.empty(total, dtype=torch.uint8)
+    for (holder, key, t), start in zip(tensors, offsets):
+        nbytes = t.numel() * t.element_size()
+        view = buffer[start : start + nbytes].view(t.dtype).view(t.shape)
+        view.copy_(t)
+        holder[key] = view
+    return batch
+
+
+class _WorkerCollate:
+    """Collate in a worker process: the transform too on a CPU device, one storage per batch."""
+
+    def __init__(self, collate_fn: Callable, transform: Callable | None) -> None:
         self.collate_fn = collate_fn
         self.transform = transform
 
     def __call__(self, samples: Any) -> Any:
         batch = self.collate_fn(samples)
-        return apply_transform(self.transform, batch, getattr(samples, "epoch", 0))
+        if self.transform is not None:
+            batch = apply_transform(self.transform, batch, getattr(samples, "epoch", 0))
+        if torch.utils.data.get_worker_info() is not None:
+            batch = _one_storage(batch)
+        return batch
 
 
 class DataLoader:
@@ -155,10 +199,11 @@ class DataLoader:
         "auto": pin when ``device`` is CUDA.
     prefetch : int
         Batches transformed ahead on the device (CUDA side stream).
-    num_threads : int, optional
+    num_threads : int
         With ``num_workers=0`` and a map-style dataset of this package:
-        threads that collate batches ahead (default ``min(4, CPUs)``; 0 =
-        collate in the iterating thread).
+        threads that collate batches ahead (default 0: collate in the
+        iterating thread).  Collating is partly Python, so threads contend for
+        the GIL: they pay only when the transform's compiled loops dominate.
     **torch_kwargs
         Passed to ``torch.utils.data.DataLoader`` (``persistent_workers``,
         ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
@@ -193,14 +238,12 @@ class DataLoader:
         drop_last: bool = False,
         pin_memory: bool | str = "auto",
         prefetch: int = 2,
-        num_threads: int | None = None,
+        num_threads: int = 0,
         **torch_kwargs: Any,
     ) -> None:
         _check_positive_int(batch_size, "batch_size")
         _check_positive_int(num_workers, "num_workers", allow_zero=True)
         _check_positive_int(prefetch, "prefetch", allow_zero=True)
-        if num_threads is None:
-            num_threads = min(4, os.cpu_count() or 1)
         _check_positive_int(num_threads, "num_threads", allow_zero=True)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -229,13 +272,15 @@ class DataLoader:
 
         ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))
         self._warmed_up = False
-        self._threads: _ThreadedBatches | None = None
+        self._in_process: _InProcessBatches | None = None
         # CPU delivery with workers: the transform runs in the workers (same results).
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
         )
         worker_collate = (
-            _CollateThenTransform(collate_fn, transform) if self._transform_in_workers else collate_fn
+            _WorkerCollate(collate_fn, transform if self._transform_in_workers else None)
+            if ours and num_workers > 0
+            else collate_fn
         )
         common = dict(num_workers=num_workers, pin_memory=self.pin_memory, **torch_kwargs)
         self.batch_sampler: EpochBatchSampler | None = None
@@ -265,9 +310,9 @@ class DataLoader:
             self._loader = torch.utils.data.DataLoader(
                 dataset, batch_sampler=self.batch_sampler, collate_fn=worker_collate, **common
             )
-            if num_workers == 0 and num_threads > 0 and ours:
+            if num_workers == 0 and ours:
                 cpu_transform = transform if self.device.type == "cpu" else None
-                self._threads = _ThreadedBatches(
+                self._in_process = _InProcessBatches(
                     dataset, self.batch_sampler, collate_fn, cpu_transform, num_threads,
                     self.pin_memory,
                 )
@@ -296,10 +341,10 @@ class DataLoader:
         batches = self._loader
         transform = self.transform
         transform_elsewhere = self._transform_in_workers or (
-            self._threads is not None and self._threads.transform is not None
+            self._in_process is not None and self._in_process.transform is not None
         )
-        if self._threads is not None:
-            batches = self._threads
+        if self._in_process is not None:
+            batches = self._in_process
         if transform_elsewhere:
             transform = None
             if not self._warmed_up:

@@ -153,3 +153,30 @@ def test_names_are_decoded_lazily_but_behave_like_a_list():
     assert list(names) == names.tolist() and names[1:3] == ["read1", "read2"]
     assert pickle.loads(pickle.dumps(names)) == ["read0", "read1", "read2", "read3", "read4"]
     assert type(pickle.loads(pickle.dumps(names))) is list
+
+
+def test_worker_batches_arrive_as_one_storage():
+    ds = _dataset(40)
+    for batch in DataLoader(ds, batch_size=8, num_workers=2, transform=Tag()):
+        storages = {t.untyped_storage().data_ptr() for t in batch.values() if isinstance(t, torch.Tensor)}
+        assert len(storages) == 1
+    expected = [b["sequences"] for b in DataLoader(ds, batch_size=8, transform=Tag())]
+    got = [b["sequences"] for b in DataLoader(ds, batch_size=8, num_workers=2, transform=Tag())]
+    assert all(torch.equal(a, b) for a, b in zip(expected, got))
+
+
+def test_one_storage_keeps_values_dtypes_and_nesting():
+    from deepbiop_gpu.data.loader import _one_storage
+
+    batch = {
+        "a": torch.arange(7, dtype=torch.uint8), "b": torch.randn(3, 5), "c": torch.tensor([True, False]),
+        "pair": {"x": torch.arange(4, dtype=torch.int64).view(2, 2), "names": ["n"]}, "epoch": 3,
+    }
+    packed = _one_storage(batch)
+    assert packed["epoch"] == 3 and packed["pair"]["names"] == ["n"]
+    for key in ("a", "b", "c"):
+        assert torch.equal(packed[key], batch[key]) and packed[key].dtype == batch[key].dtype
+    assert torch.equal(packed["pair"]["x"], batch["pair"]["x"])
+    ptrs = {packed[k].untyped_storage().data_ptr() for k in ("a", "b", "c")}
+    assert ptrs == {packed["pair"]["x"].untyped_storage().data_ptr()}
+    assert batch["a"].untyped_storage().data_ptr() not in ptrs  # the input batch is untouched
