@@ -55,6 +55,8 @@ from _common import RESULTS, load_average, machine_info, markdown_table, short_f
 BATCH = 256
 RATE = 0.01
 P_RC = 0.5
+FEED_OURS = "deepbiop_gpu, bytes only (GPU feed)"
+FEED_BASE = "baseline, packing only (GPU feed)"
 
 
 # ------------------------------------------------------------------ ours
@@ -70,14 +72,15 @@ def ours_load(path: Path):
     return Dataset(path)
 
 
-def ours_loader(ds, workers: int, epoch: int = 0, threads: int | None = None):
+def ours_loader(ds, workers: int, epoch: int = 0, threads: int | None = None,
+                transform: bool = True):
     """Our DataLoader; ``threads``: its ``num_threads`` (collate threads), default if None."""
     from deepbiop_gpu import DataLoader
 
     extra = {} if threads is None else {"num_threads": threads}
     loader = DataLoader(
-        ds, batch_size=BATCH, shuffle=True, num_workers=workers, transform=ours_transform(),
-        seed=0, **extra,
+        ds, batch_size=BATCH, shuffle=True, num_workers=workers,
+        transform=ours_transform() if transform else None, seed=0, **extra,
     )  # fmt: skip
     loader.set_epoch(epoch)
     return loader
@@ -131,10 +134,15 @@ PAD_CODE = 5
 
 
 class NumpyCollate:
-    """Pack, reverse-complement (p=0.5), mutate (1%) and one-hot encode a list of reads."""
+    """Pack, reverse-complement (p=0.5), mutate (1%) and one-hot encode a list of reads.
 
-    def __init__(self, seed: int = 0) -> None:
+    ``augment=False`` only packs (bases, qualities, lengths): the batch a GPU
+    training loop would then encode on the device.
+    """
+
+    def __init__(self, seed: int = 0, augment: bool = True) -> None:
         self.seed = seed
+        self.augment = augment
         self._pid = -1
 
     def _rngs(self):
@@ -161,6 +169,12 @@ class NumpyCollate:
             for i, (a, b) in enumerate(samples):
                 s[i, : len(a)] = np.frombuffer(a.encode(), np.uint8)
                 q[i, : len(b)] = np.frombuffer(b.encode(), np.uint8)
+        if not self.augment:
+            return {
+                "sequences": torch.from_numpy(s),
+                "qualities": torch.from_numpy(q),
+                "lengths": torch.from_numpy(lens.astype(np.int32)),
+            }
         flip = [i for i in range(B) if coin.random() < P_RC]
         for i in flip:  # ragged-safe reverse complement of the picked reads
             n = lens[i]
@@ -178,16 +192,24 @@ class NumpyCollate:
         }
 
 
-def baseline_loader(ds: BaselineDataset, workers: int, epoch: int = 0):
+def baseline_loader(ds: BaselineDataset, workers: int, epoch: int = 0, augment: bool = True):
     gen = torch.Generator().manual_seed(epoch)
     return torch.utils.data.DataLoader(
         ds,
         batch_size=BATCH,
         shuffle=True,
         num_workers=workers,
-        collate_fn=NumpyCollate(),
+        collate_fn=NumpyCollate(augment=augment),
         generator=gen,
     )
+
+
+def ours_feed_loader(ds, workers: int, epoch: int = 0, threads: int | None = None):
+    return ours_loader(ds, workers, epoch, threads, transform=False)
+
+
+def baseline_feed_loader(ds, workers: int, epoch: int = 0):
+    return baseline_loader(ds, workers, epoch, augment=False)
 
 
 def baseline_warm_up(ds) -> None:
@@ -340,6 +362,8 @@ def main() -> None:
         for name, load, make, warm in (
             ("deepbiop_gpu", ours_load, ours_loader, ours_warm_up),
             ("baseline (dnaio + numpy collate)", baseline_load, baseline_loader, baseline_warm_up),
+            (FEED_OURS, ours_load, ours_feed_loader, ours_warm_up),
+            (FEED_BASE, baseline_load, baseline_feed_loader, baseline_warm_up),
         ):
             t = time.perf_counter()
             ds = load(path)
@@ -372,7 +396,7 @@ def main() -> None:
                         f"{n_reads / (load_s + best) / 1e6:.3f} M",
                     )
                 )
-            if args.profile and kind == args.files.split(",")[0]:
+            if args.profile and kind == args.files.split(",")[0] and name not in (FEED_OURS, FEED_BASE):
                 print(f"  profiling {name} (workers=0) ...", flush=True)
                 # ours: no collate threads, so that the work runs in the profiled thread
                 single = {"threads": 0} if name == "deepbiop_gpu" and has_threads else {}
@@ -465,6 +489,16 @@ def main() -> None:
                     f"({'met' if speed >= 3 else '**missed**'} target >= 3x); "
                     f"{rate / 1e6:.2f} M reads/s ({'met' if rate >= 1e6 else '**missed**'} "
                     f"target >= 1 M/s); load {ours[0]:.2f} s vs {base[0]:.2f} s"
+                )
+    for kind in args.files.split(","):
+        for w in workers:
+            ours = raw.get((kind, FEED_OURS, w))
+            base = raw.get((kind, FEED_BASE, w))
+            if ours and base:
+                lines.append(
+                    f"* GPU feed (bytes only, transforms left to the GPU), {kind}, {w} workers: "
+                    f"{base[1] / ours[1]:.2f}x the baseline's packing; "
+                    f"{ours[3] / ours[1] / 1e6:.2f} M reads/s"
                 )
     if stages:
         lines += [

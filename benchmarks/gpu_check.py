@@ -1,4 +1,4 @@
-"""One script for a lent CUDA machine: tests, CPU == CUDA bit identity, kernel bandwidth, loader.
+"""One script for a CUDA machine: tests, CPU == CUDA bit identity, kernel bandwidth, loader.
 
 Runs from a bare checkout: nothing is installed.  The repository root goes on
 ``sys.path`` and ``kernels/`` is aliased as ``deepbiop_gpu.kernels``
@@ -26,8 +26,8 @@ d. the loader pipeline of ``bench_loader.py`` on CUDA (``device="cuda"``,
    one model step's end and the next one's start), beside the same model on
    one pre-made batch (no loader: the idle time of launching alone);
 e. a summary table printed last, and the whole report as markdown to
-   ``--out`` (default ``benchmarks/results/gpu.md``; also copied to ``$OUT``
-   when that variable is set, with the logs).
+   ``--out`` (default ``benchmarks/results/gpu.md``), the logs to
+   ``--log-dir`` (default: beside the report).
 
 ``--dry-run`` runs on a machine without a GPU: tiny sizes, Triton kernels
 under the interpreter (``TRITON_INTERPRET=1``, CPU tensors forced to them),
@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -67,7 +66,7 @@ def _early_args() -> argparse.Namespace:
     ap.add_argument("--parts", default="abcd", help="subset of the parts to run, e.g. 'bc'")
     ap.add_argument("--reads", type=int, default=None, help="reads in the generated FASTQ")
     ap.add_argument("--pytest-timeout", type=float, default=None, help="seconds for part a")
-    ap.add_argument("--log-dir", type=Path, default=None, help="logs (default $OUT or /tmp)")
+    ap.add_argument("--log-dir", type=Path, default=None, help="logs (default: the report's folder)")
     return ap.parse_args()
 
 
@@ -818,7 +817,7 @@ def part_d(part: Part, lane: Lane, fastq: Path, proc) -> None:
 # ------------------------------------------------------------ main
 def main() -> int:
     out = ARGS.out or (Path("/tmp/gpu_check_dry_run.md") if DRY else HERE / "results" / "gpu.md")
-    log_dir = ARGS.log_dir or Path(os.environ.get("OUT") or "/tmp")
+    log_dir = ARGS.log_dir or out.parent
     log_dir.mkdir(parents=True, exist_ok=True)
     parts = {
         "a": Part("a", "CUDA-marked tests (pytest -m gpu)"),
@@ -901,8 +900,6 @@ def main() -> int:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
-        if os.environ.get("OUT") and Path(os.environ["OUT"]).resolve() != out.parent.resolve():
-            shutil.copy(out, Path(os.environ["OUT"]) / out.name)
     except OSError as e:
         log(f"could not write {out}: {e}")
     print()

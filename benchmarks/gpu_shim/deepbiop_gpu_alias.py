@@ -3,7 +3,7 @@
 The package is normally installed (``pip install -e .``), which maps the
 top-level ``kernels/`` directory to ``deepbiop_gpu.kernels``
 (``[tool.setuptools] package-dir`` in ``pyproject.toml``).  On a machine where
-nothing may be installed (the lent GPU machine), :func:`install` does the same
+nothing may be installed (a bare CUDA machine), :func:`install` does the same
 at import time:
 
 * puts the repository root first on ``sys.path`` (so ``deepbiop_gpu`` is the
