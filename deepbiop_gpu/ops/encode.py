@@ -7,14 +7,13 @@ reference.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from ._checks import check_batch
 from ._dispatch import run_op, use_triton
-from ._numba import numba_lengths, numba_module, numba_ok, run_numba
+from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import PAD_CODE, code_table
+from .integer import lookup_loop
 
 __all__ = ["encode", "encode_torch"]
 
@@ -31,30 +30,13 @@ def encode_torch(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return codes.masked_fill_(padding_mask(lengths, seqs.shape[1]), PAD_CODE)
 
 
-@functools.cache
-def _numba_loop():
-    numba = numba_module()
-
-    @numba.njit(nogil=True)
-    def loop(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
-        B, L = seqs.shape
-        for b in range(B * v0 // nv, B * v1 // nv):
-            n = lens[b]
-            for p in range(n):
-                out[b, p] = table[seqs[b, p]]
-            for p in range(n, L):
-                out[b, p] = 5
-
-    return loop
-
-
 def _encode_numba(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
     """The numba CPU loop; None if numba cannot compile it (then torch runs)."""
     out = torch.empty_like(seqs, memory_format=torch.contiguous_format)
     ok = run_numba(
-        "encode", _numba_loop(), seqs,
+        "encode", lookup_loop(), seqs,
         seqs.contiguous().numpy(), numba_lengths(lengths, seqs.shape[1]),
-        code_table(seqs.device).numpy(), out.numpy(),
+        code_table(seqs.device).numpy(), PAD_CODE, out.numpy(),
     )  # fmt: skip
     return out if ok else None
 

@@ -83,8 +83,13 @@ def integer_torch(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1
 
 
 @functools.cache
-def _numba_loop():
-    """The CPU loop (numba, which must be installed): one pass per read."""
+def lookup_loop():
+    """The table-lookup CPU loop (numba, which must be installed), one pass per read.
+
+    ``out[b, i] = table[seqs[b, i]]`` inside read ``b``, ``pad_value`` after it;
+    numba compiles it once per table / output dtype (``integer``, ``encode``
+    and the one-hot of 16-bit floats and uint8 use it).
+    """
     import numba
 
     @numba.njit(nogil=True)
@@ -108,7 +113,7 @@ def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int):
         return out
     table = code_table(seqs.device).to(torch.int64).numpy()
     ok = run_numba(
-        "integer", _numba_loop(), seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L),
+        "integer", lookup_loop(), seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L),
         table, pad_value, out.numpy(),
     )  # fmt: skip
     return out if ok else None

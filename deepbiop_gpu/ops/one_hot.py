@@ -33,7 +33,7 @@ from ._checks import check_batch
 from ._dispatch import run_op, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import BASE_CODES
-from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows
+from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows, lookup_loop
 
 __all__ = ["DTYPES", "LAYOUTS", "UNKNOWN_MODES", "one_hot", "one_hot_torch"]
 
@@ -136,17 +136,6 @@ def _numba_loops():
                 out[b, i, 1] = table[256, 1]
 
     @numba.njit(nogil=True)
-    def nlc1(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
-        # table [257] and out [B, L]: one wide element (8 or 4 bytes) per base
-        B, L = seqs.shape
-        for b in range(B * v0 // nv, B * v1 // nv):
-            n = lens[b]
-            for i in range(n):
-                out[b, i] = table[seqs[b, i]]
-            for i in range(n, L):
-                out[b, i] = table[256]
-
-    @numba.njit(nogil=True)
     def ncl(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
         # table [257, 4] and out [B, 4, L]: one value per channel plane
         B, L = seqs.shape
@@ -162,7 +151,7 @@ def _numba_loops():
                 for i in range(n, L):
                     out[b, c, i] = table[256, c]
 
-    return nlc2, nlc1, ncl
+    return nlc2, ncl
 
 
 _BITS = {1: torch.uint8, 2: torch.uint16, 4: torch.uint32}
@@ -178,18 +167,21 @@ def _one_hot_numba(
     if B == 0 or L == 0:
         return out
     table = one_hot_table(dtype, unknown, seqs.device)[: PAD_OFFSET + 1]
-    nlc2, nlc1, ncl_loop = _numba_loops()
+    nlc2, ncl_loop = _numba_loops()
+    extra: tuple = ()
     if ncl:
         loop, bits = ncl_loop, _BITS[table.element_size()]
         table, out_bits = table.view(bits), out.view(bits)
     elif table.element_size() == 4:  # 16 bytes per base: two uint64
         loop, table, out_bits = nlc2, table.view(torch.uint64), out.view(torch.uint64)
-    else:  # 8 or 4 bytes per base: one wide element
+    else:  # 8 or 4 bytes per base: one wide element, the table lookup loop
         bits = torch.uint64 if table.element_size() == 2 else torch.uint32
-        loop, table, out_bits = nlc1, table.view(bits).view(-1), out.view(bits).view(B, L)
+        wide = table.view(bits).view(-1).numpy()
+        loop, table, out_bits = lookup_loop(), table.view(bits).view(-1), out.view(bits).view(B, L)
+        extra = (wide[PAD_OFFSET],)  # the padding row's value
     ok = run_numba(
         "one_hot", loop, seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L),
-        table.numpy(), out_bits.numpy(),
+        table.numpy(), *extra, out_bits.numpy(),
     )  # fmt: skip
     return out if ok else None
 

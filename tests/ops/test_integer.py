@@ -141,7 +141,7 @@ def test_numba_failure_falls_back_to_torch(monkeypatch):
 
     monkeypatch.setenv(NUMBA_ENV, "1")
     monkeypatch.setattr(importlib.import_module("deepbiop_gpu.ops._numba"), "_NUMBA_FAILED", set())
-    monkeypatch.setattr(mod, "_numba_loop", lambda: broken)
+    monkeypatch.setattr(mod, "lookup_loop", lambda: broken)
     seqs, lengths = pack([b"ACGTN", b"gg"])
     with pytest.warns(RuntimeWarning, match="numba failed on the integer loop"):
         got = integer(seqs, lengths)
