@@ -202,10 +202,15 @@ class ColumnView(Sequence[str]):
 
     __slots__ = ("_column", "_rows", "_items")
 
-    def __init__(self, column: StringColumn, rows: np.ndarray) -> None:
+    def __init__(self, column: StringColumn | Iterable[str], rows: np.ndarray | None = None) -> None:
+        if rows is None:  # from strings, as ``type(x)(items)`` rebuilds a sequence (Lightning does)
+            self._items: list[str] | None = list(column)  # type: ignore[arg-type]
+            self._column = None
+            self._rows = np.zeros(len(self._items), dtype=np.int64)
+            return
         self._column = column
         self._rows = rows
-        self._items: list[str] | None = None
+        self._items = None
 
     def tolist(self) -> list[str]:
         if self._items is None:

@@ -153,6 +153,8 @@ def test_names_are_decoded_lazily_but_behave_like_a_list():
     assert list(names) == names.tolist() and names[1:3] == ["read1", "read2"]
     assert pickle.loads(pickle.dumps(names)) == ["read0", "read1", "read2", "read3", "read4"]
     assert type(pickle.loads(pickle.dumps(names))) is list
+    rebuilt = type(names)(s.upper() for s in names)  # how collection utilities rebuild sequences
+    assert rebuilt == ["READ0", "READ1", "READ2", "READ3", "READ4"] and len(rebuilt) == 5
 
 
 def test_worker_batches_arrive_as_one_storage():
