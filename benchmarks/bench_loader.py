@@ -242,7 +242,15 @@ def profile_epoch(loader, top: int = 18) -> str:
         if started and line.strip():
             keep.append(line.rstrip())
     total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    return f"total own time {total:.2f} s\n" + "\n".join(keep)
+    return f"total own time {total:.2f} s\n" + _relative_paths("\n".join(keep))
+
+
+def _relative_paths(text: str) -> str:
+    """File names in a profile, relative to the repository or to site-packages."""
+    import re
+
+    text = text.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
+    return re.sub(r"\S*/site-packages/", "site-packages/", text)
 
 
 class _IndexOnly(torch.utils.data.Dataset):

@@ -97,30 +97,49 @@ class SampleBatch(Sequence[dict]):
 
     def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
         ds = self.dataset
-        reads = ds.reads
-        idx = self.indices
-        offsets = reads.offsets.numpy()
-        starts = offsets[idx]
-        lengths = offsets[idx + 1] - starts
-        width = batch_width(torch.from_numpy(lengths), max_len, multiple_of)
-        buffers = [reads.sequences.numpy()]
-        if reads.qualities is not None:
-            buffers.append(reads.qualities.numpy())
-        padded = pad_rows_numpy(buffers, starts, lengths, width)
-        batch: dict[str, Any] = {
-            "sequences": torch.from_numpy(padded[0]),
-            "lengths": torch.from_numpy(np.minimum(lengths, width).astype(np.int32)),
-        }
-        if reads.qualities is not None:
-            batch["qualities"] = torch.from_numpy(padded[1])
-        batch["index"] = torch.from_numpy(idx)
-        batch["names"] = reads.names.view(idx)
-        if ds.labels is not None:
-            batch["labels"] = ds.labels[batch["index"]]
-        batch["epoch"] = self.epoch
-        if ds.transform is not None and _is_batch_transform(ds.transform):
-            batch = ds.transform(batch)
-        return batch
+        index = torch.from_numpy(self.indices)
+        labels = None if ds.labels is None else ds.labels[index]
+        return collate_rows(ds.reads, self.indices, index, labels, self.epoch, ds.transform,
+                            max_len, multiple_of)  # fmt: skip
+
+
+def collate_rows(
+    reads: PackedReads,
+    rows: np.ndarray,
+    index: torch.Tensor,
+    labels: torch.Tensor | None,
+    epoch: int,
+    transform: Callable | None,
+    max_len: int | None,
+    multiple_of: int,
+) -> dict[str, Any]:
+    """The batch dict of ``reads[rows]`` (see :mod:`deepbiop_gpu.data.collate`).
+
+    Pads straight from the packed buffers, bases and qualities with one row
+    plan; a batch transform (the dataset's CPU transform) runs on the result.
+    """
+    offsets = reads.offsets.numpy()
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    width = batch_width(torch.from_numpy(lengths), max_len, multiple_of)
+    buffers = [reads.sequences.numpy()]
+    if reads.qualities is not None:
+        buffers.append(reads.qualities.numpy())
+    padded = pad_rows_numpy(buffers, starts, lengths, width)
+    batch: dict[str, Any] = {
+        "sequences": torch.from_numpy(padded[0]),
+        "lengths": torch.from_numpy(np.minimum(lengths, width).astype(np.int32)),
+    }
+    if reads.qualities is not None:
+        batch["qualities"] = torch.from_numpy(padded[1])
+    batch["index"] = index
+    batch["names"] = reads.names.view(rows)
+    if labels is not None:
+        batch["labels"] = labels
+    batch["epoch"] = epoch
+    if transform is not None and _is_batch_transform(transform):
+        batch = transform(batch)
+    return batch
 
 
 class Dataset(torch.utils.data.Dataset):

@@ -16,11 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..packed import PackedReads
-from .collate import batch_width
-from .dataset import PathLike, _is_batch_transform, apply_transform_to_sample, as_path_list
+from .dataset import (
+    PathLike,
+    _is_batch_transform,
+    apply_transform_to_sample,
+    as_path_list,
+    collate_rows,
+)
 from .labels import LabelResolver, LabelSpec
 from .sampler import distributed_rank_world, mix_seed
 
@@ -70,19 +76,9 @@ class ReadsBatch(Sequence[dict]):
         return sample
 
     def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
-        width = batch_width(self.reads.lengths, max_len, multiple_of)
-        seqs, lengths = self.reads.pad(max_len=width)
-        batch: dict[str, Any] = {"sequences": seqs, "lengths": lengths}
-        if self.reads.qualities is not None:
-            batch["qualities"] = self.reads.pad_qualities(max_len=width)
-        batch["index"] = self.index
-        batch["names"] = self.reads.names.tolist()
-        if self.labels is not None:
-            batch["labels"] = self.labels
-        batch["epoch"] = self.epoch
-        if self.transform is not None and _is_batch_transform(self.transform):
-            batch = self.transform(batch)
-        return batch
+        rows = np.arange(len(self.reads), dtype=np.int64)
+        return collate_rows(self.reads, rows, self.index, self.labels, self.epoch, self.transform,
+                            max_len, multiple_of)  # fmt: skip
 
 
 class IterableDataset(torch.utils.data.IterableDataset):
