@@ -299,7 +299,6 @@ def pad_ragged(
     tensor([[65, 67, 71, 84],
             [65, 67,  0,  0]], dtype=torch.uint8)
     """
-    n = int(starts.numel())
     if data.device.type == "cpu" and data.dtype != torch.bfloat16:
         return torch.from_numpy(
             _pad_ragged_numpy(data.numpy(), starts.numpy(), lengths.numpy(), width, pad_value)

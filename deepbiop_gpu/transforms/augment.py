@@ -9,7 +9,7 @@ ranks there are, and on CPU or CUDA alike.  ``epoch`` comes from
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401 (the examples below use it)
 
 from .. import ops
 from ..ops.random_gate import bernoulli_gate

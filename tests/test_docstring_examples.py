@@ -1,0 +1,33 @@
+"""The examples in the public docstrings run and give what they show."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "deepbiop_gpu.errors",
+    "deepbiop_gpu.packed",
+    "deepbiop_gpu.example_data",
+    "deepbiop_gpu.data.collate",
+    "deepbiop_gpu.data.sampler",
+    "deepbiop_gpu.transforms.base",
+    "deepbiop_gpu.transforms.encoders",
+    "deepbiop_gpu.transforms.augment",
+    "deepbiop_gpu.ops.encode",
+    "deepbiop_gpu.ops.one_hot",
+    "deepbiop_gpu.ops.integer",
+    "deepbiop_gpu.ops.kmer",
+    "deepbiop_gpu.ops.reverse_complement",
+    "deepbiop_gpu.ops.mutate",
+    "deepbiop_gpu.ops.crop",
+    "deepbiop_gpu.ops.random_gate",
+    "deepbiop_gpu.ops._philox",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples(name):
+    module = importlib.import_module(name)  # not the attribute: ops functions shadow their modules
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
