@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..packed import pad_ragged
@@ -31,11 +32,11 @@ from ..packed import pad_ragged
 __all__ = ["Collate", "default_collate", "batch_width"]
 
 
-def batch_width(lengths: torch.Tensor, max_len: int | None, multiple_of: int) -> int:
+def batch_width(lengths: torch.Tensor | np.ndarray, max_len: int | None, multiple_of: int) -> int:
     """``Lmax`` for a batch: ``max_len`` if given, else the longest read rounded up."""
     if max_len is not None:
         return max_len
-    longest = int(lengths.max()) if lengths.numel() else 0
+    longest = int(lengths.max()) if len(lengths) else 0
     return -(-longest // multiple_of) * multiple_of if multiple_of > 1 else longest
 
 

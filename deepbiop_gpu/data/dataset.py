@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from ..packed import PackedReads, pad_rows_numpy
+from ..transforms.base import BatchTransform, run_transforms, transform_steps
+from ..transforms.fused import collate_fused, fused_plan
 from .collate import batch_width
 from .labels import LabelResolver, LabelSpec
 
@@ -45,8 +47,6 @@ def as_path_list(paths: PathLike | Sequence[PathLike], what: str = "paths") -> l
 
 
 def _is_batch_transform(transform: Any) -> bool:
-    from ..transforms.base import BatchTransform
-
     return isinstance(transform, BatchTransform)
 
 
@@ -95,12 +95,13 @@ class SampleBatch(Sequence[dict]):
             return SampleBatch(self.dataset, self.indices[i], self.epoch)
         return self.dataset[int(self.indices[i])]
 
-    def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
+    def collate(self, max_len: int | None, multiple_of: int, then: Callable | None = None) -> dict[str, Any]:
+        """The padded batch dict; ``then`` (a batch transform) runs on it, fused where it can."""
         ds = self.dataset
         index = torch.from_numpy(self.indices)
         labels = None if ds.labels is None else ds.labels[index]
         return collate_rows(ds.reads, self.indices, index, labels, self.epoch, ds.transform,
-                            max_len, multiple_of)  # fmt: skip
+                            max_len, multiple_of, then)  # fmt: skip
 
 
 def collate_rows(
@@ -112,34 +113,69 @@ def collate_rows(
     transform: Callable | None,
     max_len: int | None,
     multiple_of: int,
+    then: Callable | None = None,
 ) -> dict[str, Any]:
     """The batch dict of ``reads[rows]`` (see :mod:`deepbiop_gpu.data.collate`).
 
     Pads straight from the packed buffers, bases and qualities with one row
-    plan; a batch transform (the dataset's CPU transform) runs on the result.
+    plan; a batch transform (the dataset's CPU transform), then ``then`` (the
+    loader's), run on the result.  When the first of them starts with
+    augmentations or an encoder that fuse (:mod:`deepbiop_gpu.transforms.fused`),
+    padding and those steps are one compiled pass from the buffers, with the
+    same result.
     """
+    transforms = [t for t in (transform,) if t is not None and _is_batch_transform(t)]
+    if then is not None:
+        transforms.append(then)
     offsets = reads.offsets.numpy()
     starts = offsets[rows]
     lengths = offsets[rows + 1] - starts
-    width = batch_width(torch.from_numpy(lengths), max_len, multiple_of)
-    buffers = [reads.sequences.numpy()]
-    if reads.qualities is not None:
-        buffers.append(reads.qualities.numpy())
-    padded = pad_rows_numpy(buffers, starts, lengths, width)
-    batch: dict[str, Any] = {
-        "sequences": torch.from_numpy(padded[0]),
-        "lengths": torch.from_numpy(np.minimum(lengths, width).astype(np.int32)),
-    }
-    if reads.qualities is not None:
-        batch["qualities"] = torch.from_numpy(padded[1])
+    width = batch_width(lengths, max_len, multiple_of)
+    batch: dict[str, Any] = {}
+    fused = _collate_fused(reads, starts, lengths, width, index, epoch, transforms)
+    if fused is not None:
+        (batch["sequences"], quals, batch["lengths"]), rest = fused
+        if quals is not None:
+            batch["qualities"] = quals
+    else:
+        buffers = [reads.sequences.numpy()]
+        if reads.qualities is not None:
+            buffers.append(reads.qualities.numpy())
+        padded = pad_rows_numpy(buffers, starts, lengths, width)
+        batch["sequences"] = torch.from_numpy(padded[0])
+        batch["lengths"] = torch.from_numpy(np.minimum(lengths, width).astype(np.int32))
+        if reads.qualities is not None:
+            batch["qualities"] = torch.from_numpy(padded[1])
+        rest = [transforms[:1], transforms[1:]]
     batch["index"] = index
     batch["names"] = reads.names.view(rows)
     if labels is not None:
         batch["labels"] = labels
     batch["epoch"] = epoch
-    if transform is not None and _is_batch_transform(transform):
-        batch = transform(batch)
+    for steps in rest:
+        if steps:
+            batch = run_transforms(steps, batch)
     return batch
+
+
+def _collate_fused(reads, starts, lengths, width, index, epoch, transforms):
+    """``((sequences, qualities, lengths), rest)`` from one fused pass, or None.
+
+    ``rest`` is the steps still to run: what the first transform's fused run
+    leaves, then the other transforms, each a list for :func:`run_transforms`.
+    """
+    if not transforms or reads.sequences.device.type != "cpu" or torch.compiler.is_compiling():
+        return None
+    steps = transform_steps(transforms[0])
+    plan = fused_plan(steps)
+    if plan is None:
+        return None
+    quals = None if reads.qualities is None else reads.qualities.numpy()
+    done = collate_fused(plan, reads.sequences.numpy(), quals, starts, lengths, width,
+                         index.numpy(), epoch)  # fmt: skip
+    if done is None:
+        return None
+    return done, [steps[plan.count :], *([t] for t in transforms[1:])]
 
 
 class Dataset(torch.utils.data.Dataset):
@@ -435,9 +471,10 @@ class PairedSampleBatch(Sequence[dict]):
             out["label"] = a["label"]
         return out
 
-    def collate(self, max_len: int | None, multiple_of: int) -> dict[str, Any]:
-        b1 = self.r1.collate(max_len, multiple_of)
-        b2 = self.r2.collate(max_len, multiple_of)
+    def collate(self, max_len: int | None, multiple_of: int, then: Callable | None = None) -> dict[str, Any]:
+        """Both sides collated (``then`` runs on each side, as on a paired batch)."""
+        b1 = self.r1.collate(max_len, multiple_of, then)
+        b2 = self.r2.collate(max_len, multiple_of, then)
         out: dict[str, Any] = {"r1": b1, "r2": b2, "index": b1["index"], "epoch": b1["epoch"]}
         if "labels" in b1:
             out["labels"] = b1["labels"]

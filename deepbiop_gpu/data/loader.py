@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .collate import default_collate
+from .collate import Collate, default_collate
 from .dataset import Dataset, PairedDataset, Subset
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
@@ -62,6 +62,22 @@ def _warm_up(transform: Callable) -> None:
         pass
 
 
+def _collate_transform(collate_fn: Callable, samples: Any, transform: Callable | None, epoch: int) -> Any:
+    """``transform(collate_fn(samples))``, tagged with ``epoch``.
+
+    For the batches of this package's datasets and the default
+    :class:`Collate`, the transform's leading augmentations and encoder run
+    fused with the padding, straight from the dataset's buffers (one compiled
+    pass; the same result).
+    """
+    if transform is None:
+        return collate_fn(samples)
+    fast = getattr(samples, "collate", None)
+    if fast is not None and type(collate_fn).__call__ is Collate.__call__:
+        return apply_transform(None, fast(collate_fn.max_len, collate_fn.multiple_of, then=transform), epoch)
+    return apply_transform(transform, collate_fn(samples), epoch)
+
+
 def _pin(batch: Any) -> Any:
     """Page-locked copies of every tensor of a (nested) batch."""
     if isinstance(batch, torch.Tensor):
@@ -91,9 +107,7 @@ class _InProcessBatches:
     def _make(self, indices: IndexBatch) -> Any:
         getitems = getattr(self.dataset, "__getitems__", None)
         samples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
-        batch = self.collate_fn(samples)
-        if self.transform is not None:
-            batch = apply_transform(self.transform, batch, indices.epoch)
+        batch = _collate_transform(self.collate_fn, samples, self.transform, indices.epoch)
         return _pin(batch) if self.pin else batch
 
     def __len__(self) -> int:
@@ -166,9 +180,7 @@ class _WorkerCollate:
         self.transform = transform
 
     def __call__(self, samples: Any) -> Any:
-        batch = self.collate_fn(samples)
-        if self.transform is not None:
-            batch = apply_transform(self.transform, batch, getattr(samples, "epoch", 0))
+        batch = _collate_transform(self.collate_fn, samples, self.transform, getattr(samples, "epoch", 0))
         if torch.utils.data.get_worker_info() is not None:
             batch = _one_storage(batch)
         return batch

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["BatchTransform", "Compose"]
+__all__ = ["BatchTransform", "Compose", "run_transforms", "transform_steps"]
 
 Batch = dict[str, Any]
 
@@ -72,6 +72,12 @@ class BatchTransform(nn.Module):
 class Compose(BatchTransform):
     """Run transforms one after the other.
 
+    On CPU batches with numba installed, the leading :class:`Sampler`,
+    :class:`ReverseComplement` and :class:`Mutator` steps and an ending
+    :class:`OneHotEncoder` or :class:`IntegerEncoder` run fused, as one
+    compiled pass per read over several threads, with the same result bit
+    for bit (see :mod:`deepbiop_gpu.transforms.fused`).
+
     Parameters
     ----------
     transforms : sequence of callables
@@ -96,9 +102,7 @@ class Compose(BatchTransform):
         self.random = any(getattr(t, "random", False) for t in transforms)
 
     def forward(self, batch: Batch) -> Batch:
-        for t in self._all:
-            batch = t(batch)
-        return batch
+        return run_transforms(self._all, batch)
 
     def __len__(self) -> int:
         return len(self._all)
@@ -108,3 +112,39 @@ class Compose(BatchTransform):
 
     def extra_repr(self) -> str:
         return "\n".join(repr(t) for t in self._all if not isinstance(t, nn.Module))
+
+
+def transform_steps(transform: Callable[[Batch], Batch]) -> list[Callable[[Batch], Batch]]:
+    """The steps a batch transform runs: a :class:`Compose` 's list, else ``[transform]``."""
+    if type(transform) is Compose:  # a subclass may override forward
+        return transform._all
+    return [transform]
+
+
+_FUSED = None  # deepbiop_gpu.transforms.fused, imported on first use (it imports this module)
+
+
+def _import_fused():
+    global _FUSED
+    from . import fused
+
+    _FUSED = fused
+    return fused
+
+
+def run_transforms(transforms: Sequence[Callable[[Batch], Batch]], batch: Batch) -> Batch:
+    """Run ``transforms`` in order on ``batch``, fusing the leading steps on CPU batches.
+
+    The leading run of fusable transforms goes through one compiled pass
+    (:mod:`deepbiop_gpu.transforms.fused`) when the batch is on the CPU and
+    numba is installed; the result is the same bit for bit.
+    """
+    if not torch.compiler.is_compiling():
+        fused_module = _FUSED or _import_fused()
+        plan = fused_module.fused_plan(transforms)
+        fused = fused_module.run_fused(plan, batch) if plan is not None else None
+        if fused is not None:
+            batch, transforms = fused, transforms[plan.count :]  # type: ignore[union-attr]
+    for t in transforms:
+        batch = t(batch)
+    return batch

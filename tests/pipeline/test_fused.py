@@ -1,0 +1,361 @@
+"""The fused CPU path: Compose (and the loader's collate) in one pass == the transforms one by one.
+
+The reference runs every transform on its own (each a public op call); with
+``DEEPBIOP_GPU_NUMBA=0`` it is the torch code, a second implementation of
+every rule.  The fused path must give the same tensors, bit for bit, for
+every combination and order of steps, on ragged reads with garbage padding,
+IUPAC codes, lowercase, length 0 and 1, and all-N reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from batches import COMMON, edge_cases, pack, random_reads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import deepbiop_gpu as dg
+from deepbiop_gpu import (
+    Compose,
+    IntegerEncoder,
+    KmerEncoder,
+    Mutator,
+    OneHotEncoder,
+    ReverseComplement,
+    Sampler,
+)
+from deepbiop_gpu.data.loader import _collate_transform
+from deepbiop_gpu.ops._numba import NUMBA_ENV, numba_module, numba_prefetch
+from deepbiop_gpu.transforms import fused
+
+pytestmark = pytest.mark.skipif(numba_module() is None, reason="the fused path needs numba")
+
+
+def _batch(reads: list[bytes], width: int | None = None, seed: int = 0, epoch: int = 2, quals=True):
+    seqs, lengths = pack(reads, width)
+    gen = torch.Generator().manual_seed(seed)
+    batch = {
+        "sequences": seqs,
+        "lengths": lengths.to(torch.int32),
+        "index": torch.randint(0, 2**40, (len(reads),), generator=gen),
+        "epoch": epoch,
+        "names": [f"r{i}" for i in range(len(reads))],
+    }
+    if quals:
+        batch["qualities"] = torch.randint(33, 75, seqs.shape, generator=gen, dtype=torch.uint8)
+    return batch
+
+
+def _one_by_one(transforms, batch):
+    for t in transforms:
+        batch = t(batch)
+    return batch
+
+
+def _reference(transforms, batch, monkeypatch):
+    """The transforms one at a time, on the torch code (no numba anywhere)."""
+    with monkeypatch.context() as m:
+        m.setenv(NUMBA_ENV, "0")
+        return _one_by_one(transforms, batch)
+
+
+def assert_same_batch(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if isinstance(value, torch.Tensor):
+            assert got[key].dtype == value.dtype, key
+            assert got[key].shape == value.shape, key
+            assert torch.equal(got[key], value), key
+        else:
+            assert got[key] == value, key
+
+
+ENCODERS = [
+    None,
+    OneHotEncoder(),
+    OneHotEncoder(torch.float16, "NCL", "uniform"),
+    OneHotEncoder(torch.bfloat16, "NLC", "uniform"),
+    OneHotEncoder(torch.uint8, "NCL"),
+    OneHotEncoder(torch.uint8),
+    IntegerEncoder(),
+    IntegerEncoder(pad_value=7),
+]
+
+PIPELINES = [
+    [ReverseComplement(p=0.5), Mutator(0.01)],
+    [Sampler(40), ReverseComplement(p=0.5, seed=3), Mutator(0.2, seed=5)],
+    [Mutator(0.3), Sampler(25, mode="center"), ReverseComplement()],
+    [ReverseComplement(p=1.0), ReverseComplement(p=0.3, seed=9), Sampler(30, mode="end")],
+    [Sampler(100, mode="start"), Mutator(1.0), Sampler(7, seed=2)],
+    [Mutator(0.0)],
+    [ReverseComplement(p=0.0)],
+    [Sampler(0)],
+    [],
+]
+
+
+@pytest.mark.parametrize("encoder", ENCODERS, ids=repr)
+@pytest.mark.parametrize(
+    "steps", PIPELINES, ids=lambda s: "-".join(type(t).__name__ for t in s) or "none"
+)
+def test_compose_matches_the_transforms_one_by_one(steps, encoder, monkeypatch):
+    transforms = steps + ([encoder] if encoder is not None else [])
+    gen = torch.Generator().manual_seed(len(transforms))
+    batch = _batch(random_reads(gen, 37, 90, alphabet=COMMON))
+    want = _reference(transforms, batch, monkeypatch)
+    plan = fused.fused_plan(transforms)
+    if plan is not None:  # the fused path really runs (not a fallback)
+        assert fused.run_fused(plan, batch) is not None
+    assert_same_batch(Compose(transforms)(batch), want)
+
+
+@pytest.mark.parametrize("case", edge_cases(long=300), ids=lambda c: c[0])
+@pytest.mark.parametrize("quals", [True, False])
+def test_edge_cases(case, quals, monkeypatch):
+    _, reads, width = case
+    transforms = [Sampler(64, seed=1), ReverseComplement(p=0.5), Mutator(0.25), OneHotEncoder()]
+    batch = _batch(reads, width, quals=quals)
+    assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
+    transforms = [ReverseComplement(p=0.5), Mutator(0.5), IntegerEncoder()]
+    assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
+
+
+STEP = st.one_of(
+    st.builds(
+        ReverseComplement, p=st.sampled_from([0.0, 0.5, 1.0, 0.999]), seed=st.integers(0, 2**63 - 1)
+    ),
+    st.builds(Mutator, rate=st.sampled_from([0.0, 0.05, 0.5, 1.0]), seed=st.integers(0, 2**40)),
+    st.builds(
+        Sampler,
+        length=st.integers(0, 50),
+        mode=st.sampled_from(["random", "start", "center", "end"]),
+        seed=st.integers(0, 2**40),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(STEP, max_size=4),
+    encoder=st.sampled_from(ENCODERS),
+    reads=st.lists(st.binary(max_size=60), max_size=12),
+    extra=st.integers(0, 9),
+    epoch=st.integers(0, 2**32 + 5),
+)
+def test_any_pipeline_on_any_bytes(steps, encoder, reads, extra, epoch):
+    transforms = steps + ([encoder] if encoder is not None else [])
+    width = max((len(r) for r in reads), default=0) + extra
+    batch = _batch(reads, width, epoch=epoch)
+    want = _one_by_one(transforms, batch)  # the ops, each on its own (numba loops)
+    assert_same_batch(Compose(transforms)(batch), want)
+
+
+def test_threads_split_reads_without_changing_bits(monkeypatch):
+    gen = torch.Generator().manual_seed(4)
+    batch = _batch(random_reads(gen, 300, 120, alphabet=b"ACGTNacgt"))
+    transforms = [Sampler(100), ReverseComplement(p=0.5), Mutator(0.1), OneHotEncoder()]
+    want = _reference(transforms, batch, monkeypatch)
+    monkeypatch.setattr(fused, "_MIN_BASES_PER_THREAD", 64)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert_same_batch(Compose(transforms)(batch), want)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_only_the_leading_fusable_steps_fuse(monkeypatch):
+    gen = torch.Generator().manual_seed(5)
+    batch = _batch(random_reads(gen, 20, 50, alphabet=b"ACGTN"))
+    double = lambda b: {**b, "lengths": b["lengths"]}  # noqa: E731 - a plain callable step
+    for transforms in (
+        [ReverseComplement(p=0.5), Mutator(0.1), KmerEncoder(3, mode="ids")],
+        [double, ReverseComplement(p=0.5), OneHotEncoder()],
+        [Mutator(0.1), double, Sampler(10), IntegerEncoder()],
+        [OneHotEncoder(), double],
+    ):
+        plan = fused.fused_plan(transforms)
+        leading = 0
+        for t in transforms:
+            if type(t) in (ReverseComplement, Mutator, Sampler):
+                leading += 1
+            elif type(t) in (OneHotEncoder, IntegerEncoder):
+                leading += 1
+                break
+            else:
+                break
+        assert (plan.count if plan else 0) == leading
+        assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
+
+
+def test_subclasses_are_not_fused():
+    class Shout(ReverseComplement):
+        def forward(self, batch):
+            out = super().forward(batch)
+            return {**out, "shouted": True}
+
+    assert fused.fused_plan([Shout(), OneHotEncoder()]) is None
+    gen = torch.Generator().manual_seed(6)
+    batch = _batch(random_reads(gen, 5, 20))
+    assert Compose([Shout(), OneHotEncoder()])(batch)["shouted"] is True
+
+
+def test_bad_batches_raise_what_the_transforms_raise():
+    gen = torch.Generator().manual_seed(7)
+    batch = _batch(random_reads(gen, 4, 20, alphabet=b"ACGT"))
+    pipeline = Compose([ReverseComplement(p=0.5), Mutator(0.1), OneHotEncoder()])
+    no_index = {k: v for k, v in batch.items() if k != "index"}
+    with pytest.raises(KeyError, match="needs batch\\['index'\\]"):
+        pipeline(no_index)
+    too_long = {**batch, "lengths": batch["lengths"] + 100}
+    with pytest.raises(ValueError, match=r"lengths\[0\] = \d+ is outside \[0, L\]"):
+        pipeline(too_long)
+    negative = {**batch, "index": -batch["index"] - 1}
+    with pytest.raises(ValueError, match="index must be >= 0"):
+        pipeline(negative)
+    encoded = OneHotEncoder()(batch)
+    with pytest.raises(TypeError, match="needs byte sequences uint8"):
+        pipeline(encoded)
+    bad_epoch = {**batch, "epoch": -1}
+    with pytest.raises(ValueError, match="epoch must be in"):
+        pipeline(bad_epoch)
+
+
+def test_numba_off_takes_the_step_by_step_path(monkeypatch):
+    monkeypatch.setenv(NUMBA_ENV, "0")
+    gen = torch.Generator().manual_seed(8)
+    batch = _batch(random_reads(gen, 6, 30))
+    plan = fused.fused_plan([Mutator(0.5), OneHotEncoder()])
+    assert fused.run_fused(plan, batch) is None
+
+
+def test_prefetch_is_callable_from_numba_loops():
+    import numba
+
+    prefetch = numba_prefetch()
+
+    @numba.njit
+    def total(a):
+        s = 0
+        for i in range(a.shape[0]):
+            prefetch(a, i + 64)  # past the end: a prefetch never faults
+            s += a[i]
+        return s
+
+    data = np.arange(100, dtype=np.uint8)
+    assert total(data) == int(data.sum())
+
+
+def test_a_numba_without_the_prefetch_intrinsic_gets_a_no_op(monkeypatch):
+    from deepbiop_gpu.ops import _numba
+
+    def unsupported(name):
+        raise NotImplementedError(f"{name} is not supported by this numba")
+
+    monkeypatch.setattr(_numba, "_prefetch_intrinsic", unsupported)
+    _numba.numba_prefetch.cache_clear()
+    try:
+        prefetch = _numba.numba_prefetch()
+        assert prefetch.__name__ == "no_prefetch"
+        import numba
+
+        @numba.njit
+        def first(a):
+            prefetch(a, 0)
+            return a[0]
+
+        assert first(np.array([7], np.uint8)) == 7
+    finally:
+        _numba.numba_prefetch.cache_clear()
+    assert "prefetch" in repr(_numba.numba_prefetch())
+
+
+# --- collate fused with the transform, straight from the dataset's buffers --------------
+
+
+def _tag(batch):
+    """A plain callable step (not fusable)."""
+    return {**batch, "after": True}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        "fastq/illumina_novaseq_800reads.fastq",
+        "fastq/ont_lambda_236reads_wrapped80.fastq.gz",
+        "fasta/ncbi_28S_rRNA_570seqs_iupac.fasta",
+    ],
+)
+def real_dataset(request, data_dir):
+    return dg.Dataset(data_dir / request.param)
+
+
+def _collate_then_transform(samples, transforms, **collate_kwargs):
+    batch = dg.data.collate.Collate(**collate_kwargs)(samples)  # padding only (no transform)
+    return _one_by_one(transforms, batch)
+
+
+@pytest.mark.parametrize(
+    "collate_kwargs", [{}, {"max_len": 50}, {"multiple_of": 1}, {"max_len": 0}]
+)
+@pytest.mark.parametrize(
+    "transforms",
+    [
+        [ReverseComplement(p=0.5), Mutator(0.05), OneHotEncoder()],
+        [Sampler(64, mode="random"), ReverseComplement(p=0.5), IntegerEncoder()],
+        [Mutator(0.05)],  # qualities untouched: padded beside the fused bases
+        [Mutator(0.05), KmerEncoder(3)],  # KmerEncoder runs after the fused pass
+        [OneHotEncoder(layout="NCL"), _tag],
+    ],
+    ids=["rc-mut-onehot", "crop-rc-int", "mut", "mut-kmer", "onehot-then-callable"],
+)
+def test_loader_collate_fuses_the_transform(real_dataset, transforms, collate_kwargs, monkeypatch):
+    pipeline = Compose(transforms)
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(real_dataset))[:33]
+    samples = real_dataset.__getitems__(rows)
+    collate = dg.data.collate.Collate(**collate_kwargs)
+    got = _collate_transform(collate, samples, pipeline, 0)
+    with monkeypatch.context() as m:
+        m.setenv(NUMBA_ENV, "0")
+        want = _collate_then_transform(samples, transforms, **collate_kwargs)
+    got_names, want_names = list(got.pop("names")), list(want.pop("names"))
+    assert got_names == want_names
+    assert_same_batch(got, want)
+
+
+def test_loader_batches_equal_unfused_batches(real_dataset, monkeypatch):
+    transforms = [Sampler(80), ReverseComplement(p=0.5), Mutator(0.02), OneHotEncoder()]
+
+    def epoch_batches():
+        loader = dg.DataLoader(
+            real_dataset, batch_size=16, shuffle=True, seed=3, transform=Compose(transforms)
+        )
+        loader.set_epoch(5)
+        return list(loader)
+
+    got = epoch_batches()
+    with monkeypatch.context() as m:
+        m.setenv(NUMBA_ENV, "0")
+        want = epoch_batches()
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        g, w = dict(g), dict(w)
+        assert list(g.pop("names")) == list(w.pop("names"))
+        assert_same_batch(g, w)
+
+
+def test_dataset_transform_and_loader_transform_both_run(data_dir, monkeypatch):
+    path = next(p for p in sorted((data_dir / "fastq").iterdir()) if p.suffix == ".fastq")
+    ds_transform = Compose([ReverseComplement(p=0.5, seed=1), Sampler(30)])
+    loader_transform = Compose([Mutator(0.1), OneHotEncoder()])
+    ds = dg.Dataset(path, transform=ds_transform)
+    samples = ds.__getitems__(np.arange(min(len(ds), 9)))
+    got = _collate_transform(dg.default_collate, samples, loader_transform, 0)
+    with monkeypatch.context() as m:
+        m.setenv(NUMBA_ENV, "0")
+        want = loader_transform(dg.default_collate(samples))
+    got.pop("names"), want.pop("names")
+    assert_same_batch(got, want)
