@@ -269,13 +269,16 @@ class _IndexOnly(torch.utils.data.Dataset):
 class _FakeBatch:
     """Returns a batch shaped like ours after the transform: 4 tensors + 256 names.
 
-    ``packed``: the same bytes in one tensor (one shared-memory segment per batch).
+    ``packed``: the same bytes in one tensor (one shared-memory segment per batch);
+    None: only the batch's indices, a list of 256 ints (the machinery's own cost).
     """
 
-    def __init__(self, packed: bool) -> None:
+    def __init__(self, packed: bool | None) -> None:
         self.packed = packed
 
     def __call__(self, idx):
+        if self.packed is None:
+            return list(idx)
         B = len(idx)
         names = [f"A00129:183:H77K2DMXX:1:1101:{i}:{i}" for i in idx]
         if self.packed:
@@ -290,7 +293,7 @@ class _FakeBatch:
         }
 
 
-def ipc_floor(n: int, workers: int, packed: bool) -> float:
+def ipc_floor(n: int, workers: int, packed: bool | None) -> float:
     """Seconds for an epoch of ``n`` reads of ready-made batches (no data work at all)."""
     sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(n)), BATCH, False)
     loader = torch.utils.data.DataLoader(
@@ -311,6 +314,7 @@ def stage_breakdown(ds, rounds: int = 5) -> list[tuple[str, float, float]]:
     from _common import Provider, measure
 
     from deepbiop_gpu import default_collate, ops
+    from deepbiop_gpu.data.loader import _collate_transform
     from deepbiop_gpu.data.prefetch import batch_to_device, iter_tensors
 
     rng = np.random.default_rng(0)
@@ -324,10 +328,21 @@ def stage_breakdown(ds, rounds: int = 5) -> list[tuple[str, float, float]]:
     tiny_s, tiny_n = s[:1, :1].clone(), ln[:1].clamp(max=1)
     transform = ours_transform()
     cpu = torch.device("cpu")
+    steps = list(transform)
+
+    def one_by_one(b):
+        for t in steps:
+            b = t(b)
+        return b
+
     provs = [
-        Provider("collate: ds.__getitems__ + default_collate", lambda: default_collate(
+        Provider("collate + transform, fused (what the loader runs)", lambda: _collate_transform(
+            default_collate, ds.__getitems__(draw().tolist()), transform, 0)),
+        Provider("collate only: ds.__getitems__ + default_collate", lambda: default_collate(
             ds.__getitems__(draw().tolist()))),
-        Provider("transform: Compose([...]) on one batch", lambda: transform(dict(batch))),
+        Provider("transform only: Compose([...]) on a padded batch (fused)",
+                 lambda: transform(dict(batch))),
+        Provider("transform step by step (5 op calls, not fused)", lambda: one_by_one(dict(batch))),
         Provider("↳ bernoulli_gate (p=0.5, 256 reads)", lambda: ops.bernoulli_gate(P_RC, 0, i)),
         Provider("↳ reverse_complement (bases)", lambda: ops.reverse_complement(s, ln, gate)),
         Provider("↳ reverse_complement (qualities)", lambda: ops.reverse_complement(
@@ -433,8 +448,9 @@ def main() -> None:
     ipc: dict[tuple[str, int], float] = {}
     if args.profile:
         for w in sorted(set(workers) | {0}):
-            for packed in (False, True) if w else (False,):
-                kind = "4 tensors + names" if not packed else "one buffer + names"
+            for packed in (False, True, None) if w else (False,):
+                kind = {False: "4 tensors + names", True: "one buffer + names",
+                        None: "indices only (no tensors)"}[packed]  # fmt: skip
                 ipc[(kind, w)] = ipc_floor(args.reads, w, packed)
                 print(f"  hand-off only, {kind}, workers={w}: {ipc[(kind, w)]:.2f} s", flush=True)
     elapsed = time.perf_counter() - t_all
@@ -462,8 +478,10 @@ def main() -> None:
         "`bench_io.py`'s generator).  Batches of 256, shuffled; transform "
         "`Compose([ReverseComplement(p=0.5), Mutator(0.01), OneHotEncoder()])` vs the numpy "
         "`collate_fn` described in the script's docstring.  With `num_workers=0`, "
-        "deepbiop_gpu's DataLoader collates and transforms in its own thread pool "
-        f"(`num_threads={info.get('collate_threads', 'n/a')}`, its default here).  Epoch = best of "
+        "deepbiop_gpu's DataLoader collates and transforms in the iterating thread "
+        f"(`num_threads={info.get('collate_threads', 'n/a')}`, its default), padding and "
+        "transforming each batch in one compiled pass (numba) from the dataset's buffers.  "
+        "With workers, each worker does the same.  Epoch = best of "
         f"{args.epochs} full passes (all listed), after a warm-up; reads/s = reads / epoch "
         "time; 'with load' adds the parse time (one epoch).",
         "",
@@ -515,9 +533,11 @@ def main() -> None:
             "",
             "Median (p20) microseconds per call over interleaved rounds; every call draws "
             "a fresh random batch from the dataset.  The last rows are whole epochs divided "
-            "by the number of batches.  The ↳ rows are the parts of the transform; 'op call "
+            "by the number of batches.  The loader runs the first row: padding and the "
+            "transform's steps in one compiled pass per read, straight from the dataset's "
+            "buffers.  The ↳ rows are the op calls of the step-by-step transform; 'op call "
             "overhead' is the cost of one public op call on a 1 x 1 batch (argument checks + "
-            "dispatch), paid by each of the 5 op calls of the transform.",
+            "dispatch).",
             "",
             markdown_table(
                 ["stage", "us / batch (p50)", "p20"],
@@ -534,7 +554,9 @@ def main() -> None:
             "the transform (float32 one-hot [256, 152, 4], uint8 qualities, int32 lengths, "
             "int64 index, 256 names): no parsing, no encoding, only the hand-off from the "
             "worker processes (one shared-memory segment per tensor, fd passing).  'one "
-            "buffer' sends the same bytes as a single tensor.",
+            "buffer' sends the same bytes as a single tensor; 'indices only' sends a list "
+            "of 256 ints: what torch's worker machinery (index and result queues, pickling) "
+            "costs per batch before any data moves.",
             "",
             markdown_table(
                 ["batches", "workers", "epoch s", "reads/s", "ms / batch"],

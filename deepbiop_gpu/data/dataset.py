@@ -172,7 +172,7 @@ def _collate_fused(reads, starts, lengths, width, index, epoch, transforms):
         return None
     quals = None if reads.qualities is None else reads.qualities.numpy()
     done = collate_fused(plan, reads.sequences.numpy(), quals, starts, lengths, width,
-                         index.numpy(), epoch)  # fmt: skip
+                         np.ascontiguousarray(index.numpy()), epoch)  # fmt: skip
     if done is None:
         return None
     return done, [steps[plan.count :], *([t] for t in transforms[1:])]

@@ -446,7 +446,7 @@ def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
     B, L = seqs.shape
     quals = batch.get("qualities") if plan.touches_qualities else None
     starts = np.arange(B, dtype=np.int64) * L
-    index = batch["index"].numpy() if plan.random else np.zeros(B, np.int64)
+    index = batch["index"].contiguous().numpy() if plan.random else np.zeros(B, np.int64)
     epoch = batch.get("epoch", 0) if plan.random else 0
     done = _run(
         plan, seqs.contiguous().numpy().reshape(-1),
