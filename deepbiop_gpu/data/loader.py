@@ -27,6 +27,7 @@ from .dataset import Dataset, PairedDataset, Subset
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler, IndexBatch
+from .worker_slots import SlotReceiver, WorkerSlots
 
 __all__ = ["DataLoader"]
 
@@ -173,16 +174,23 @@ def _one_storage(batch: Any) -> Any:
 
 
 class _WorkerCollate:
-    """Collate in a worker process: the transform too on a CPU device, one storage per batch."""
+    """Collate in a worker process: the transform too on a CPU device.
 
-    def __init__(self, collate_fn: Callable, transform: Callable | None) -> None:
+    In a worker, the batch's tensors go through the worker's reusable
+    shared-memory slots (:mod:`deepbiop_gpu.data.worker_slots`), or, failing
+    that, as one storage (``_one_storage``).
+    """
+
+    def __init__(self, collate_fn: Callable, transform: Callable | None, slots: int = 0) -> None:
         self.collate_fn = collate_fn
         self.transform = transform
+        self.slots = WorkerSlots(slots) if slots else None
 
     def __call__(self, samples: Any) -> Any:
         batch = _collate_transform(self.collate_fn, samples, self.transform, getattr(samples, "epoch", 0))
         if torch.utils.data.get_worker_info() is not None:
-            batch = _one_storage(batch)
+            packed = self.slots.pack(batch) if self.slots is not None else None
+            batch = packed if packed is not None else _one_storage(batch)
         return batch
 
 
@@ -289,8 +297,13 @@ class DataLoader:
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
         )
+        # batches come back through per-worker shared-memory slots: more than the
+        # prefetch_factor batches torch leaves in flight per worker
+        slots = (torch_kwargs.get("prefetch_factor") or 2) + 2 if num_workers > 0 else 0
+        self._persistent = bool(torch_kwargs.get("persistent_workers", False))
+        self._receiver = SlotReceiver(pin=self.pin_memory)  # persistent workers keep their slots
         worker_collate = (
-            _WorkerCollate(collate_fn, transform if self._transform_in_workers else None)
+            _WorkerCollate(collate_fn, transform if self._transform_in_workers else None, slots)
             if ours and num_workers > 0
             else collate_fn
         )
@@ -357,6 +370,10 @@ class DataLoader:
         )
         if self._in_process is not None:
             batches = self._in_process
+        elif self.num_workers > 0:
+            # a new pool of workers (unless persistent) brings new slots: a receiver per pass
+            receiver = self._receiver if self._persistent else SlotReceiver(pin=self.pin_memory)
+            batches = receiver.receive(batches)
         if transform_elsewhere:
             transform = None
             if not self._warmed_up:

@@ -1,0 +1,157 @@
+"""Hand batches from DataLoader workers to the main process through reusable shared memory.
+
+A tensor that a worker process returns travels through a new shared-memory
+segment: the worker creates it and copies the tensor in, its file descriptor
+is passed over a socket, and the main process maps it, then unmaps it when
+the batch is freed.  On small VMs that costs about a millisecond per segment,
+more than making the batch.  Here each worker keeps a few *slots* in one
+shared-memory segment that the main process maps once:
+
+* the worker copies the batch's tensors into a free slot and returns a small
+  :class:`SlotBatch` (where each tensor sits, plus the batch's other values);
+* the main process copies the slot into one fresh buffer (the tensors are
+  views of it, as with ``_one_storage``), marks the slot free and goes on.
+
+A worker has ``prefetch_factor + 2`` slots, more than the batches torch ever
+leaves in flight for it, so a free slot is always there; if one is not (or
+a batch is bigger than the slots and cannot get new ones), the batch travels
+the ordinary way.  Slots are resized (a new segment, sent once) when a batch
+outgrows them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+__all__ = ["SlotBatch", "SlotReceiver", "WorkerSlots"]
+
+_ALIGN = 64
+_GROWTH = 1.25  # a new ring is this much larger than the batch that needed it
+_MIN_SLOT = 1 << 20
+_GENERATIONS = itertools.count()
+
+
+def _aligned(n: int) -> int:
+    return -(-n // _ALIGN) * _ALIGN
+
+
+class SlotBatch:
+    """A batch whose tensors wait in a worker's shared-memory slot (see the module docstring).
+
+    ``layout`` lists ``(path, dtype, shape, offset)`` of each tensor (a path is
+    the keys leading to it, for nested dicts); ``rest`` is the batch without
+    its tensors; ``ring`` carries the slots themselves the first time a ring
+    is used, None afterwards.
+    """
+
+    __slots__ = ("key", "slot", "nbytes", "layout", "rest", "ring")
+
+    def __init__(self, key, slot, nbytes, layout, rest, ring) -> None:
+        self.key, self.slot, self.nbytes = key, slot, nbytes
+        self.layout, self.rest, self.ring = layout, rest, ring
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
+
+
+def _tensors(batch: dict, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tensor]]:
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor) and v.device.type == "cpu":
+            yield (*path, k), v
+        elif isinstance(v, dict):
+            yield from _tensors(v, (*path, k))
+
+
+def _without_tensors(batch: dict) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor) and v.device.type == "cpu":
+            continue
+        out[k] = _without_tensors(v) if isinstance(v, dict) else v
+    return out
+
+
+class WorkerSlots:
+    """A worker process's slots: packs batches into them (used inside the worker only)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = max(2, count)
+        self.key: tuple[int, int] | None = None
+        self.slots: torch.Tensor | None = None  # uint8 [count, slot bytes], shared
+        self.busy: torch.Tensor | None = None  # int32 [count], shared: 1 while the main process reads
+        self.sent = False  # the main process has the current ring
+
+    def _new_ring(self, nbytes: int) -> None:
+        size = max(_MIN_SLOT, _aligned(int(nbytes * _GROWTH)))
+        self.key = (os.getpid(), next(_GENERATIONS))
+        self.slots = torch.empty((self.count, size), dtype=torch.uint8).share_memory_()
+        self.busy = torch.zeros(self.count, dtype=torch.int32).share_memory_()
+        self.sent = False
+
+    def pack(self, batch: Any) -> SlotBatch | None:
+        """``batch`` as a :class:`SlotBatch`, or None when it must travel the ordinary way."""
+        if not isinstance(batch, dict):
+            return None
+        tensors = list(_tensors(batch))
+        if not tensors:
+            return None
+        offsets, total = [], 0
+        for _, t in tensors:
+            offsets.append(total)
+            total += _aligned(t.numel() * t.element_size())
+        fresh = self.key is None or self.key[0] != os.getpid()  # a forked copy: not ours
+        if fresh or self.slots is None or total > self.slots.shape[1]:
+            self._new_ring(total)
+        assert self.busy is not None and self.slots is not None
+        free = (self.busy == 0).nonzero()
+        if not len(free):  # never expected: torch keeps fewer batches in flight
+            return None
+        k = int(free[0, 0])
+        slot = self.slots[k]
+        layout = []
+        for (path, t), start in zip(tensors, offsets, strict=True):
+            n = t.numel() * t.element_size()
+            if n:
+                slot[start : start + n].view(t.dtype).view(t.shape).copy_(t)
+            layout.append((path, t.dtype, tuple(t.shape), start))
+        self.busy[k] = 1
+        ring = None if self.sent else (self.slots, self.busy)
+        self.sent = True
+        return SlotBatch(self.key, k, total, layout, _without_tensors(batch), ring)
+
+
+class SlotReceiver:
+    """The main process's side: turns :class:`SlotBatch` es back into batch dicts."""
+
+    def __init__(self, pin: bool = False) -> None:
+        self.pin = pin
+        self.rings: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def unpack(self, item: SlotBatch) -> dict:
+        if item.ring is not None:
+            self.rings[item.key] = item.ring
+        slots, busy = self.rings[item.key]
+        buffer = torch.empty(item.nbytes, dtype=torch.uint8, pin_memory=self.pin)
+        buffer.copy_(slots[item.slot, : item.nbytes])
+        busy[item.slot] = 0  # the worker may reuse the slot
+        batch = item.rest
+        for path, dtype, shape, start in item.layout:
+            n = torch.Size(shape).numel() * dtype.itemsize
+            holder = batch
+            for key in path[:-1]:
+                holder = holder[key]
+            holder[path[-1]] = buffer[start : start + n].view(dtype).view(shape)
+        return batch
+
+    def receive(self, batches: Iterable[Any]) -> Iterator[Any]:
+        for item in batches:
+            yield self.unpack(item) if isinstance(item, SlotBatch) else item
