@@ -159,6 +159,22 @@ class StringColumn(Sequence[str]):
         """The entries at ``rows``, decoded only when first read (see :class:`ColumnView`)."""
         return ColumnView(self, np.asarray(rows, dtype=np.int64))
 
+    def select(self, rows: np.ndarray) -> StringColumn:
+        """The entries at ``rows`` as a new column (bytes copied, nothing decoded).
+
+        >>> StringColumn.from_strings(["a", "bb", "c"]).select(np.array([2, 1])).tolist()
+        ['c', 'bb']
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self._offsets[rows]
+        lengths = self._offsets[rows + 1] - starts
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # source position of every output byte: its row's start, plus its place in the row
+        shift = np.repeat(starts - offsets[:-1], lengths)
+        data = self._data[shift + np.arange(offsets[-1], dtype=np.int64)]
+        return StringColumn(data, offsets)
+
     def take(self, rows: Sequence[int] | np.ndarray) -> list[str]:
         """The entries at ``rows`` as a list of ``str`` (no intermediate column).
 
@@ -216,6 +232,16 @@ class ColumnView(Sequence[str]):
         if self._items is None:
             self._items = self._column.take(self._rows)
         return list(self._items)
+
+    def compact(self) -> StringColumn:
+        """Its entries as a small :class:`StringColumn` of their own (undecoded bytes).
+
+        Cheap to pickle: how batch names travel between processes, rebuilt on
+        the other side as ``ColumnView(column, np.arange(len(column)))``.
+        """
+        if self._items is not None or self._column is None:
+            return StringColumn.from_strings(self._list())
+        return self._column.select(self._rows)
 
     def _list(self) -> list[str]:
         if self._items is None:

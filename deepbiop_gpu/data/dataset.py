@@ -24,7 +24,7 @@ import torch
 
 from ..packed import PackedReads, pad_rows_numpy
 from ..transforms.base import BatchTransform, run_transforms, transform_steps
-from ..transforms.fused import collate_fused, fused_plan
+from ..transforms.fused import BYTES_PLAN, collate_fused, fused_plan
 from .collate import batch_width
 from .labels import LabelResolver, LabelSpec
 
@@ -117,12 +117,12 @@ def collate_rows(
 ) -> dict[str, Any]:
     """The batch dict of ``reads[rows]`` (see :mod:`deepbiop_gpu.data.collate`).
 
-    Pads straight from the packed buffers, bases and qualities with one row
-    plan; a batch transform (the dataset's CPU transform), then ``then`` (the
-    loader's), run on the result.  When the first of them starts with
-    augmentations or an encoder that fuse (:mod:`deepbiop_gpu.transforms.fused`),
-    padding and those steps are one compiled pass from the buffers, with the
-    same result.
+    Pads straight from the packed buffers, bases and qualities together
+    (a compiled, prefetching gather with numba; numpy without); a batch
+    transform (the dataset's CPU transform), then ``then`` (the loader's), run
+    on the result.  When the first of them starts with augmentations or an
+    encoder that fuse (:mod:`deepbiop_gpu.transforms.fused`), padding and those
+    steps are one compiled pass from the buffers, with the same result.
     """
     transforms = [t for t in (transform,) if t is not None and _is_batch_transform(t)]
     if then is not None:
@@ -146,7 +146,7 @@ def collate_rows(
         batch["lengths"] = torch.from_numpy(np.minimum(lengths, width).astype(np.int32))
         if reads.qualities is not None:
             batch["qualities"] = torch.from_numpy(padded[1])
-        rest = [transforms[:1], transforms[1:]]
+        rest = [[t] for t in transforms]
     batch["index"] = index
     batch["names"] = reads.names.view(rows)
     if labels is not None:
@@ -159,23 +159,25 @@ def collate_rows(
 
 
 def _collate_fused(reads, starts, lengths, width, index, epoch, transforms):
-    """``((sequences, qualities, lengths), rest)`` from one fused pass, or None.
+    """``((sequences, qualities, lengths), rest)`` from one compiled pass, or None.
 
-    ``rest`` is the steps still to run: what the first transform's fused run
-    leaves, then the other transforms, each a list for :func:`run_transforms`.
+    The pass runs the first transform's leading fusable steps (or none: a
+    plain gather); ``rest`` is the steps still to run: what that leaves, then
+    the other transforms, each a list for :func:`run_transforms`.  None when
+    numba is unavailable or the buffers are not on the CPU.
     """
-    if not transforms or reads.sequences.device.type != "cpu" or torch.compiler.is_compiling():
+    if reads.sequences.device.type != "cpu" or torch.compiler.is_compiling():
         return None
-    steps = transform_steps(transforms[0])
-    plan = fused_plan(steps)
-    if plan is None:
-        return None
+    plan, rest = BYTES_PLAN, [[t] for t in transforms]
+    if transforms:
+        steps = transform_steps(transforms[0])
+        first = fused_plan(steps)
+        if first is not None:
+            plan, rest = first, [steps[first.count :], *rest[1:]]
     quals = None if reads.qualities is None else reads.qualities.numpy()
     done = collate_fused(plan, reads.sequences.numpy(), quals, starts, lengths, width,
                          np.ascontiguousarray(index.numpy()), epoch)  # fmt: skip
-    if done is None:
-        return None
-    return done, [steps[plan.count :], *([t] for t in transforms[1:])]
+    return None if done is None else (done, rest)
 
 
 class Dataset(torch.utils.data.Dataset):

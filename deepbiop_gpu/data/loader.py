@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import torch
 
+from ..packed import PackedReads
 from .collate import Collate, default_collate
-from .dataset import Dataset, PairedDataset, Subset
+from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler, IndexBatch
@@ -40,25 +42,27 @@ def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> i
     return value
 
 
-def _warm_up(transform: Callable) -> None:
-    """Run ``transform`` once on a two-read batch in this process.
+def _warm_up(dataset: Any, collate_fn: Callable, transform: Callable | None) -> None:
+    """Make one small batch in this process, the way workers (or this process) will.
 
-    Compiles the numba CPU loops of the ops (about a second each) before the
-    DataLoader forks its workers, which then inherit them instead of each
-    compiling its own.  Best effort: a transform that needs more than a plain
-    batch is simply not warmed up (its real error surfaces in the workers).
+    Compiles the numba loops that the batches need (a second or two each,
+    for the collate pass and the transform's steps) before the DataLoader
+    forks its workers, which then inherit them instead of each compiling its
+    own, every epoch.  Best effort: a dataset or transform that needs more
+    than this is simply not warmed up (its real error surfaces later).
     """
-    seqs = torch.tensor([list(b"ACGTNacgtnRYACGT"), list(b"GATTACA") + [0] * 9], dtype=torch.uint8)
-    batch = {
-        "sequences": seqs,
-        "lengths": torch.tensor([16, 7], dtype=torch.int32),
-        "qualities": torch.full(seqs.shape, 73, dtype=torch.uint8),
-        "index": torch.tensor([0, 1], dtype=torch.int64),
-        "epoch": 0,
-        "names": ["a", "b"],
-    }
     try:
-        transform(batch)
+        if isinstance(dataset, (Dataset, PairedDataset, Subset)) and len(dataset):
+            samples = dataset.__getitems__(IndexBatch(list(range(min(2, len(dataset)))), 0))
+            _collate_transform(collate_fn, samples, transform, 0)
+            return
+        # streams: two made-up reads through the same passes (the loops' argument types match)
+        seqs = [b"ACGTNacgtnRYACGT", b"GATTACA"]
+        reads = PackedReads.from_records([(f"r{i}", s, b"I" * len(s)) for i, s in enumerate(seqs)])
+        rows, index = np.arange(2), torch.arange(2)
+        collate_rows(reads, rows, index, None, 0, None, None, 8, transform)
+        if transform is not None:  # and the transform on a padded batch
+            transform(collate_rows(reads, rows, index, None, 0, None, None, 8))
     except Exception:  # noqa: BLE001 - an optimisation only
         pass
 
@@ -292,6 +296,8 @@ class DataLoader:
 
         ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))
         self._warmed_up = False
+        self._ours_with_workers = ours and num_workers > 0
+        self.collate_fn = collate_fn
         self._in_process: _InProcessBatches | None = None
         # CPU delivery with workers: the transform runs in the workers (same results).
         self._transform_in_workers = (
@@ -374,11 +380,11 @@ class DataLoader:
             # a new pool of workers (unless persistent) brings new slots: a receiver per pass
             receiver = self._receiver if self._persistent else SlotReceiver(pin=self.pin_memory)
             batches = receiver.receive(batches)
+        if not self._warmed_up and (transform_elsewhere or self._ours_with_workers):
+            _warm_up(self.dataset, self.collate_fn, self.transform if transform_elsewhere else None)
+            self._warmed_up = True
         if transform_elsewhere:
             transform = None
-            if not self._warmed_up:
-                _warm_up(self.transform)
-                self._warmed_up = True
             # the workers / threads applied it; still tag batches from foreign collate_fns
             batches = (apply_transform(None, b, epoch) for b in batches)
         yield from DevicePrefetcher(batches, self.device, transform, self.prefetch, epoch)

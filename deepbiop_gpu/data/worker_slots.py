@@ -26,7 +26,10 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
+
+from ..packed import ColumnView, StringColumn
 
 __all__ = ["SlotBatch", "SlotReceiver", "WorkerSlots"]
 
@@ -71,13 +74,49 @@ def _tensors(batch: dict, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tenso
             yield from _tensors(v, (*path, k))
 
 
+class _Names:
+    """A batch's names in transit: their bytes and offsets, decoded only on use.
+
+    A ``ColumnView`` pickles as a list of ``str``, which means decoding and
+    pickling every name (about 0.2 ms for 256 names); this sends the bytes.
+    """
+
+    __slots__ = ("column",)
+
+    def __init__(self, column: StringColumn) -> None:
+        self.column = column
+
+    def __getstate__(self):
+        return (self.column.data, self.column.offsets)
+
+    def __setstate__(self, state) -> None:
+        self.column = StringColumn(*state)
+
+    def view(self) -> ColumnView:
+        return ColumnView(self.column, np.arange(len(self.column), dtype=np.int64))
+
+
 def _without_tensors(batch: dict) -> dict:
+    """The batch minus its CPU tensors, names compacted for the trip."""
     out = {}
     for k, v in batch.items():
         if isinstance(v, torch.Tensor) and v.device.type == "cpu":
             continue
-        out[k] = _without_tensors(v) if isinstance(v, dict) else v
+        if isinstance(v, dict):
+            v = _without_tensors(v)
+        elif isinstance(v, ColumnView):
+            v = _Names(v.compact())
+        out[k] = v
     return out
+
+
+def _restore_names(batch: dict) -> dict:
+    for k, v in batch.items():
+        if isinstance(v, _Names):
+            batch[k] = v.view()
+        elif isinstance(v, dict):
+            _restore_names(v)
+    return batch
 
 
 class WorkerSlots:
@@ -141,9 +180,11 @@ class SlotReceiver:
             self.rings[item.key] = item.ring
         slots, busy = self.rings[item.key]
         buffer = torch.empty(item.nbytes, dtype=torch.uint8, pin_memory=self.pin)
-        buffer.copy_(slots[item.slot, : item.nbytes])
+        # numpy's copy: a torch copy this size runs on the intra-op thread pool, whose
+        # OpenMP threads then spin for a while, taking the CPU the workers need
+        np.copyto(buffer.numpy(), slots[item.slot, : item.nbytes].numpy())
         busy[item.slot] = 0  # the worker may reuse the slot
-        batch = item.rest
+        batch = _restore_names(item.rest)
         for path, dtype, shape, start in item.layout:
             n = torch.Size(shape).numel() * dtype.itemsize
             holder = batch

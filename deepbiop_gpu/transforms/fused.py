@@ -44,7 +44,7 @@ from ..ops.one_hot import one_hot_table
 from .augment import Mutator, ReverseComplement, Sampler
 from .encoders import IntegerEncoder, OneHotEncoder
 
-__all__ = ["FusedPlan", "collate_fused", "fused_plan", "run_fused"]
+__all__ = ["BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "run_fused"]
 
 # step kinds and crop modes, as the loop sees them
 _CROP, _REVCOMP, _MUTATE = 0, 1, 2
@@ -131,6 +131,10 @@ class FusedPlan:
         self.encoder = encoder  # None (bytes out), OneHotEncoder or IntegerEncoder
         self.output = _output_of(encoder)
         self.count = count  # transforms covered, from the start of the Compose
+
+
+BYTES_PLAN = FusedPlan([], False, None, 0)
+"""No steps, bytes out: the loop as a plain (prefetching) gather of padded rows."""
 
 
 def fused_plan(transforms: Sequence[Any]) -> FusedPlan | None:
@@ -411,7 +415,7 @@ def _run(
     width_max = max(width, 1, *plan.crops)
     output = plan.output
     out_bits, out = output.allocate(B, out_width)
-    has_quals = qsrc is not None and plan.touches_qualities
+    has_quals = qsrc is not None
     out_quals = np.empty((B, out_width), np.uint8) if has_quals else _NO_QUALS
     out_lens = np.empty(B, np.int64)
     comp, acgt, letters = _byte_tables()
@@ -493,8 +497,4 @@ def collate_fused(
     if done is None:
         return None
     out, out_quals, out_lens = done
-    if out_quals is None and qualities is not None:  # the plan leaves qualities alone: pad them
-        from ..packed import pad_rows_numpy
-
-        out_quals = torch.from_numpy(pad_rows_numpy([qualities], starts, lens, width)[0])
     return out, out_quals, torch.from_numpy(out_lens.astype(np.int32))

@@ -126,3 +126,26 @@ def test_paired_batches_through_slots(data_dir):
             assert torch.equal(g[side]["sequences"], w[side]["sequences"])
             assert torch.equal(g[side]["qualities"], w[side]["qualities"])
             assert list(g[side]["names"]) == list(w[side]["names"])
+
+
+def test_names_travel_as_bytes_and_come_back_lazy():
+    import numpy as np
+
+    from deepbiop_gpu import StringColumn
+    from deepbiop_gpu.packed import ColumnView
+
+    column = StringColumn.from_strings([f"read_{i}/1 ünïcode" for i in range(50)])
+    rows = np.array([7, 3, 49, 3])
+    batch = {"sequences": torch.zeros(4, 8, dtype=torch.uint8), "names": column.view(rows),
+             "pair": {"names": column.view(rows[:2])}}  # fmt: skip
+    slots, receiver = WorkerSlots(2), SlotReceiver()
+    packed = slots.pack(batch)
+    packed.rest = pickle.loads(pickle.dumps(packed.rest))
+    sent = packed.rest["names"]
+    assert not isinstance(sent, list) and sent.column.data.dtype == np.uint8  # bytes, not str
+    out = receiver.unpack(packed)
+    assert isinstance(out["names"], ColumnView) and out["names"]._items is None  # not decoded yet
+    assert out["names"] == [column[i] for i in rows.tolist()]
+    assert out["pair"]["names"] == [column[7], column[3]]
+    assert column.select(rows).tolist() == out["names"].tolist()
+    assert column.select(np.array([], dtype=np.int64)).tolist() == []
