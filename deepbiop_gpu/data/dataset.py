@@ -371,11 +371,15 @@ class Dataset(torch.utils.data.Dataset):
         return sample
 
     def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
-        idx = np.asarray(indices, dtype=np.int64)
+        idx = getattr(indices, "array", None)  # an IndexBatch brings its numpy twin
+        idx = np.asarray(indices if idx is None else idx, dtype=np.int64)
         n = len(self.reads)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"batch index out of range for a dataset of {n} reads")
-        idx = np.where(idx < 0, idx + n, idx)
+        if idx.size:
+            low, high = idx.min(), idx.max()
+            if low < -n or high >= n:
+                raise IndexError(f"batch index out of range for a dataset of {n} reads")
+            if low < 0:
+                idx = np.where(idx < 0, idx + n, idx)
         return SampleBatch(self, idx, getattr(indices, "epoch", self.epoch))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -515,7 +519,8 @@ class Subset(torch.utils.data.Dataset):
         return self.dataset[int(self.indices[i])]
 
     def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
-        parent = self.indices[np.asarray(indices, dtype=np.int64)]
+        idx = getattr(indices, "array", None)  # an IndexBatch brings its numpy twin
+        parent = self.indices[np.asarray(indices if idx is None else idx, dtype=np.int64)]
         return SampleBatch(self.dataset, parent, getattr(indices, "epoch", self.dataset.epoch))
 
     def set_epoch(self, epoch: int) -> None:

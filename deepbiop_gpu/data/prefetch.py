@@ -42,6 +42,19 @@ def batch_to_device(batch: Any, device: torch.device, non_blocking: bool = True)
     return batch
 
 
+def _top_level_cpu(batch: Any) -> bool:
+    """A flat batch dict whose tensors are all on the CPU (the common case: nothing to move)."""
+    if type(batch) is not dict:
+        return False
+    for v in batch.values():
+        if isinstance(v, torch.Tensor):
+            if v.device.type != "cpu":
+                return False
+        elif isinstance(v, (dict, tuple)) or (isinstance(v, list) and not _strings(v)):
+            return False
+    return True
+
+
 def iter_tensors(batch: Any) -> Iterator[torch.Tensor]:
     """Every tensor in a (nested) batch."""
     if isinstance(batch, torch.Tensor):
@@ -99,8 +112,10 @@ class DevicePrefetcher:
 
     def __iter__(self) -> Iterator[Any]:
         if self.device.type != "cuda":
+            cpu = self.device.type == "cpu"
             for batch in self.batches:
-                batch = batch_to_device(batch, self.device, non_blocking=False)
+                if not (cpu and _top_level_cpu(batch)):  # else there is nothing to move
+                    batch = batch_to_device(batch, self.device, non_blocking=False)
                 yield apply_transform(self.transform, batch, self.epoch)
             return
         yield from self._iter_cuda()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 __all__ = ["EpochBatchSampler", "IndexBatch", "distributed_rank_world", "mix_seed"]
@@ -43,14 +44,22 @@ class IndexBatch(list):
 
     Travels through DataLoader workers to ``Dataset.__getitems__``, so the
     random transforms in workers know the epoch even with persistent workers.
+    ``array`` holds the same indices as ``int64`` numpy (what the datasets use).
     """
 
-    def __init__(self, indices, epoch: int) -> None:
+    def __init__(self, indices, epoch: int, array: np.ndarray | None = None) -> None:
         super().__init__(indices)
         self.epoch = epoch
+        self.array = array
 
     def __reduce__(self):
-        return (IndexBatch, (list(self), self.epoch))
+        return (_index_batch, (self.array if self.array is not None else list(self), self.epoch))
+
+
+def _index_batch(indices, epoch: int) -> IndexBatch:
+    if isinstance(indices, np.ndarray):
+        return IndexBatch(indices.tolist(), epoch, indices)
+    return IndexBatch(indices, epoch)
 
 
 class EpochBatchSampler(torch.utils.data.Sampler):
@@ -112,13 +121,13 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         return full[self.rank :: self.world]
 
     def __iter__(self) -> Iterator[IndexBatch]:
-        order = self.order().tolist()
+        order = self.order().numpy()
         epoch = self.epoch
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+            chunk = order[start : start + self.batch_size].copy()  # no view of the whole order
             if self.drop_last and len(chunk) < self.batch_size:
                 return
-            yield IndexBatch(chunk, epoch)
+            yield IndexBatch(chunk.tolist(), epoch, chunk)
 
     def __len__(self) -> int:
         mine = len(range(self.rank, self.n, self.world))

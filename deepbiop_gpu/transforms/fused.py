@@ -133,6 +133,27 @@ class FusedPlan:
         self.count = count  # transforms covered, from the start of the Compose
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_plan(steps: tuple, random: bool, encoder_key: tuple, count: int) -> FusedPlan:
+    """Plans are rebuilt from the transforms' settings at every call (they may change
+    between batches), but built only once per distinct setting."""
+    return FusedPlan(list(steps), random, _ENCODERS[encoder_key], count)
+
+
+_ENCODERS: dict[tuple, Any] = {}  # encoder settings -> an encoder with them (for the plan)
+
+
+def _encoder_key(encoder: Any) -> tuple:
+    if encoder is None:
+        key: tuple = ("bytes",)
+    elif type(encoder) is IntegerEncoder:
+        key = ("integer", encoder.pad_value)
+    else:
+        key = ("one_hot", encoder.dtype, encoder.layout, encoder.unknown)
+    _ENCODERS.setdefault(key, encoder)
+    return key
+
+
 BYTES_PLAN = FusedPlan([], False, None, 0)
 """No steps, bytes out: the loop as a plain (prefetching) gather of padded rows."""
 
@@ -169,7 +190,7 @@ def fused_plan(transforms: Sequence[Any]) -> FusedPlan | None:
         count += 1
     if not steps and encoder is None:
         return None
-    return FusedPlan(steps, random, encoder, count)
+    return _cached_plan(tuple(steps), random, _encoder_key(encoder), count)
 
 
 @functools.cache

@@ -88,7 +88,19 @@ def test_sampler_shards_cover_exactly_once():
 
 def test_index_batch_pickles_with_epoch():
     b = pickle.loads(pickle.dumps(IndexBatch([1, 2], epoch=9)))
-    assert list(b) == [1, 2] and b.epoch == 9
+    assert list(b) == [1, 2] and b.epoch == 9 and b.array is None
+
+
+def test_sampler_batches_carry_their_numpy_twin():
+    import numpy as np
+
+    batches = list(EpochBatchSampler(10, 4, True, seed=3))
+    for b in batches:
+        assert b.array.dtype == np.int64 and b.array.tolist() == list(b)
+        again = pickle.loads(pickle.dumps(b))  # as it reaches a worker
+        assert list(again) == list(b) and again.epoch == b.epoch
+        assert again.array.tolist() == list(b)
+    assert batches[0].array.base is None  # a copy: batches never alias the epoch's order
 
 
 def test_mix_seed_is_stable():
