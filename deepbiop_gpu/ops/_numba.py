@@ -140,26 +140,19 @@ def numba_prefetch():
     Loops that gather reads from random places of a large buffer (shuffled
     batches) wait on memory for most of their time; prefetching the next
     reads' bytes while working on this one hides that latency (about 3x on
-    such gathers here).  Built on LLVM's ``llvm.prefetch`` intrinsic; when it
-    does not compile to a prefetch instruction on this numba's LLVM, a no-op
-    is returned and the loops are only slower.  None without numba.
+    such gathers here).  Built on LLVM's ``llvm.prefetch`` intrinsic, which
+    every LLVM numba ships lowers to the CPU's prefetch instruction (or to
+    nothing where there is none); if numba cannot build the intrinsic, a no-op
+    is returned and the loops are only slower.  Nothing is compiled here (a
+    compile would cost the process numba's start-up, about a second, even
+    when every loop comes from numba's cache).  None without numba.
     """
     numba = numba_module()
     if numba is None:
         return None
     try:
-        fn = _prefetch_intrinsic(_PREFETCH_INTRINSIC)
-
-        @numba.njit(nogil=True)
-        def probe(a):  # pragma: no cover - compiled
-            fn(a, 1)
-
-        # compile only (an unknown intrinsic would crash when called) and look for the instruction
-        probe.compile((numba.types.Array(numba.types.uint8, 1, "C"),))
-        asm = "".join(probe.inspect_asm().values()).lower()
-        if any(op in asm for op in _PREFETCH_INSTRUCTIONS):
-            return fn
-    except Exception:  # noqa: BLE001 - an LLVM that names or lowers it otherwise
+        return _prefetch_intrinsic(_PREFETCH_INTRINSIC)
+    except Exception:  # noqa: BLE001 - a numba whose extension API differs
         pass
 
     @numba.njit(inline="always", nogil=True)
@@ -172,7 +165,6 @@ def numba_prefetch():
 # The typed-pointer name: LLVM's auto-upgrade maps it onto "llvm.prefetch.p0" where
 # pointers are opaque, so it works before and after that change.
 _PREFETCH_INTRINSIC = "llvm.prefetch.p0i8"
-_PREFETCH_INSTRUCTIONS = ("prefetcht0", "prfm", "dcbt")  # x86-64, arm64, ppc64
 
 
 def _prefetch_intrinsic(llvm_name: str):

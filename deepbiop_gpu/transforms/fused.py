@@ -30,12 +30,11 @@ import numpy as np
 import torch
 
 from ..ops._checks import check_batch, check_index, check_seed
-from ..ops._numba import numba_ok, numba_prefetch, run_numba
+from ..ops._numba import numba_ok, run_numba
 from ..ops._philox import (
     STREAM_CROP,
     STREAM_MUTATE,
     STREAM_REVERSE_COMPLEMENT,
-    numba_philox,
     probability_threshold,
 )
 from ..ops._tables import ACGT, acgt_table, complement_table
@@ -54,11 +53,6 @@ _ALWAYS = 1 << 32  # threshold of p = 1: the gate always fires (no draw needed)
 # the loop's threads: at least this many bases each (~0.5 ms of work; handing a
 # range to another thread costs ~50 us on small VMs, more than it saves below that)
 _MIN_BASES_PER_THREAD = 1 << 17
-
-
-# prefetch the reads this many rows ahead, their first bytes (the rest stream in)
-_AHEAD = 4
-_AHEAD_BYTES = 512
 
 
 class _Output:
@@ -193,187 +187,13 @@ def fused_plan(transforms: Sequence[Any]) -> FusedPlan | None:
     return _cached_plan(tuple(steps), random, _encoder_key(encoder), count)
 
 
-@functools.cache
 def _loop():
-    """The fused loop (numba): crop / reverse-complement / mutate per read, then encode."""
-    import numba
+    """The fused loop (numba, compiled once and cached on disk): see :mod:`..ops._fused_cpu`."""
+    from ..ops._fused_cpu import fused_loop
 
-    philox = numba_philox()
-    prefetch = numba_prefetch()
-    m32 = np.uint64(0xFFFFFFFF)
-    u32, u8, three = np.uint64(32), np.uint64(8), np.uint64(3)
-    s_crop = np.uint64(STREAM_CROP)
-    s_rc = np.uint64(STREAM_REVERSE_COMPLEMENT)
-    s_mut = np.uint64(STREAM_MUTATE)
+    return fused_loop
 
-    @numba.njit(nogil=True)
-    def loop(
-        src,
-        qsrc,
-        has_quals,
-        starts,
-        lens,
-        L,
-        index,
-        epoch,
-        steps,
-        width_max,
-        comp,
-        acgt,
-        letters,
-        table,
-        planes,
-        out,
-        out_quals,
-        out_lens,
-        nv,
-        v0,
-        v1,
-    ):  # pragma: no cover
-        # read b is src[starts[b] : starts[b] + lens[b]] (qualities: qsrc), in a batch L wide
-        # Offsets into the buffers are unsigned (np.uint64) where they are not
-        # plain range() indices: numba skips the negative-index wrap-around
-        # test for them, which lets LLVM vectorise the copies (3x faster).
-        B = starts.shape[0]
-        buf = np.empty(width_max, np.uint8)
-        qbuf = np.empty(width_max, np.uint8)
-        lane0 = np.empty((width_max + 3) // 4, np.uint64)  # Philox words of draw d: lane k
-        lane1 = np.empty_like(lane0)  # is for position 4 * d + k
-        lane2 = np.empty_like(lane0)
-        lane3 = np.empty_like(lane0)
-        c2 = np.uint64(epoch) & m32
-        k = table.shape[1]  # 1 or 2 (rows layouts)
-        first_row, end_row = B * v0 // nv, B * v1 // nv
-        for b in range(first_row, end_row):
-            ahead = b + _AHEAD  # start fetching a later read's bytes (shuffled batches miss cache)
-            if ahead < end_row:
-                pa = starts[ahead]
-                m = min(lens[ahead], _AHEAD_BYTES)
-                if m > 0:
-                    for o in range(0, m, 64):
-                        prefetch(src, pa + o)
-                    prefetch(src, pa + m - 1)
-                    if has_quals:
-                        for o in range(0, m, 64):
-                            prefetch(qsrc, pa + o)
-                        prefetch(qsrc, pa + m - 1)
-            n = lens[b]
-            a = np.uint64(starts[b])
-            width = L
-            for i in range(n):
-                buf[i] = src[a + np.uint64(i)]
-            if has_quals:
-                for i in range(n):
-                    qbuf[i] = qsrc[a + np.uint64(i)]
-            idx = np.uint64(index[b])
-            c1 = idx & m32
-            high = (idx >> u32) << u8
-            for s in range(steps.shape[0]):
-                kind = steps[s, 0]
-                seed = np.uint64(steps[s, 2])
-                k0 = seed & m32
-                k1 = seed >> u32
-                if kind == 0:  # crop to steps[s, 1] bases
-                    length = steps[s, 1]
-                    mode = steps[s, 3]
-                    excess = n - length if n > length else 0
-                    if mode == 0:
-                        start = 0
-                    elif mode == 1:
-                        start = excess // 2
-                    elif mode == 2:
-                        start = excess
-                    else:
-                        w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, (high | s_crop) & m32)
-                        start = np.int64((w0 * np.uint64(excess + 1)) >> u32)
-                    n = n if n < length else length
-                    if start > 0:
-                        first = np.uint64(start)
-                        for i in range(n):
-                            buf[i] = buf[first + np.uint64(i)]
-                        if has_quals:
-                            for i in range(n):
-                                qbuf[i] = qbuf[first + np.uint64(i)]
-                    width = length
-                elif kind == 1:  # reverse-complement with probability steps[s, 1] / 2**32
-                    threshold = steps[s, 1]
-                    fire = True
-                    if threshold < 4294967296:
-                        w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, (high | s_rc) & m32)
-                        fire = w0 < np.uint64(threshold)
-                    if fire and n > 0:  # in place: swapping buffers would defeat vectorisation
-                        last = np.uint64(n - 1)
-                        for i in range(n // 2):
-                            j = last - np.uint64(i)
-                            x = buf[i]
-                            buf[i] = comp[buf[j]]
-                            buf[j] = comp[x]
-                        if n % 2:
-                            buf[n // 2] = comp[buf[n // 2]]
-                        if has_quals:
-                            for i in range(n // 2):
-                                j = last - np.uint64(i)
-                                x = qbuf[i]
-                                qbuf[i] = qbuf[j]
-                                qbuf[j] = x
-                else:  # mutate at rate steps[s, 1] / 2**32
-                    threshold = steps[s, 1]
-                    if threshold > 0:
-                        t = np.uint64(threshold)
-                        c3 = (high | s_mut) & m32
-                        draws = (n + 3) // 4
-                        # all words first, one array per lane (a loop LLVM vectorises) ...
-                        for d in range(draws):
-                            w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
-                            lane0[d] = w0
-                            lane1[d] = w1
-                            lane2[d] = w2
-                            lane3[d] = w3
-                        # ... then the rare hits: a draw whose 4 words all miss costs one test
-                        for d in range(draws):
-                            w0, w1, w2, w3 = lane0[d], lane1[d], lane2[d], lane3[d]
-                            if min(min(w0, w1), min(w2, w3)) >= t:
-                                continue
-                            for lane in range(4):
-                                p = 4 * d + lane
-                                w = (
-                                    w0
-                                    if lane == 0
-                                    else (w1 if lane == 1 else (w2 if lane == 2 else w3))
-                                )
-                                if p < n and w < t:
-                                    x = buf[p]
-                                    code = acgt[x]
-                                    if code < 4:
-                                        j = np.int64((w * three) // t)
-                                        buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
-            out_lens[b] = n
-            if planes:
-                for c in range(4):
-                    for i in range(n):
-                        out[b, c, i] = table[buf[i], c]
-                    for i in range(n, width):
-                        out[b, c, i] = table[256, c]
-            elif k == 2:  # 16 bytes a base (float32 one-hot): unrolled, 3x faster
-                for i in range(n):
-                    x = buf[i]
-                    out[b, i, 0] = table[x, 0]
-                    out[b, i, 1] = table[x, 1]
-                for i in range(n, width):
-                    out[b, i, 0] = table[256, 0]
-                    out[b, i, 1] = table[256, 1]
-            else:  # k == 1: bytes, integers, 16-bit and uint8 one-hot
-                for i in range(n):
-                    out[b, i, 0] = table[buf[i], 0]
-                for i in range(n, width):
-                    out[b, i, 0] = table[256, 0]
-            if has_quals:
-                for i in range(n):
-                    out_quals[b, i] = qbuf[i]
-                for i in range(n, width):
-                    out_quals[b, i] = 0
 
-    return loop
 
 
 @functools.cache
@@ -442,7 +262,7 @@ def _run(
     comp, acgt, letters = _byte_tables()
     args = (src, qsrc if has_quals else _NO_BYTES, has_quals, starts, lens, width, index, epoch,
             plan.steps, width_max, comp, acgt, letters, output.table, output.planes, out_bits,
-            out_quals, out_lens)  # fmt: skip
+            out_quals, out_lens, *_STREAMS)  # fmt: skip
     if not run_numba(
         "fused", _loop(), _Shape(B, width_max), *args, min_bases=_MIN_BASES_PER_THREAD
     ):
@@ -459,6 +279,7 @@ class _Shape:
         self.shape = shape
 
 
+_STREAMS = tuple(np.uint64(s) for s in (STREAM_CROP, STREAM_REVERSE_COMPLEMENT, STREAM_MUTATE))
 _NO_QUALS = np.empty((0, 0), np.uint8)  # stand-ins of the loop's quality arguments
 _NO_BYTES = np.empty(0, np.uint8)
 

@@ -9,6 +9,8 @@ IUPAC codes, lowercase, length 0 and 1, and all-N reads.
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 import torch
@@ -246,6 +248,9 @@ def test_prefetch_is_callable_from_numba_loops():
 
     data = np.arange(100, dtype=np.uint8)
     assert total(data) == int(data.sum())
+    asm = "".join(total.inspect_asm().values()).lower()
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert "prefetcht0" in asm  # the hint really reaches the machine code
 
 
 def test_a_numba_without_the_prefetch_intrinsic_gets_a_no_op(monkeypatch):
@@ -359,3 +364,22 @@ def test_dataset_transform_and_loader_transform_both_run(data_dir, monkeypatch):
         want = loader_transform(dg.default_collate(samples))
     got.pop("names"), want.pop("names")
     assert_same_batch(got, want)
+
+
+def test_the_compiled_loop_is_reused_by_the_next_process():
+    import subprocess
+    import sys
+
+    script = (
+        "import torch, deepbiop_gpu as dg\n"
+        "from deepbiop_gpu.ops._fused_cpu import fused_loop\n"
+        "b = {'sequences': torch.tensor([list(b'ACGTN')], dtype=torch.uint8),\n"
+        "     'lengths': torch.tensor([5]), 'index': torch.tensor([3])}\n"
+        "out = dg.Compose([dg.Mutator(0.5), dg.OneHotEncoder()])(b)['sequences']\n"
+        "print(sum(fused_loop.stats.cache_hits.values()), tuple(out.shape))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            for _ in range(2)]  # fmt: skip
+    hits, shape = runs[1].stdout.split(maxsplit=1)
+    assert shape.strip() == "(1, 5, 4)"
+    assert int(hits) >= 1  # loaded from numba's on-disk cache, not compiled again

@@ -1,0 +1,226 @@
+"""The fused CPU loop and the Philox it draws from, compiled by numba once and cached on disk.
+
+Imported only when numba is installed (:func:`deepbiop_gpu.ops._philox.numba_philox`,
+:mod:`deepbiop_gpu.transforms.fused`).  Both functions are ``cache=True``:
+numba keeps their machine code beside this file (or in its user cache
+directory when that is read-only), so only the first process on a machine
+pays the compile (a second or two per output type).  Numba invalidates that
+cache when *this file* changes, which is why everything the results depend
+on lives here or arrives as an argument: the Philox rounds and constants are
+in this file, the streams, seeds, thresholds and tables are arguments.  (The
+prefetch hint comes from :mod:`._numba`; it never changes a result.)
+
+``fused_loop`` runs one batch's worth of reads, each through: a copy into a
+small buffer (bases and qualities), the plan's steps in order (crop,
+reverse-complement, mutate: the rules of :func:`crop`, :func:`reverse_complement`
++ :func:`bernoulli_gate` and :func:`mutate`, on the same Philox words), and
+one write in the output encoding (``table`` rows of raw bits).  See
+:mod:`deepbiop_gpu.transforms.fused` for the plan and the output tables.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._numba import numba_prefetch
+
+__all__ = ["AHEAD", "AHEAD_BYTES", "fused_loop", "philox"]
+
+M32 = np.uint64(0xFFFFFFFF)
+U32, U8, THREE = np.uint64(32), np.uint64(8), np.uint64(3)
+_ROUND_A, _ROUND_B = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+_KEY_A, _KEY_B = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
+
+# prefetch the reads this many rows ahead, their first bytes (the rest stream in)
+AHEAD = 4
+AHEAD_BYTES = 512
+
+prefetch = numba_prefetch()
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def philox(k0, k1, c0, c1, c2, c3):  # pragma: no cover - compiled
+    """Philox-4x32-10 on ``uint64`` scalars holding 32-bit values (``tl.philox``'s words)."""
+    for _ in range(10):
+        p0 = c0 * _ROUND_A
+        p1 = c2 * _ROUND_B
+        c0 = (p1 >> U32) ^ c1 ^ k0
+        c2 = (p0 >> U32) ^ c3 ^ k1
+        c1 = p1 & M32
+        c3 = p0 & M32
+        k0 = (k0 + _KEY_A) & M32
+        k1 = (k1 + _KEY_B) & M32
+    return c0, c1, c2, c3
+
+
+@numba.njit(nogil=True, cache=True)
+def fused_loop(
+    src,
+    qsrc,
+    has_quals,
+    starts,
+    lens,
+    L,
+    index,
+    epoch,
+    steps,
+    width_max,
+    comp,
+    acgt,
+    letters,
+    table,
+    planes,
+    out,
+    out_quals,
+    out_lens,
+    s_crop,
+    s_rc,
+    s_mut,
+    nv,
+    v0,
+    v1,
+):  # pragma: no cover
+    # read b is src[starts[b] : starts[b] + lens[b]] (qualities: qsrc), in a batch L wide
+    # Offsets into the buffers are unsigned (np.uint64) where they are not
+    # plain range() indices: numba skips the negative-index wrap-around
+    # test for them, which lets LLVM vectorise the copies (3x faster).
+    B = starts.shape[0]
+    buf = np.empty(width_max, np.uint8)
+    qbuf = np.empty(width_max, np.uint8)
+    lane0 = np.empty((width_max + 3) // 4, np.uint64)  # Philox words of draw d: lane k
+    lane1 = np.empty_like(lane0)  # is for position 4 * d + k
+    lane2 = np.empty_like(lane0)
+    lane3 = np.empty_like(lane0)
+    c2 = np.uint64(epoch) & M32
+    k = table.shape[1]  # 1 or 2 (rows layouts)
+    first_row, end_row = B * v0 // nv, B * v1 // nv
+    for b in range(first_row, end_row):
+        ahead = b + AHEAD  # start fetching a later read's bytes (shuffled batches miss cache)
+        if ahead < end_row:
+            pa = starts[ahead]
+            m = min(lens[ahead], AHEAD_BYTES)
+            if m > 0:
+                for o in range(0, m, 64):
+                    prefetch(src, pa + o)
+                prefetch(src, pa + m - 1)
+                if has_quals:
+                    for o in range(0, m, 64):
+                        prefetch(qsrc, pa + o)
+                    prefetch(qsrc, pa + m - 1)
+        n = lens[b]
+        a = np.uint64(starts[b])
+        width = L
+        for i in range(n):
+            buf[i] = src[a + np.uint64(i)]
+        if has_quals:
+            for i in range(n):
+                qbuf[i] = qsrc[a + np.uint64(i)]
+        idx = np.uint64(index[b])
+        c1 = idx & M32
+        high = (idx >> U32) << U8
+        for s in range(steps.shape[0]):
+            kind = steps[s, 0]
+            seed = np.uint64(steps[s, 2])
+            k0 = seed & M32
+            k1 = seed >> U32
+            if kind == 0:  # crop to steps[s, 1] bases
+                length = steps[s, 1]
+                mode = steps[s, 3]
+                excess = n - length if n > length else 0
+                if mode == 0:
+                    start = 0
+                elif mode == 1:
+                    start = excess // 2
+                elif mode == 2:
+                    start = excess
+                else:
+                    w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, (high | s_crop) & M32)
+                    start = np.int64((w0 * np.uint64(excess + 1)) >> U32)
+                n = n if n < length else length
+                if start > 0:
+                    first = np.uint64(start)
+                    for i in range(n):
+                        buf[i] = buf[first + np.uint64(i)]
+                    if has_quals:
+                        for i in range(n):
+                            qbuf[i] = qbuf[first + np.uint64(i)]
+                width = length
+            elif kind == 1:  # reverse-complement with probability steps[s, 1] / 2**32
+                threshold = steps[s, 1]
+                fire = True
+                if threshold < 4294967296:
+                    w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, (high | s_rc) & M32)
+                    fire = w0 < np.uint64(threshold)
+                if fire and n > 0:  # in place: swapping buffers would defeat vectorisation
+                    last = np.uint64(n - 1)
+                    for i in range(n // 2):
+                        j = last - np.uint64(i)
+                        x = buf[i]
+                        buf[i] = comp[buf[j]]
+                        buf[j] = comp[x]
+                    if n % 2:
+                        buf[n // 2] = comp[buf[n // 2]]
+                    if has_quals:
+                        for i in range(n // 2):
+                            j = last - np.uint64(i)
+                            x = qbuf[i]
+                            qbuf[i] = qbuf[j]
+                            qbuf[j] = x
+            else:  # mutate at rate steps[s, 1] / 2**32
+                threshold = steps[s, 1]
+                if threshold > 0:
+                    t = np.uint64(threshold)
+                    c3 = (high | s_mut) & M32
+                    draws = (n + 3) // 4
+                    # all words first, one array per lane (a loop LLVM vectorises) ...
+                    for d in range(draws):
+                        w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
+                        lane0[d] = w0
+                        lane1[d] = w1
+                        lane2[d] = w2
+                        lane3[d] = w3
+                    # ... then the rare hits: a draw whose 4 words all miss costs one test
+                    for d in range(draws):
+                        w0, w1, w2, w3 = lane0[d], lane1[d], lane2[d], lane3[d]
+                        if min(min(w0, w1), min(w2, w3)) >= t:
+                            continue
+                        for lane in range(4):
+                            p = 4 * d + lane
+                            w = (
+                                w0
+                                if lane == 0
+                                else (w1 if lane == 1 else (w2 if lane == 2 else w3))
+                            )
+                            if p < n and w < t:
+                                x = buf[p]
+                                code = acgt[x]
+                                if code < 4:
+                                    j = np.int64((w * THREE) // t)
+                                    buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
+        out_lens[b] = n
+        if planes:
+            for c in range(4):
+                for i in range(n):
+                    out[b, c, i] = table[buf[i], c]
+                for i in range(n, width):
+                    out[b, c, i] = table[256, c]
+        elif k == 2:  # 16 bytes a base (float32 one-hot): unrolled, 3x faster
+            for i in range(n):
+                x = buf[i]
+                out[b, i, 0] = table[x, 0]
+                out[b, i, 1] = table[x, 1]
+            for i in range(n, width):
+                out[b, i, 0] = table[256, 0]
+                out[b, i, 1] = table[256, 1]
+        else:  # k == 1: bytes, integers, 16-bit and uint8 one-hot
+            for i in range(n):
+                out[b, i, 0] = table[buf[i], 0]
+            for i in range(n, width):
+                out[b, i, 0] = table[256, 0]
+        if has_quals:
+            for i in range(n):
+                out_quals[b, i] = qbuf[i]
+            for i in range(n, width):
+                out_quals[b, i] = 0
+
