@@ -223,4 +223,3 @@ def fused_loop(
                 out_quals[b, i] = qbuf[i]
             for i in range(n, width):
                 out_quals[b, i] = 0
-
