@@ -8,8 +8,10 @@ numba is installed, :class:`Compose` instead runs the leading run of
 an :class:`OneHotEncoder` or :class:`IntegerEncoder` ending it, as one
 compiled loop: each read is copied once into a small buffer, cropped,
 reverse-complemented and mutated there (its qualities following), and
-written once in its final encoding.  Reads are split over
-``torch.get_num_threads()`` threads (the loop releases the GIL).
+written once in its final encoding.  Large batches (long reads) are split
+over ``torch.get_num_threads()`` threads (the loop releases the GIL).  The
+loop itself, and the Philox it draws from, live in
+:mod:`deepbiop_gpu.ops._fused_cpu` (compiled once, cached on disk).
 
 The result is bit-identical to running the transforms one after the other:
 the loop draws the same Philox words (:mod:`deepbiop_gpu.ops._philox`) and
@@ -48,7 +50,6 @@ __all__ = ["BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "run_fused"
 # step kinds and crop modes, as the loop sees them
 _CROP, _REVCOMP, _MUTATE = 0, 1, 2
 _CROP_MODES = {"start": 0, "center": 1, "end": 2, "random": 3}
-_ALWAYS = 1 << 32  # threshold of p = 1: the gate always fires (no draw needed)
 
 # the loop's threads: at least this many bases each (~0.5 ms of work; handing a
 # range to another thread costs ~50 us on small VMs, more than it saves below that)
