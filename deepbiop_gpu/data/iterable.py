@@ -105,6 +105,12 @@ class IterableDataset(torch.utils.data.IterableDataset):
     Iterating it directly yields sample dicts like ``Dataset[i]``;
     :class:`~deepbiop_gpu.DataLoader` asks it for whole batches instead.
 
+    Sharding is by chunk: every worker (and rank) reads and parses the whole
+    stream and keeps every ``n``-th chunk, since a gzip stream cannot be
+    entered in the middle.  Workers therefore divide the batching and the
+    transforms, not the parsing.  For files that fit on disk uncompressed,
+    ``Dataset(..., cache_dir=...)`` parses once and shares the result.
+
     Examples
     --------
     >>> stream = IterableDataset("huge.fastq.gz")  # doctest: +SKIP
