@@ -3,13 +3,18 @@
 Batches are collated on the CPU — by worker processes (``num_workers > 0``,
 torch's machinery) or, for the map-style datasets of this package with
 ``num_workers=0``, in this process: the dataset is already indexed, so a
-batch is a few vectorised copies, fetched straight from the batch sampler
-(optionally by a pool of ``num_threads`` threads) without the per-tensor
-shared-memory transfers worker processes pay.  In the main thread each batch
-goes to ``device`` and ``transform`` runs there (on a side CUDA stream that
-overlaps the model step).  On a CPU device the transform runs where the
-batch is collated (threads or workers) instead: the random ops depend only on
-(seed, epoch, index), so the batches are the same either way.
+batch is one compiled gather from its buffers (numba), fetched straight from
+the batch sampler (optionally by a pool of ``num_threads`` threads) without
+the shared-memory hand-off worker processes pay.  In the main thread each
+batch goes to ``device`` and ``transform`` runs there (on a side CUDA stream
+that overlaps the model step).  On a CPU device the transform runs where the
+batch is collated (threads or workers) instead, fused with the gather where
+its steps allow (:mod:`deepbiop_gpu.transforms.fused`): the random ops depend
+only on (seed, epoch, index), so the batches are the same either way.
+
+Workers hand their batches back through a few reusable shared-memory slots
+each (:mod:`deepbiop_gpu.data.worker_slots`), and the numba loops are
+compiled in this process before they fork.
 """
 
 from __future__ import annotations
