@@ -20,6 +20,7 @@ compiled in this process before they fork.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,6 +87,14 @@ def _collate_transform(collate_fn: Callable, samples: Any, transform: Callable |
     if fast is not None and type(collate_fn).__call__ is Collate.__call__:
         return apply_transform(None, fast(collate_fn.max_len, collate_fn.multiple_of, then=transform), epoch)
     return apply_transform(transform, collate_fn(samples), epoch)
+
+
+def _can_pin() -> bool:
+    """Is there a device whose pinned (page-locked) host memory torch can allocate?"""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None and hasattr(accelerator, "is_available"):
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available()
 
 
 def _pin(batch: Any) -> Any:
@@ -297,6 +306,14 @@ class DataLoader:
         self.epoch = 0
         if pin_memory == "auto":
             pin_memory = self.device.type == "cuda"
+        if pin_memory and not _can_pin():
+            warnings.warn(
+                "pin_memory=True but there is no accelerator to pin memory for: batches are "
+                "not pinned (as torch's DataLoader does)",
+                UserWarning,
+                stacklevel=2,
+            )
+            pin_memory = False
         self.pin_memory = bool(pin_memory)
 
         ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))

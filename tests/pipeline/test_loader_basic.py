@@ -182,3 +182,13 @@ def test_one_storage_keeps_values_dtypes_and_nesting():
     ptrs = {packed[k].untyped_storage().data_ptr() for k in ("a", "b", "c")}
     assert ptrs == {packed["pair"]["x"].untyped_storage().data_ptr()}
     assert batch["a"].untyped_storage().data_ptr() not in ptrs  # the input batch is untouched
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without an accelerator")
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_pin_memory_without_an_accelerator_warns_and_still_loads(num_workers):
+    ds = _dataset(20)
+    with pytest.warns(UserWarning, match="no accelerator to pin memory for"):
+        loader = DataLoader(ds, batch_size=8, num_workers=num_workers, pin_memory=True)
+    batches = list(loader)
+    assert loader.pin_memory is False and sum(len(b["index"]) for b in batches) == 20
