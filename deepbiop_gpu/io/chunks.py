@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -79,8 +79,14 @@ def iter_fastx_chunks(
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
     force_slow: bool = False,
+    wanted: Callable[[int], bool] | None = None,
 ) -> Iterator[PackedReads]:
-    """FASTQ / FASTA chunks (see :func:`iter_chunks`); ``None``: one chunk with everything."""
+    """FASTQ / FASTA chunks (see :func:`iter_chunks`); ``None``: one chunk with everything.
+
+    ``wanted(c)``: whether the caller keeps chunk ``c``; FASTQ chunks it does
+    not keep may come back as placeholders (the right number of empty
+    records), skipping the decoding (see :class:`FastqParser`).
+    """
     fastq = det.format != "fasta"
     if det.compression == "bgzf":
         check_bgzf_eof(path)
@@ -93,8 +99,9 @@ def iter_fastx_chunks(
     parser: FastqParser | FastaParser
     if fastq:
         parser = FastqParser(
-            path, sink, quality_offset=quality_offset, on_error=on_error, force_slow=force_slow
-        )
+            path, sink, quality_offset=quality_offset, on_error=on_error, force_slow=force_slow,
+            wanted=wanted, reads_per_chunk=reads_per_chunk,
+        )  # fmt: skip
     else:
         parser = FastaParser(path, sink, on_error=on_error)
     buf = np.empty(2 * min(block_size, 1 << 24) + PAD, dtype=np.uint8)
@@ -157,11 +164,13 @@ def open_chunks(
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
     allowed: tuple[str, ...] = FORMATS,
+    wanted: Callable[[int], bool] | None = None,
 ) -> Iterator[PackedReads]:
     """Check the arguments, detect the format (eagerly) and return the chunk iterator.
 
     ``reads_per_chunk=None`` gives one chunk holding the whole file (yielded
-    even when it is empty).
+    even when it is empty).  ``wanted(c)`` says which chunks the caller keeps:
+    the others may come back as placeholders (see :func:`iter_fastx_chunks`).
     """
     path = os.fspath(path)
     if on_error not in ("raise", "skip"):
@@ -203,6 +212,7 @@ def open_chunks(
         on_error=on_error,
         block_size=block_size,
         threads=threads,
+        wanted=wanted,
     )
 
 

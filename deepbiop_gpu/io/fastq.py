@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -98,6 +99,14 @@ class FastqParser:
         and keeping the first errors in :attr:`errors`.
     force_slow : bool
         Use the per-record parser for everything (tests compare both paths).
+    wanted, reads_per_chunk : optional
+        ``wanted(c)`` says whether chunk ``c`` (records ``c * reads_per_chunk``
+        onwards) will be kept by the caller.  Records of unwanted chunks that
+        are structurally sound (4 lines, ``@``/``+``, equal lengths) go to the
+        sink as empty placeholders instead of being decoded, which is what
+        lets each shard of a stream skip the others' chunks cheaply.  Ignored
+        with ``on_error="skip"`` (which must decode a record to know whether
+        it counts).
 
     Examples
     --------
@@ -119,6 +128,8 @@ class FastqParser:
         quality_offset: int = 33,
         on_error: str = "raise",
         force_slow: bool = False,
+        wanted: Callable[[int], bool] | None = None,
+        reads_per_chunk: int | None = None,
     ) -> None:
         if quality_offset not in (33, 64):
             raise ValueError(f"quality_offset must be 33 or 64, got {quality_offset}")
@@ -129,6 +140,11 @@ class FastqParser:
         self.offset = quality_offset
         self.skip = on_error == "skip"
         self.slow = force_slow
+        # chunks the caller will throw away (another shard's): their well-formed
+        # records are counted, not decoded (only with on_error="raise", where a
+        # bad record anywhere raises, so every shard still numbers records alike)
+        self.wanted = wanted if (wanted is not None and reads_per_chunk and not self.skip) else None
+        self.chunk = reads_per_chunk or 0
         self.lines_done = 0
         self.records_done = 0
         self.skipped = 0
@@ -208,7 +224,37 @@ class FastqParser:
             if m == 0:
                 return 0, True
             S, L, seq_len = S[:m], L[:m], seq_len[:m]
+        done = 0
+        for a, b, keep in self._runs(m):
+            if not keep:  # another shard's chunk: placeholders, nothing decoded
+                self.sink.add_placeholders(b - a)
+                done = b
+                continue
+            added = self._add(buf, S[a:b], L[a:b], seq_len[a:b])
+            done = a + added
+            if added < b - a:
+                failed = True
+                break
+        self.records_done += done
+        self.lines_done += 4 * done
+        return 4 * done, failed or done < m
 
+    def _runs(self, m: int) -> list[tuple[int, int, bool]]:
+        """The next ``m`` records as ``(start, end, wanted)`` runs, split at chunk boundaries."""
+        if self.wanted is None:
+            return [(0, m, True)]
+        runs = []
+        a = 0
+        while a < m:
+            record = self.records_done + a
+            b = min(m, a + self.chunk - record % self.chunk)
+            runs.append((a, b, self.wanted(record // self.chunk)))
+            a = b
+        return runs
+
+    def _add(self, buf: np.ndarray, S: np.ndarray, L: np.ndarray, seq_len: np.ndarray) -> int:
+        """Decode and add structurally sound records; how many (stops before a bad one)."""
+        m = len(seq_len)
         offsets = np.zeros(m + 1, dtype=np.int64)
         np.cumsum(seq_len, out=offsets[1:])
         seqs = gather(buf, S[:, 1], seq_len)
@@ -220,23 +266,19 @@ class FastqParser:
             cut = min(cut, _first_bad_record((seqs < 32) | (seqs > 126), offsets)[0])
         names, name_lens, descs, desc_lens = split_headers(buf, S[:, 0] + 1, L[:, 0] - 1)
         cut = min(cut, self._check_headers(names, name_lens, descs, desc_lens))
+        if cut == 0:
+            return 0
         if cut < m:
             # keep the records before the first bad one; the slow path reports it
-            failed = True
-            if cut == 0:
-                return 0, True
-            m = cut
-            end = int(offsets[m])
-            seqs, quals, seq_len = seqs[:end], quals[:end], seq_len[:m]
-            names = names[: int(name_lens[:m].sum())]
-            descs = descs[: int(desc_lens[:m].sum())]
-            name_lens, desc_lens = name_lens[:m], desc_lens[:m]
+            end = int(offsets[cut])
+            seqs, quals, seq_len = seqs[:end], quals[:end], seq_len[:cut]
+            names = names[: int(name_lens[:cut].sum())]
+            descs = descs[: int(desc_lens[:cut].sum())]
+            name_lens, desc_lens = name_lens[:cut], desc_lens[:cut]
         if self.offset != 33:
             quals -= self.offset - 33
         self.sink.add(seqs, quals, seq_len, names, name_lens, descs, desc_lens)
-        self.records_done += m
-        self.lines_done += 4 * m
-        return 4 * m, failed
+        return cut
 
     @staticmethod
     def _check_headers(

@@ -190,6 +190,16 @@ class ReadSink:
             lens(descs),
         )
 
+    def add_placeholders(self, n: int) -> None:
+        """Append ``n`` empty records: they hold the place of records nobody will read
+        (another shard's chunk), so that chunks are still cut every ``n`` records."""
+        if n:
+            zeros = np.zeros(n, dtype=np.int64)
+            self.ends.append_cumulative(zeros, self.bases.size)
+            empty = np.zeros(0, dtype=np.uint8)
+            self.names.add(empty, zeros)
+            self.descriptions.add(empty, zeros)
+
     def add_bases(self, bases: np.ndarray) -> None:
         """Append bases of records not closed yet (FASTA)."""
         self.bases.append(bases)
