@@ -27,6 +27,7 @@ from ..transforms.base import BatchTransform, run_transforms, transform_steps
 from ..transforms.fused import BYTES_PLAN, collate_fused, fused_plan
 from .collate import batch_width
 from .labels import LabelResolver, LabelSpec
+from .sampler import index_array
 
 __all__ = ["Dataset", "PairedDataset", "SampleBatch", "Subset", "apply_transform_to_sample"]
 
@@ -371,8 +372,7 @@ class Dataset(torch.utils.data.Dataset):
         return sample
 
     def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
-        idx = getattr(indices, "array", None)  # an IndexBatch brings its numpy twin
-        idx = np.asarray(indices if idx is None else idx, dtype=np.int64)
+        idx = index_array(indices)
         n = len(self.reads)
         if idx.size:
             low, high = idx.min(), idx.max()
@@ -519,8 +519,7 @@ class Subset(torch.utils.data.Dataset):
         return self.dataset[int(self.indices[i])]
 
     def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
-        idx = getattr(indices, "array", None)  # an IndexBatch brings its numpy twin
-        parent = self.indices[np.asarray(indices if idx is None else idx, dtype=np.int64)]
+        parent = self.indices[index_array(indices)]
         return SampleBatch(self.dataset, parent, getattr(indices, "epoch", self.dataset.epoch))
 
     def set_epoch(self, epoch: int) -> None:

@@ -35,7 +35,7 @@ from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler, IndexBatch
-from .worker_slots import SlotReceiver, WorkerSlots
+from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
 __all__ = ["DataLoader"]
 
@@ -155,48 +155,12 @@ class _InProcessBatches:
             pool.shutdown(wait=True)
 
 
-def _one_storage(batch: Any) -> Any:
-    """The batch's tensors as views of one freshly allocated buffer.
-
-    A worker process hands each tensor storage to the main process through
-    shared memory, at a fixed cost per storage (about a millisecond on small
-    VMs, more than collating a batch takes); one storage per batch pays it
-    once.  Costs one extra copy of the batch, in the worker.
-    """
-    tensors: list[tuple[Any, Any, torch.Tensor]] = []
-
-    def collect(d: dict) -> None:
-        for k, v in d.items():
-            if isinstance(v, torch.Tensor) and v.device.type == "cpu":
-                tensors.append((d, k, v))
-            elif isinstance(v, dict):
-                collect(v)
-
-    if not isinstance(batch, dict):
-        return batch
-    batch = {k: (dict(v) if isinstance(v, dict) else v) for k, v in batch.items()}
-    collect(batch)
-    if len(tensors) < 2:
-        return batch
-    offsets, total = [], 0
-    for _, _, t in tensors:
-        offsets.append(total)
-        total += -(-t.numel() * t.element_size() // 64) * 64  # 64-byte aligned
-    buffer = torch.empty(total, dtype=torch.uint8)
-    for (holder, key, t), start in zip(tensors, offsets):
-        nbytes = t.numel() * t.element_size()
-        view = buffer[start : start + nbytes].view(t.dtype).view(t.shape)
-        view.copy_(t)
-        holder[key] = view
-    return batch
-
-
 class _WorkerCollate:
     """Collate in a worker process: the transform too on a CPU device.
 
     In a worker, the batch's tensors go through the worker's reusable
     shared-memory slots (:mod:`deepbiop_gpu.data.worker_slots`), or, failing
-    that, as one storage (``_one_storage``).
+    that, as one storage (:func:`~deepbiop_gpu.data.worker_slots.one_storage`).
     """
 
     def __init__(self, collate_fn: Callable, transform: Callable | None, slots: int = 0) -> None:
@@ -208,7 +172,7 @@ class _WorkerCollate:
         batch = _collate_transform(self.collate_fn, samples, self.transform, getattr(samples, "epoch", 0))
         if torch.utils.data.get_worker_info() is not None:
             packed = self.slots.pack(batch) if self.slots is not None else None
-            batch = packed if packed is not None else _one_storage(batch)
+            batch = packed if packed is not None else one_storage(batch)
         return batch
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["EpochBatchSampler", "IndexBatch", "distributed_rank_world", "mix_seed"]
+__all__ = ["EpochBatchSampler", "IndexBatch", "distributed_rank_world", "index_array", "mix_seed"]
 
 _M64 = (1 << 64) - 1
 
@@ -54,6 +54,12 @@ class IndexBatch(list):
 
     def __reduce__(self):
         return (_index_batch, (self.array if self.array is not None else list(self), self.epoch))
+
+
+def index_array(indices) -> np.ndarray:
+    """A batch's indices as ``int64`` numpy (an :class:`IndexBatch` brings them ready)."""
+    ready = getattr(indices, "array", None)
+    return np.asarray(indices if ready is None else ready, dtype=np.int64)
 
 
 def _index_batch(indices, epoch: int) -> IndexBatch:

@@ -103,53 +103,39 @@ def _output(kind: str, args: tuple) -> _Output:
     return _Output(wide.numpy(), False, dtype, False)
 
 
-def _output_of(encoder: Any) -> _Output:
+def _output_key(encoder: Any) -> tuple[str, tuple]:
+    """The :func:`_output` arguments of an encoder (None: bytes out)."""
     if encoder is None:
-        return _output("bytes", ())
+        return "bytes", ()
     if type(encoder) is IntegerEncoder:
-        return _output("integer", (encoder.pad_value,))
-    return _output("one_hot", (encoder.dtype, encoder.layout, encoder.unknown))
+        return "integer", (encoder.pad_value,)
+    return "one_hot", (encoder.dtype, encoder.layout, encoder.unknown)
 
 
 class FusedPlan:
     """What the loop runs: the steps, the output encoding, how many transforms it covers."""
 
-    __slots__ = ("steps", "random", "touches_qualities", "crops", "encoder", "output", "count")
+    __slots__ = ("steps", "random", "touches_qualities", "crops", "output", "count")
 
     def __init__(
-        self, steps: list[tuple[int, int, int, int]], random: bool, encoder: Any, count: int
+        self, steps: list[tuple[int, int, int, int]], random: bool, output: _Output, count: int
     ):
         self.steps = np.array(steps, dtype=np.int64).reshape(-1, 4)
         self.random = random  # some step needs batch["index"]
         self.touches_qualities = any(s[0] in (_CROP, _REVCOMP) for s in steps)
         self.crops = [s[1] for s in steps if s[0] == _CROP]
-        self.encoder = encoder  # None (bytes out), OneHotEncoder or IntegerEncoder
-        self.output = _output_of(encoder)
+        self.output = output  # how the bases are written (bytes, integers or one-hot)
         self.count = count  # transforms covered, from the start of the Compose
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_plan(steps: tuple, random: bool, encoder_key: tuple, count: int) -> FusedPlan:
+def _cached_plan(steps: tuple, random: bool, output_key: tuple, count: int) -> FusedPlan:
     """Plans are rebuilt from the transforms' settings at every call (they may change
     between batches), but built only once per distinct setting."""
-    return FusedPlan(list(steps), random, _ENCODERS[encoder_key], count)
+    return FusedPlan(list(steps), random, _output(*output_key), count)
 
 
-_ENCODERS: dict[tuple, Any] = {}  # encoder settings -> an encoder with them (for the plan)
-
-
-def _encoder_key(encoder: Any) -> tuple:
-    if encoder is None:
-        key: tuple = ("bytes",)
-    elif type(encoder) is IntegerEncoder:
-        key = ("integer", encoder.pad_value)
-    else:
-        key = ("one_hot", encoder.dtype, encoder.layout, encoder.unknown)
-    _ENCODERS.setdefault(key, encoder)
-    return key
-
-
-BYTES_PLAN = FusedPlan([], False, None, 0)
+BYTES_PLAN = FusedPlan([], False, _output("bytes", ()), 0)
 """No steps, bytes out: the loop as a plain (prefetching) gather of padded rows."""
 
 
@@ -185,7 +171,7 @@ def fused_plan(transforms: Sequence[Any]) -> FusedPlan | None:
         count += 1
     if not steps and encoder is None:
         return None
-    return _cached_plan(tuple(steps), random, _encoder_key(encoder), count)
+    return _cached_plan(tuple(steps), random, _output_key(encoder), count)
 
 
 def _loop():

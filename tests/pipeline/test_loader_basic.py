@@ -168,13 +168,13 @@ def test_worker_batches_arrive_as_one_storage():
 
 
 def test_one_storage_keeps_values_dtypes_and_nesting():
-    from deepbiop_gpu.data.loader import _one_storage
+    from deepbiop_gpu.data.worker_slots import one_storage
 
     batch = {
         "a": torch.arange(7, dtype=torch.uint8), "b": torch.randn(3, 5), "c": torch.tensor([True, False]),
         "pair": {"x": torch.arange(4, dtype=torch.int64).view(2, 2), "names": ["n"]}, "epoch": 3,
     }
-    packed = _one_storage(batch)
+    packed = one_storage(batch)
     assert packed["epoch"] == 3 and packed["pair"]["names"] == ["n"]
     for key in ("a", "b", "c"):
         assert torch.equal(packed[key], batch[key]) and packed[key].dtype == batch[key].dtype
