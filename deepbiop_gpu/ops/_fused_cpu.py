@@ -25,7 +25,16 @@ import numpy as np
 
 from ._numba import numba_prefetch
 
-__all__ = ["AHEAD", "AHEAD_BYTES", "fused_loop", "philox"]
+__all__ = [
+    "AHEAD",
+    "AHEAD_BYTES",
+    "first_word",
+    "fused_loop",
+    "mutate_read",
+    "philox",
+    "read_counters",
+    "window_start",
+]
 
 M32 = np.uint64(0xFFFFFFFF)
 U32, U8, THREE = np.uint64(32), np.uint64(8), np.uint64(3)
@@ -52,6 +61,71 @@ def philox(k0, k1, c0, c1, c2, c3):  # pragma: no cover - compiled
         k0 = (k0 + _KEY_A) & M32
         k1 = (k1 + _KEY_B) & M32
     return c0, c1, c2, c3
+
+
+# --- the per-read rules, shared by the ops' own numba loops and the fused loop -------------
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def read_counters(index_value, stream):  # pragma: no cover - compiled
+    """``(c1, c3)`` of a read: its index's low word, and the stream with its high bits."""
+    idx = np.uint64(index_value)
+    return idx & M32, (((idx >> U32) << U8) | np.uint64(stream)) & M32
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def first_word(k0, k1, c1, c2, c3):  # pragma: no cover - compiled
+    """Word 0 of draw 0 (the per-read draws: the gate, the random crop)."""
+    w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, c3)
+    return w0
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def window_start(n, length, mode, k0, k1, c1, c2, c3):  # pragma: no cover - compiled
+    """Where a read of ``n`` bases keeps its ``length``-base window (:func:`crop`).
+
+    ``mode`` is the index in ``crop.MODES``: 0 random, 1 start, 2 center, 3 end.
+    """
+    excess = max(n - length, 0)
+    if mode == 0:  # random: multiply-shift of a 32-bit word onto [0, excess]
+        w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, c3)
+        start = np.int64((w0 * np.uint64(excess + 1)) >> U32)
+    elif mode == 1:
+        start = 0
+    elif mode == 2:
+        start = excess // 2
+    else:
+        start = excess
+    return start
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma: no cover
+    """Substitute the A/C/G/T bases of ``buf[:n]`` in place (the rule of :func:`mutate`).
+
+    ``t`` is the ``uint64`` threshold (> 0); ``lanes`` is ``uint64 [4, >= (n + 3) // 4]``
+    scratch: all Philox words first, one row per lane (a loop LLVM vectorises),
+    then the rare hits, where a draw whose 4 words all miss costs one test.
+    """
+    draws = (n + 3) // 4
+    for d in range(draws):
+        w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
+        lanes[0, d] = w0
+        lanes[1, d] = w1
+        lanes[2, d] = w2
+        lanes[3, d] = w3
+    for d in range(draws):
+        if min(min(lanes[0, d], lanes[1, d]), min(lanes[2, d], lanes[3, d])) >= t:
+            continue
+        for lane in range(4):
+            p = 4 * d + lane
+            w = lanes[lane, d]
+            if p < n and w < t:
+                x = buf[p]
+                code = acgt[x]
+                if code < 4:
+                    j = np.int64((w * THREE) // t)
+                    buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -88,10 +162,7 @@ def fused_loop(
     B = starts.shape[0]
     buf = np.empty(width_max, np.uint8)
     qbuf = np.empty(width_max, np.uint8)
-    lane0 = np.empty((width_max + 3) // 4, np.uint64)  # Philox words of draw d: lane k
-    lane1 = np.empty_like(lane0)  # is for position 4 * d + k
-    lane2 = np.empty_like(lane0)
-    lane3 = np.empty_like(lane0)
+    lanes = np.empty((4, (width_max + 3) // 4), np.uint64)  # mutate's Philox words
     c2 = np.uint64(epoch) & M32
     k = table.shape[1]  # 1 or 2 (rows layouts)
     first_row, end_row = B * v0 // nv, B * v1 // nv
@@ -116,9 +187,6 @@ def fused_loop(
         if has_quals:
             for i in range(n):
                 qbuf[i] = qsrc[a + np.uint64(i)]
-        idx = np.uint64(index[b])
-        c1 = idx & M32
-        high = (idx >> U32) << U8
         for s in range(steps.shape[0]):
             kind = steps[s, 0]
             seed = np.uint64(steps[s, 2])
@@ -126,17 +194,8 @@ def fused_loop(
             k1 = seed >> U32
             if kind == 0:  # crop to steps[s, 1] bases
                 length = steps[s, 1]
-                mode = steps[s, 3]
-                excess = n - length if n > length else 0
-                if mode == 0:
-                    start = 0
-                elif mode == 1:
-                    start = excess // 2
-                elif mode == 2:
-                    start = excess
-                else:
-                    w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, (high | s_crop) & M32)
-                    start = np.int64((w0 * np.uint64(excess + 1)) >> U32)
+                c1, c3 = read_counters(index[b], s_crop)
+                start = window_start(n, length, steps[s, 3], k0, k1, c1, c2, c3)
                 n = n if n < length else length
                 if start > 0:
                     first = np.uint64(start)
@@ -150,8 +209,8 @@ def fused_loop(
                 threshold = steps[s, 1]
                 fire = True
                 if threshold < 4294967296:
-                    w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, (high | s_rc) & M32)
-                    fire = w0 < np.uint64(threshold)
+                    c1, c3 = read_counters(index[b], s_rc)
+                    fire = first_word(k0, k1, c1, c2, c3) < np.uint64(threshold)
                 if fire and n > 0:  # in place: swapping buffers would defeat vectorisation
                     last = np.uint64(n - 1)
                     for i in range(n // 2):
@@ -170,34 +229,9 @@ def fused_loop(
             else:  # mutate at rate steps[s, 1] / 2**32
                 threshold = steps[s, 1]
                 if threshold > 0:
+                    c1, c3 = read_counters(index[b], s_mut)
                     t = np.uint64(threshold)
-                    c3 = (high | s_mut) & M32
-                    draws = (n + 3) // 4
-                    # all words first, one array per lane (a loop LLVM vectorises) ...
-                    for d in range(draws):
-                        w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
-                        lane0[d] = w0
-                        lane1[d] = w1
-                        lane2[d] = w2
-                        lane3[d] = w3
-                    # ... then the rare hits: a draw whose 4 words all miss costs one test
-                    for d in range(draws):
-                        w0, w1, w2, w3 = lane0[d], lane1[d], lane2[d], lane3[d]
-                        if min(min(w0, w1), min(w2, w3)) >= t:
-                            continue
-                        for lane in range(4):
-                            p = 4 * d + lane
-                            w = (
-                                w0
-                                if lane == 0
-                                else (w1 if lane == 1 else (w2 if lane == 2 else w3))
-                            )
-                            if p < n and w < t:
-                                x = buf[p]
-                                code = acgt[x]
-                                if code < 4:
-                                    j = np.int64((w * THREE) // t)
-                                    buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
+                    mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes)
         out_lens[b] = n
         if planes:
             for c in range(4):

@@ -13,7 +13,7 @@ import torch
 from ._checks import check_batch, check_index, check_int, check_rows, check_seed
 from ._dispatch import run_op, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
-from ._philox import STREAM_CROP, numba_philox, read_words
+from ._philox import STREAM_CROP, read_words
 
 __all__ = ["MODES", "crop", "crop_torch", "take_windows", "take_windows_torch"]
 
@@ -84,8 +84,8 @@ def _numba_loops():
     import numba
     import numpy as np
 
-    philox = numba_philox()
-    m32, u32, u8 = np.uint64(0xFFFFFFFF), np.uint64(32), np.uint64(8)
+    from ._fused_cpu import read_counters, window_start  # the rule, shared with the fused loop
+
     stream = np.uint64(STREAM_CROP)
 
     @numba.njit(nogil=True)
@@ -94,18 +94,8 @@ def _numba_loops():
         B = seqs.shape[0]
         for b in range(B * v0 // nv, B * v1 // nv):
             n = lens[b]
-            excess = max(n - length, 0)
-            if mode == 0:  # random: multiply-shift of word 0 of draw 0
-                idx = np.uint64(index[b])
-                c3 = (((idx >> u32) << u8) | stream) & m32
-                w0, _, _, _ = philox(k0, k1, np.uint64(0), idx & m32, c2, c3)
-                s = np.int64((w0 * np.uint64(excess + 1)) >> u32)
-            elif mode == 1:
-                s = 0
-            elif mode == 2:
-                s = excess // 2
-            else:
-                s = excess
+            c1, c3 = read_counters(index[b], stream)
+            s = window_start(n, length, mode, k0, k1, c1, c2, c3)
             m = min(n, length)
             for p in range(m):
                 out[b, p] = seqs[b, s + p]

@@ -9,10 +9,9 @@ import torch
 
 from ._checks import check_batch, check_index, check_seed
 from ._dispatch import run_op, use_triton
-from ._numba import numba_enabled, run_rows
+from ._numba import numba_enabled, numba_module, run_rows
 from ._philox import (
     STREAM_MUTATE,
-    numba_philox,
     philox4x32,
     probability_threshold,
     read_counters,
@@ -101,47 +100,32 @@ def mutate_torch(
 
 @functools.cache
 def _numba_mutate_loop():
-    """The fused CPU loop (numba), or None without numba.
-
-    Per read: first the Philox words of all its draws (a branch-free loop the
-    compiler vectorises), then one pass over its bases.
+    """The CPU loop (numba), or None without numba: per read, a copy, then
+    :func:`~deepbiop_gpu.ops._fused_cpu.mutate_read` (the rule the fused loop uses too).
     """
-    philox = numba_philox()
-    if philox is None:
+    if numba_module() is None:
         return None
     import numba
     import numpy as np
 
-    m32 = np.uint64(0xFFFFFFFF)
+    from ._fused_cpu import mutate_read, read_counters  # the rule, shared with the fused loop
+
     stream = np.uint64(STREAM_MUTATE)
-    u32, u8, three = np.uint64(32), np.uint64(8), np.uint64(3)
 
     @numba.njit(nogil=True)
     def loop(seqs, lens, index, threshold, k0, k1, c2, lut, letters, out, r0, r1):
         L = seqs.shape[1]
         t = np.uint64(threshold)
-        words = np.empty(4 * ((L + 3) // 4), np.uint64)
+        lanes = np.empty((4, (L + 3) // 4), np.uint64)
         for b in range(r0, r1):
             n = lens[b]
-            idx = np.uint64(index[b])
-            c1 = idx & m32
-            c3 = (((idx >> u32) << u8) | stream) & m32
-            for d in range((n + 3) // 4):
-                w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
-                words[4 * d] = w0
-                words[4 * d + 1] = w1
-                words[4 * d + 2] = w2
-                words[4 * d + 3] = w3
+            row = out[b]
             for p in range(n):
-                x = seqs[b, p]
-                code = lut[x]
-                w = words[p]
-                if code < 4 and w < t:
-                    j = np.int64((w * three) // t)  # explicit: no signed/unsigned mixing
-                    x = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
-                out[b, p] = x
+                row[p] = seqs[b, p]
             for p in range(n, L):
-                out[b, p] = 0
+                row[p] = 0
+            c1, c3 = read_counters(index[b], stream)
+            mutate_read(row, n, k0, k1, c1, c2, c3, t, lut, letters, lanes)
 
     try:  # compile now, on the argument types of the real calls
         read = np.frombuffer(b"ACGTN", np.uint8).reshape(1, 5).copy()

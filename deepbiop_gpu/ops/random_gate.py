@@ -9,7 +9,7 @@ import torch
 from ._checks import check_index, check_int, check_seed
 from ._dispatch import run_op, use_triton
 from ._numba import numba_ok
-from ._philox import STREAM_REVERSE_COMPLEMENT, numba_philox, probability_threshold, read_words
+from ._philox import STREAM_REVERSE_COMPLEMENT, probability_threshold, read_words
 
 __all__ = ["bernoulli_gate", "bernoulli_gate_numba", "bernoulli_gate_torch"]
 
@@ -27,18 +27,14 @@ def _numba_loop():
     import numba
     import numpy as np
 
-    philox = numba_philox()
-    m32, u32, u8 = np.uint64(0xFFFFFFFF), np.uint64(32), np.uint64(8)
+    from ._fused_cpu import first_word, read_counters  # the rule, shared with the fused loop
 
     @numba.njit(nogil=True)
     def loop(index, threshold, k0, k1, c2, stream, out):  # pragma: no cover - compiled
         t = np.uint64(threshold)
         for b in range(index.shape[0]):
-            idx = np.uint64(index[b])
-            c1 = idx & m32
-            c3 = (((idx >> u32) << u8) | np.uint64(stream)) & m32
-            w0, _, _, _ = philox(k0, k1, np.uint64(0), c1, c2, c3)
-            out[b] = w0 < t
+            c1, c3 = read_counters(index[b], stream)
+            out[b] = first_word(k0, k1, c1, c2, c3) < t
 
     return loop
 

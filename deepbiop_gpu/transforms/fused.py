@@ -40,6 +40,7 @@ from ..ops._philox import (
     probability_threshold,
 )
 from ..ops._tables import ACGT, acgt_table, complement_table
+from ..ops.crop import MODES
 from ..ops.integer import PAD_OFFSET, integer_table
 from ..ops.one_hot import one_hot_table
 from .augment import Mutator, ReverseComplement, Sampler
@@ -49,7 +50,7 @@ __all__ = ["BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "run_fused"
 
 # step kinds and crop modes, as the loop sees them
 _CROP, _REVCOMP, _MUTATE = 0, 1, 2
-_CROP_MODES = {"start": 0, "center": 1, "end": 2, "random": 3}
+_CROP_MODES = {mode: i for i, mode in enumerate(MODES)}  # as window_start numbers them
 
 # the loop's threads: at least this many bases each (~0.5 ms of work; handing a
 # range to another thread costs ~50 us on small VMs, more than it saves below that)
