@@ -1,7 +1,8 @@
-"""The fused CPU loop and the Philox it draws from, compiled by numba once and cached on disk.
+"""The CPU's per-read rules, the fused loop and the Philox they draw from, cached by numba.
 
-Imported only when numba is installed (:func:`deepbiop_gpu.ops._philox.numba_philox`,
-:mod:`deepbiop_gpu.transforms.fused`).  Both functions are ``cache=True``:
+Imported only when numba is installed: by the ops' numba loops (mutate, crop,
+the gate), by :func:`deepbiop_gpu.ops._philox.numba_philox` and by
+:mod:`deepbiop_gpu.transforms.fused`.  The functions are ``cache=True``:
 numba keeps their machine code beside this file (or in its user cache
 directory when that is read-only), so only the first process on a machine
 pays the compile (a second or two per output type).  Numba invalidates that
