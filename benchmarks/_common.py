@@ -268,8 +268,8 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]], alig
 
 
 # --------------------------------------------------------------------- data
-def _fallback_short_reads(path: Path, n: int, length: int = 150, seed: int = 1) -> None:
-    """Same record layout as ``bench_io._short_reads`` (used only if it cannot be imported)."""
+def write_short_reads(path: Path, n: int, length: int = 150, seed: int = 1) -> None:
+    """``n`` NovaSeq-like reads of ``length`` bp (ids, ~0.2% N, binned qualities) into ``path``."""
     rng = np.random.default_rng(seed)
     bases = np.frombuffer(b"ACGT", dtype=np.uint8)
     qual_levels = np.frombuffer(b"F:,#", dtype=np.uint8)
@@ -279,11 +279,15 @@ def _fallback_short_reads(path: Path, n: int, length: int = 150, seed: int = 1) 
             seq = bases[rng.integers(0, 4, (k, length))]
             seq[rng.random((k, length)) < 0.002] = ord("N")
             qual = qual_levels[rng.choice(4, (k, length), p=[0.86, 0.09, 0.04, 0.01])]
-            head = b"@A00129:183:H77K2DMXX:1:1101:%d:%d 1:N:0:CAATGGAA+CGAGGCTG\n"
-            parts = [
-                head % (start + i, i) + seq[i].tobytes() + b"\n+\n" + qual[i].tobytes() + b"\n"
-                for i in range(k)
-            ]
+            tiles = rng.integers(1101, 2678, k)
+            xs = rng.integers(1000, 32000, k)
+            ys = rng.integers(1000, 37000, k)
+            parts = []
+            for i in range(k):
+                parts.append(
+                    b"@A00129:183:H77K2DMXX:1:%d:%d:%d 1:N:0:CAATGGAA+CGAGGCTG\n%s\n+\n%s\n"
+                    % (tiles[i], xs[i], ys[i], seq[i].tobytes(), qual[i].tobytes())
+                )
             out.write(b"".join(parts))
 
 
@@ -291,16 +295,7 @@ def write_short_fastq(path: Path, n: int, length: int = 150) -> None:
     """Generate ``n`` reads of ``length`` bp into ``path`` (plain), with numpy only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    try:
-        sys.path.insert(0, str(HERE))
-        from bench_io import _short_reads  # the I/O benchmark's generator
-
-        _short_reads(tmp, n, length)
-    except ImportError:
-        _fallback_short_reads(tmp, n, length)
-    finally:
-        if sys.path and sys.path[0] == str(HERE):
-            sys.path.pop(0)
+    write_short_reads(tmp, n, length)
     tmp.rename(path)
 
 

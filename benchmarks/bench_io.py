@@ -41,34 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_short_reads  # noqa: E402  (the one generator of the short reads)
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "_data"
 RESULTS = HERE / "results" / "io.md"
 
 
 # ---------------------------------------------------------------------- data
-def _short_reads(path: Path, n: int, length: int = 150, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
-    bases = np.frombuffer(b"ACGT", dtype=np.uint8)
-    qual_levels = np.frombuffer(b"F:,#", dtype=np.uint8)
-    with open(path, "wb") as out:
-        for start in range(0, n, 100_000):
-            k = min(100_000, n - start)
-            seq = bases[rng.integers(0, 4, (k, length))]
-            seq[rng.random((k, length)) < 0.002] = ord("N")
-            qual = qual_levels[rng.choice(4, (k, length), p=[0.86, 0.09, 0.04, 0.01])]
-            tiles = rng.integers(1101, 2678, k)
-            xs = rng.integers(1000, 32000, k)
-            ys = rng.integers(1000, 37000, k)
-            parts = []
-            for i in range(k):
-                parts.append(
-                    b"@A00129:183:H77K2DMXX:1:%d:%d:%d 1:N:0:CAATGGAA+CGAGGCTG\n%s\n+\n%s\n"
-                    % (tiles[i], xs[i], ys[i], seq[i].tobytes(), qual[i].tobytes())
-                )
-            out.write(b"".join(parts))
-
-
 def _long_reads(path: Path, n: int, mean: float = 8000.0, seed: int = 2) -> None:
     rng = np.random.default_rng(seed)
     sigma = 0.7
@@ -107,7 +88,7 @@ def prepare(n_short: int, n_long: int) -> dict[str, Path]:
         return files
     t = time.perf_counter()
     print(f"generating {n_short} short and {n_long} long reads in {DATA} ...", flush=True)
-    _short_reads(files["plain"], n_short)
+    write_short_reads(files["plain"], n_short)
     with open(files["plain"], "rb") as src, gzip.open(files["gzip"], "wb", compresslevel=6) as dst:
         while block := src.read(1 << 24):
             dst.write(block)
