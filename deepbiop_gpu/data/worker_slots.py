@@ -58,13 +58,6 @@ class SlotBatch:
         self.key, self.slot, self.nbytes = key, slot, nbytes
         self.layout, self.rest, self.ring = layout, rest, ring
 
-    def __getstate__(self):
-        return tuple(getattr(self, k) for k in self.__slots__)
-
-    def __setstate__(self, state) -> None:
-        for k, v in zip(self.__slots__, state, strict=True):
-            setattr(self, k, v)
-
 
 def _tensors(batch: dict, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tensor]]:
     for k, v in batch.items():
@@ -141,12 +134,6 @@ class _Names:
 
     def __init__(self, column: StringColumn) -> None:
         self.column = column
-
-    def __getstate__(self):
-        return (self.column.data, self.column.offsets)
-
-    def __setstate__(self, state) -> None:
-        self.column = StringColumn(*state)
 
     def view(self) -> ColumnView:
         return ColumnView(self.column, np.arange(len(self.column), dtype=np.int64))

@@ -285,7 +285,7 @@ def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
     done = _run(
         plan, seqs.contiguous().numpy().reshape(-1),
         None if quals is None else quals.contiguous().numpy().reshape(-1),
-        starts, lengths.numpy().astype(np.int64), L, index, epoch,
+        starts, lengths.numpy().astype(np.int64, copy=False), L, index, epoch,
     )  # fmt: skip
     if done is None:
         return None
