@@ -285,7 +285,7 @@ def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
     done = _run(
         plan, seqs.contiguous().numpy().reshape(-1),
         None if quals is None else quals.contiguous().numpy().reshape(-1),
-        starts, lengths.numpy().astype(np.int64, copy=False), L, index, epoch,
+        starts, np.ascontiguousarray(lengths.numpy(), dtype=np.int64), L, index, epoch,
     )  # fmt: skip
     if done is None:
         return None
@@ -319,7 +319,7 @@ def collate_fused(
     """
     if not numba_ok("fused") or len(starts) == 0:
         return None
-    lens = np.minimum(lengths, width).astype(np.int64, copy=False)
+    lens = np.ascontiguousarray(np.minimum(lengths, width), dtype=np.int64)
     starts = starts.astype(np.int64, copy=False)
     if not plan.random:
         index = np.zeros(len(starts), np.int64)
