@@ -219,11 +219,10 @@ class FastqParser:
             bad |= has & ~same
         failed = False
         f = first_true(bad)
-        if f >= 0:
+        if f >= 0:  # records from f on go to the slow path, which reports the error
             m, failed = f, True
             if m == 0:
                 return 0, True
-            S, L, seq_len = S[:m], L[:m], seq_len[:m]
         done = 0
         for a, b, keep in self._runs(m):
             if not keep:  # another shard's chunk: placeholders, nothing decoded
@@ -237,7 +236,7 @@ class FastqParser:
                 break
         self.records_done += done
         self.lines_done += 4 * done
-        return 4 * done, failed or done < m
+        return 4 * done, failed
 
     def _runs(self, m: int) -> list[tuple[int, int, bool]]:
         """The next ``m`` records as ``(start, end, wanted)`` runs, split at chunk boundaries."""
