@@ -1,7 +1,25 @@
-"""Device helpers shared by the kernels: base codes and complements of ASCII bytes."""
+"""Device helpers shared by the kernels: a batch's row tile, base codes and complements of ASCII bytes."""
 
 import triton
 import triton.language as tl
+
+
+@triton.jit
+def row_tile(seq_ptr, len_ptr, B, L, stride_s, ROWS: tl.constexpr, BLOCK_L: tl.constexpr):
+    """This program's ``ROWS x BLOCK_L`` tile of a padded ``[B, L]`` byte batch.
+
+    Returns ``(rows, cols, in_bounds, inside, bytes)``: the tile's row and
+    column numbers, which of its positions fall in ``[B, L]``, which fall
+    inside their read (``col < length``), and the bytes there (0 elsewhere).
+    """
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    cols = tl.program_id(1).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
+    row_ok = rows < B
+    lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
+    in_bounds = row_ok[:, None] & (cols[None, :] < L)
+    inside = in_bounds & (cols[None, :] < lens[:, None])
+    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=inside, other=0)
+    return rows, cols, in_bounds, inside, b
 
 
 @triton.jit

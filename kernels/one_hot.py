@@ -9,7 +9,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._codes import base_code
+from ._codes import base_code, row_tile
 from ._config import tile_config
 
 ONE_HOT_TILE = 1024  # bases per program (x 4 output values)
@@ -20,13 +20,7 @@ def one_hot_kernel(
     seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_ob, stride_oc, STRIDE_OL: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, UNIFORM: tl.constexpr, NCL: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    cols = tl.program_id(1).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
-    row_ok = rows < B
-    lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
-    in_bounds = row_ok[:, None] & (cols[None, :] < L)
-    inside = in_bounds & (cols[None, :] < lens[:, None])
-    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=inside, other=0)
+    rows, cols, in_bounds, inside, b = row_tile(seq_ptr, len_ptr, B, L, stride_s, ROWS, BLOCK_L)
     code = tl.where(inside, base_code(b), 5)  # 0..3 bases, 4 unknown, 5 padding
     if UNIFORM:
         unk = tl.where(code == 4, 0.25, 0.0)
