@@ -1,4 +1,4 @@
-"""Device helpers shared by the kernels: a batch's row tile, base codes and complements of ASCII bytes."""
+"""Device helpers shared by the kernels: a row tile of the batch, base codes, complements."""
 
 import triton
 import triton.language as tl
