@@ -2,6 +2,7 @@ import importlib
 
 import pytest
 import torch
+from aot import compile_for_cuda
 from batches import batches, edge_cases, pack, random_reads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,19 +149,6 @@ def test_numba_failure_falls_back_to_torch(monkeypatch):
     assert torch.equal(got, naive_integer(seqs, lengths))
     assert not importlib.import_module("deepbiop_gpu.ops._numba").numba_ok("integer")  # no second try
     assert torch.equal(integer(seqs, lengths), got)
-
-
-def compile_for_cuda(fn, signature, constexprs):
-    """Compile a kernel for sm_90 without a GPU (catches what the interpreter lets through)."""
-    triton = pytest.importorskip("triton")
-    try:
-        from triton.backends.compiler import GPUTarget
-        from triton.compiler import ASTSource
-
-        src = ASTSource(fn=fn, signature=signature, constexprs=constexprs)
-    except (ImportError, TypeError) as e:  # another triton's internal API
-        pytest.skip(f"cannot compile ahead of time with this triton: {e}")
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32))
 
 
 def test_kernel_compiles_for_cuda():

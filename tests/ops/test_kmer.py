@@ -1,5 +1,6 @@
 import pytest
 import torch
+from aot import compile_for_cuda
 from batches import batches, edge_cases, pack, random_reads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -253,19 +254,6 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
     assert torch.equal(one[0], many[0]) and torch.equal(one[1], many[1])
     assert torch.equal(one[0], naive_ids(seqs, lengths, 9, 2, True, 1000))
     assert torch.equal(one[1], naive_counts(seqs, lengths, 3))
-
-
-def compile_for_cuda(fn, signature, constexprs):
-    """Compile a kernel for sm_90 without a GPU (catches what the interpreter lets through)."""
-    triton = pytest.importorskip("triton")
-    try:
-        from triton.backends.compiler import GPUTarget
-        from triton.compiler import ASTSource
-
-        src = ASTSource(fn=fn, signature=signature, constexprs=constexprs)
-    except (ImportError, TypeError) as e:  # another triton's internal API
-        pytest.skip(f"cannot compile ahead of time with this triton: {e}")
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@ import itertools
 
 import pytest
 import torch
+from aot import compile_for_cuda
 from batches import batches, edge_cases, pack, random_reads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -158,19 +159,6 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
             assert torch.equal(one, naive_one_hot(seqs, lengths, *combo))
     finally:
         torch.set_num_threads(threads)
-
-
-def compile_for_cuda(fn, signature, constexprs):
-    """Compile a kernel for sm_90 without a GPU (catches what the interpreter lets through)."""
-    triton = pytest.importorskip("triton")
-    try:
-        from triton.backends.compiler import GPUTarget
-        from triton.compiler import ASTSource
-
-        src = ASTSource(fn=fn, signature=signature, constexprs=constexprs)
-    except (ImportError, TypeError) as e:  # another triton's internal API
-        pytest.skip(f"cannot compile ahead of time with this triton: {e}")
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32))
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=combo_id)

@@ -1,8 +1,8 @@
 import importlib
-import os
 
 import pytest
 import torch
+from aot import compile_for_cuda
 from naive.mutate import philox as naive_philox
 from naive.mutate import read_philox as naive_read_philox
 
@@ -189,20 +189,6 @@ def test_run_rows_covers_every_row_once(monkeypatch):
 # for an sm_90 target (Triton's bundled LLVM and ptxas) catches those on CPU CI.
 
 
-def _aot_compile(fn, signature, constexprs):
-    triton = pytest.importorskip("triton")
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        pytest.skip("triton.jit gives interpreted functions under TRITON_INTERPRET=1")
-    try:
-        from triton.backends.compiler import GPUTarget
-        from triton.compiler import ASTSource
-
-        src = ASTSource(fn, signature, constexprs=constexprs)
-    except (ImportError, TypeError) as e:  # another Triton's internal API
-        pytest.skip(f"ahead-of-time compile API differs in triton {triton.__version__}: {e}")
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32))
-
-
 U8 = {"seq_ptr": "*u8", "out_ptr": "*u8"}
 F32 = {"seq_ptr": "*fp32", "out_ptr": "*fp32"}
 AOT_CASES = [
@@ -240,4 +226,4 @@ def test_kernels_compile_for_cuda(module, kernel, pointers, wide, constexprs):
         a: "constexpr" if a in constexprs else pointers.get(a, "i64" if a in wide else "i32")
         for a in fn.arg_names
     }
-    assert _aot_compile(fn, signature, constexprs).asm["cubin"]
+    assert compile_for_cuda(fn, signature, constexprs).asm["cubin"]
