@@ -20,7 +20,7 @@ from .base import Batch, BatchTransform
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
 
 _LAYOUTS = ("NLC", "NCL")
-_UNKNOWN = ("zeros", "uniform")
+_UNKNOWN = ("zeros", "uniform", "random")
 _ONE_HOT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
 
 
@@ -33,8 +33,13 @@ class OneHotEncoder(BatchTransform):
         float32 (default), bfloat16, float16 or uint8.
     layout : "NLC" or "NCL"
         ``[B, L, 4]`` (default) or channels-first ``[B, 4, L]`` for ``Conv1d``.
-    unknown : "zeros" or "uniform"
-        N and other symbols as all zeros, or 0.25 in each column.
+    unknown : "zeros", "uniform" or "random"
+        N and other symbols as all zeros, 0.25 in each column, or one column
+        drawn uniformly from A/C/G/T per base, keyed on ``(seed, epoch,
+        index, position)`` (DeepBioP's ``unknown_strategy="random"``;
+        reproducible, the same on CPU and CUDA).
+    seed : int
+        Philox key of ``unknown="random"``.
 
     Examples
     --------
@@ -44,7 +49,17 @@ class OneHotEncoder(BatchTransform):
     [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
 
-    def __init__(self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros") -> None:
+    def __new__(cls, *args, **kwargs):
+        # unknown="random" is a private subclass: the fused CPU path takes only the exact
+        # OneHotEncoder type, so this one runs step by step (its own op, on every device)
+        unknown = kwargs.get("unknown", args[2] if len(args) > 2 else "zeros")
+        if cls is OneHotEncoder and unknown == "random":
+            cls = _RandomOneHotEncoder
+        return super().__new__(cls)
+
+    def __init__(
+        self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros", seed: int = 0
+    ) -> None:
         super().__init__()
         if dtype not in _ONE_HOT_DTYPES:
             raise ValueError(f"dtype must be one of {_ONE_HOT_DTYPES}, got {dtype!r}")
@@ -54,16 +69,36 @@ class OneHotEncoder(BatchTransform):
             raise ValueError(f"unknown must be one of {_UNKNOWN}, got {unknown!r}")
         if dtype == torch.uint8 and unknown == "uniform":
             raise ValueError("unknown='uniform' (0.25) cannot be stored in dtype uint8")
-        self.dtype, self.layout, self.unknown = dtype, layout, unknown
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+        self.dtype, self.layout, self.unknown, self.seed = dtype, layout, unknown, seed
+
+    @property
+    def random(self) -> bool:  # type: ignore[override]
+        """``unknown="random"`` draws from the reads' index and the epoch."""
+        return self.unknown == "random"
 
     def forward(self, batch: Batch) -> Batch:
         seqs, lengths = self._byte_sequences(batch)
         out = dict(batch)
+        if self.unknown == "random":
+            index, epoch = self._index_epoch(batch, seqs)
+            out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown="random",
+                                           seed=self.seed, index=index, epoch=epoch)  # fmt: skip
+            return out
         out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
         return out
 
     def extra_repr(self) -> str:
-        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}"
+        seed = f", seed={self.seed}" if self.unknown == "random" else ""
+        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}{seed}"
+
+
+class _RandomOneHotEncoder(OneHotEncoder):
+    """:class:`OneHotEncoder` with ``unknown="random"`` (what the constructor returns for it)."""
+
+    def _get_name(self) -> str:
+        return "OneHotEncoder"
 
 
 class IntegerEncoder(BatchTransform):
