@@ -20,6 +20,16 @@ from .base import Batch, BatchTransform
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
 
 _LAYOUTS = ("NLC", "NCL")
+_ALPHABETS = ("dna", "rna")  # one encoding: U counts as T (DeepBioP's encoding_type)
+
+
+def _check_alphabet(alphabet: object) -> str:
+    if not isinstance(alphabet, str) or alphabet.lower() not in _ALPHABETS:
+        raise ValueError(
+            f"alphabet must be 'dna' or 'rna' (the same columns: U counts as T), got {alphabet!r}; "
+            "protein sequences are not supported"
+        )
+    return alphabet.lower()
 _UNKNOWN = ("zeros", "uniform", "random")
 _ONE_HOT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
 
@@ -40,6 +50,8 @@ class OneHotEncoder(BatchTransform):
         reproducible, the same on CPU and CUDA).
     seed : int
         Philox key of ``unknown="random"``.
+    alphabet : "dna" or "rna"
+        DeepBioP's ``encoding_type``: both give columns A, C, G, T/U.
 
     Examples
     --------
@@ -58,9 +70,11 @@ class OneHotEncoder(BatchTransform):
         return super().__new__(cls)
 
     def __init__(
-        self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros", seed: int = 0
+        self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros", seed: int = 0,
+        *, alphabet: str = "dna",
     ) -> None:
         super().__init__()
+        self.alphabet = _check_alphabet(alphabet)
         if dtype not in _ONE_HOT_DTYPES:
             raise ValueError(f"dtype must be one of {_ONE_HOT_DTYPES}, got {dtype!r}")
         if layout not in _LAYOUTS:
@@ -104,6 +118,8 @@ class _RandomOneHotEncoder(OneHotEncoder):
 class IntegerEncoder(BatchTransform):
     """Bases as integers A=0 C=1 G=2 T/U=3, other 4, padding ``pad_value``: ``int64 [B, L]``.
 
+    ``alphabet`` ("dna" or "rna") is DeepBioP's ``encoding_type``: the same codes.
+
     Examples
     --------
     >>> batch = {"sequences": torch.tensor([list(b"ACGN\\0")], dtype=torch.uint8),
@@ -112,8 +128,9 @@ class IntegerEncoder(BatchTransform):
     [[0, 1, 2, 4, -1]]
     """
 
-    def __init__(self, pad_value: int = -1) -> None:
+    def __init__(self, pad_value: int = -1, *, alphabet: str = "dna") -> None:
         super().__init__()
+        self.alphabet = _check_alphabet(alphabet)
         if isinstance(pad_value, bool) or not isinstance(pad_value, int):
             raise TypeError(f"pad_value must be an int, got {type(pad_value).__name__}")
         self.pad_value = pad_value
@@ -143,6 +160,8 @@ class KmerEncoder(BatchTransform):
         Count a k-mer and its reverse complement as one.
     buckets : int, optional
         Hash ids into this many buckets (ids mode).
+    alphabet : "dna" or "rna"
+        As for :class:`OneHotEncoder`.
 
     Examples
     --------
@@ -153,9 +172,11 @@ class KmerEncoder(BatchTransform):
     """
 
     def __init__(
-        self, k: int, mode: str = "counts", stride: int = 1, canonical: bool = False, buckets: int | None = None
+        self, k: int, mode: str = "counts", stride: int = 1, canonical: bool = False, buckets: int | None = None,
+        *, alphabet: str = "dna",
     ) -> None:
         super().__init__()
+        self.alphabet = _check_alphabet(alphabet)
         if mode not in ("counts", "ids"):
             raise ValueError(f"mode must be 'counts' or 'ids', got {mode!r}")
         if mode == "counts" and (stride != 1 or buckets is not None):
