@@ -132,6 +132,36 @@ class SampleBatch(Sequence[dict]):
                             max_len, multiple_of, then)  # fmt: skip
 
 
+def read_sample(reads: PackedReads, row: int, index: int, label: torch.Tensor | None = None) -> dict[str, Any]:
+    """The sample dict of ``reads[row]``, its tensors copied out of the buffers (compact)."""
+    offs = reads.offsets
+    a, b = int(offs[row]), int(offs[row + 1])
+    quals = reads.qualities
+    sample: dict[str, Any] = {
+        "sequence": reads.sequences[a:b].clone(),
+        "quality": None if quals is None else quals[a:b].clone(),
+        "name": reads.names[row],
+        "description": reads.descriptions[row],
+        "index": index,
+    }
+    if label is not None:
+        sample["label"] = label.item()
+    return sample
+
+
+def _collate_per_sample(reads, rows, index, labels, epoch, transform, max_len, multiple_of, then):
+    """A per-sample transform (any callable on a sample dict): transform each, then pad."""
+    from .collate import Collate
+
+    samples = [
+        transform(read_sample(reads, int(r), int(i), None if labels is None else labels[k]))
+        for k, (r, i) in enumerate(zip(rows.tolist(), index.tolist()))
+    ]
+    batch = Collate(max_len, multiple_of)(samples)
+    batch["epoch"] = epoch
+    return then(batch) if then is not None else batch
+
+
 def collate_rows(
     reads: PackedReads,
     rows: np.ndarray,
@@ -150,9 +180,14 @@ def collate_rows(
     transform (the dataset's CPU transform), then ``then`` (the loader's), run
     on the result.  When the first of them starts with augmentations or an
     encoder that fuse (:mod:`deepbiop_gpu.transforms.fused`), padding and those
-    steps are one compiled pass from the buffers, with the same result.
+    steps are one compiled pass from the buffers, with the same result.  A
+    per-sample ``transform`` (a callable on sample dicts, not a batch
+    transform) runs on each read's sample, which are then padded by
+    :class:`~deepbiop_gpu.data.collate.Collate`.
     """
-    transforms = [t for t in (transform,) if t is not None and _is_batch_transform(t)]
+    if transform is not None and not _is_batch_transform(transform):
+        return _collate_per_sample(reads, rows, index, labels, epoch, transform, max_len, multiple_of, then)
+    transforms = [t for t in (transform,) if t is not None]
     if then is not None:
         transforms.append(then)
     offsets = reads.offsets.numpy()
@@ -382,18 +417,7 @@ class Dataset(torch.utils.data.Dataset):
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {int(index)} out of range for a dataset of {n} reads")
-        offs = self.reads.offsets
-        a, b = int(offs[i]), int(offs[i + 1])
-        quals = self.reads.qualities
-        sample: dict[str, Any] = {  # copies: a sample never carries the dataset's buffers
-            "sequence": self.reads.sequences[a:b].clone(),
-            "quality": None if quals is None else quals[a:b].clone(),
-            "name": self.reads.names[i],
-            "description": self.reads.descriptions[i],
-            "index": i,
-        }
-        if self.labels is not None:
-            sample["label"] = self.labels[i].item()
+        sample = read_sample(self.reads, i, i, None if self.labels is None else self.labels[i])
         if self.transform is not None:
             if _is_batch_transform(self.transform):
                 sample["epoch"] = self.epoch

@@ -161,3 +161,23 @@ def test_paired_samples_collate_into_paired_batches(data_dir):
         for key in ("sequences", "lengths", "qualities", "index"):
             assert torch.equal(got[side][key], want[side][key]), (side, key)
     assert got["index"].tolist() == [3, 1]
+
+
+def _shift(sample):
+    """A per-sample (not batch) transform: int64 codes, 1000 + byte."""
+    out = dict(sample)
+    out["sequence"] = sample["sequence"].to(torch.int64) + 1000
+    return out
+
+
+def test_a_per_sample_callable_transform_runs_in_our_loader_too(data_dir):
+    ds = dg.Dataset(data_dir / FASTQ, labels=["x"], transform=_shift)
+    rows = [3, 1, 4]
+    want = default_collate([ds[i] for i in rows])
+    assert want["sequences"].dtype == torch.int64 and want["sequences"][0, 0] > 1000
+    got = default_collate(ds.__getitems__(IndexBatch(rows, 0)))  # the fast path's batch
+    for key in ("sequences", "lengths", "qualities", "index", "labels"):
+        assert torch.equal(got[key], want[key]), key
+    batch = next(iter(dg.DataLoader(ds, batch_size=3)))
+    assert batch["sequences"].dtype == torch.int64 and batch["sequences"].min() >= 0
+    assert torch.equal(batch["sequences"][:, :1], torch.stack([ds[i]["sequence"][:1] for i in range(3)]))
