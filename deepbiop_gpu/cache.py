@@ -1075,6 +1075,8 @@ class Cache:
         """
         from .sample_cache import check_samples, is_sample_cache
 
+        if isinstance(sources, (str, os.PathLike)):  # one source file, not its characters
+            sources = [sources]
         if is_sample_cache(directory):
             return check_samples(directory, sources)
         return _check(
@@ -1164,6 +1166,8 @@ class Cache:
         from .data.dataset import Dataset as _Dataset
         from .sample_cache import is_sample_cache, load_samples
 
+        if isinstance(sources, (str, os.PathLike)):  # one source file, not its characters
+            sources = [sources]
         if is_sample_cache(directory):
             return load_samples(directory, sources)
         directory = Path(os.path.abspath(directory))

@@ -342,6 +342,8 @@ def check_samples(directory: PathLike, sources: Iterable[PathLike] | None = None
     ``sources`` (same count and order as saved) are compared with the
     recorded fingerprints; without them, the recorded paths that still exist.
     """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
     directory = Path(os.path.abspath(directory))
     meta = _read_meta(directory)
     if meta is None:

@@ -76,9 +76,10 @@ def test_a_changed_source_is_reported(data_dir, tmp_path):
     shutil.copy(data_dir / FASTQ, src)
     ds = dg.Dataset(src, transform=IntegerEncoder())
     out = Cache.save((ds[i] for i in range(5)), tmp_path / "int.samples", sources=src)
-    assert Cache.is_valid(out, [src]) and Cache.is_valid(out)
+    assert Cache.is_valid(out, [src]) and Cache.is_valid(out) and Cache.is_valid(out, src)
     with open(src, "ab") as fh:
         fh.write(b"@extra\nACGT\n+\nIIII\n")
+    assert not Cache.is_valid(out, str(src))  # one path, as DeepBioP's source_file
     status = Cache.check(out, [src])
     assert not status.valid and "changed: size" in status.reason and "reads.fastq" in status.reason
     assert not Cache.is_valid(out)  # the recorded source, checked without being named
