@@ -56,53 +56,62 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir())
 
 
-def run(n_reads: int, repeat: int, workdir: Path) -> tuple[list[list[str]], dict[str, str]]:
-    import torch
-
-    import deepbiop_gpu as dg
+def _compare(name: str, samples: list, fastq: Path, workdir: Path, repeat: int) -> list[list[str]]:
+    """Save, open and read ``samples`` in DeepBioP's format and in ours: two table rows."""
     from deepbiop_gpu.cache import Cache
+
+    npz = workdir / "deepbiop.npz"
+    ours = workdir / "ours.samples"
+
+    def save_npz():
+        arrays = {f"seq_{i}": s["sequence"].numpy() for i, s in enumerate(samples)}
+        np.savez_compressed(npz, **arrays, num_samples=len(samples))
+
+    def save_ours():
+        Cache.save(samples, ours, sources=[fastq])
+
+    def open_npz():
+        return np.load(npz)
+
+    def read_npz():
+        with np.load(npz) as z:
+            return sum(float(z[f"seq_{i}"].sum()) for i in range(int(z["num_samples"])))
+
+    def open_ours():
+        return Cache.load(ours, [fastq])
+
+    def read_ours():
+        loaded = Cache.load(ours, [fastq])
+        return sum(float(loaded[i]["sequence"].sum()) for i in range(len(loaded)))
+
+    t_save_npz, t_save_ours = _best(save_npz, repeat), _best(save_ours, repeat)
+    assert abs(read_npz() - read_ours()) < 1e-6  # the same samples in both
+    t_open_npz, t_open_ours = _best(open_npz, repeat), _best(open_ours, repeat)
+    t_read_npz, t_read_ours = _best(read_npz, repeat), _best(read_ours, repeat)
+
+    def mib(p: Path) -> str:
+        return f"{_dir_bytes(p) / 2**20:.1f}"
+
+    return [
+        [name, "np.savez_compressed (DeepBioP)", f"{t_save_npz:.2f}", f"{t_open_npz * 1e3:.1f}",
+         f"{t_read_npz:.2f}", mib(npz), "1.0x"],
+        [name, "Cache.save / Cache.load (ours)", f"{t_save_ours:.2f}", f"{t_open_ours * 1e3:.1f}",
+         f"{t_read_ours:.2f}", mib(ours), f"{t_read_npz / t_read_ours:.1f}x"],
+    ]  # fmt: skip
+
+
+def run(n_reads: int, repeat: int, workdir: Path) -> tuple[list[list[str]], dict[str, str]]:
+    import deepbiop_gpu as dg
 
     fastq = workdir / "reads.fastq"
     write_short_reads(fastq, n_reads)
     rows = []
-    for name, encoder in (("one-hot float32 [150, 4]", dg.OneHotEncoder()), ("integer int64 [150]", dg.IntegerEncoder())):
+    for name, encoder in (
+        ("one-hot float32 [150, 4]", dg.OneHotEncoder()),
+        ("integer int64 [150]", dg.IntegerEncoder()),
+    ):
         ds = dg.Dataset(fastq, transform=encoder)
-        samples = [ds[i] for i in range(len(ds))]
-        npz = workdir / "deepbiop.npz"
-        ours = workdir / "ours.samples"
-
-        def save_npz():
-            np.savez_compressed(npz, **{f"seq_{i}": s["sequence"].numpy() for i, s in enumerate(samples)},
-                                num_samples=len(samples))  # fmt: skip
-
-        def save_ours():
-            Cache.save(samples, ours, sources=[fastq])
-
-        def open_npz():
-            return np.load(npz)
-
-        def read_npz():
-            with np.load(npz) as z:
-                return sum(float(z[f"seq_{i}"].sum()) for i in range(int(z["num_samples"])))
-
-        def open_ours():
-            return Cache.load(ours, [fastq])
-
-        def read_ours():
-            loaded = Cache.load(ours, [fastq])
-            return sum(float(loaded[i]["sequence"].sum()) for i in range(len(loaded)))
-
-        t_save_npz, t_save_ours = _best(save_npz, repeat), _best(save_ours, repeat)
-        assert abs(read_npz() - read_ours()) < 1e-6  # the same samples in both
-        t_open_npz, t_open_ours = _best(open_npz, repeat), _best(open_ours, repeat)
-        t_read_npz, t_read_ours = _best(read_npz, repeat), _best(read_ours, repeat)
-        mib = lambda p: f"{_dir_bytes(p) / 2**20:.1f}"  # noqa: E731
-        rows.append([name, "np.savez_compressed (DeepBioP)", f"{t_save_npz:.2f}", f"{t_open_npz * 1e3:.1f}",
-                     f"{t_read_npz:.2f}", mib(npz), "1.0x"])  # fmt: skip
-        rows.append([name, "Cache.save / Cache.load (ours)", f"{t_save_ours:.2f}", f"{t_open_ours * 1e3:.1f}",
-                     f"{t_read_ours:.2f}", mib(ours), f"{t_read_npz / t_read_ours:.1f}x"])  # fmt: skip
-        del samples, ds
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        rows += _compare(name, [ds[i] for i in range(len(ds))], fastq, workdir, repeat)
     return rows, machine_info(["torch", "numpy"])
 
 
@@ -110,7 +119,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reads", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", default=str(HERE / "results" / "sample_cache.md"), help="'-' to print only")
+    ap.add_argument(
+        "--out", default=str(HERE / "results" / "sample_cache.md"), help="'-' to print only"
+    )
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench_sample_cache-"))
     try:

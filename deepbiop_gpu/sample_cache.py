@@ -84,7 +84,12 @@ def _array_kind(key: str, value: Any) -> dict[str, Any]:
     dt = np.asarray(value).dtype
     if dt.hasobject or dt.kind in "USV":
         raise TypeError(f"Cache.save: {key!r} is a numpy {dt} array, which cannot be stored")
-    return {"kind": "array", "lib": "numpy", "dtype": dt.newbyteorder("<").str, "trailing": list(value.shape[1:])}
+    return {
+        "kind": "array",
+        "lib": "numpy",
+        "dtype": dt.newbyteorder("<").str,
+        "trailing": list(value.shape[1:]),
+    }
 
 
 def _column_kind(key: str, value: Any) -> dict[str, Any]:
@@ -150,7 +155,9 @@ class _Column:
 
     def append(self, value: Any, i: int) -> None:
         kind = self.entry["kind"]
-        got = _column_kind(self.key, value) if not (kind == "none" and value is None) else self.entry
+        got = (
+            _column_kind(self.key, value) if not (kind == "none" and value is None) else self.entry
+        )
         if got != self.entry:
             raise TypeError(
                 f"Cache.save: sample {i} field {self.key!r} is {_describe(got)}, but the first "
@@ -186,7 +193,9 @@ class _Column:
 def _describe(entry: dict[str, Any]) -> str:
     kind = entry["kind"]
     if kind == "array":
-        return f"a {entry['lib']} {entry['dtype']} array [L, {', '.join(map(str, entry['trailing']))}]".replace(", ]", "]")
+        return f"a {entry['lib']} {entry['dtype']} array [L, {', '.join(map(str, entry['trailing']))}]".replace(
+            ", ]", "]"
+        )
     if kind == "scalar":
         return f"a {entry['lib']} {entry['dtype']} scalar"
     return {"string": "a string", "none": "None"}[kind]
@@ -286,17 +295,23 @@ def save_samples(
         try:
             for i, sample in enumerate(samples):
                 if not isinstance(sample, Mapping):
-                    raise TypeError(f"Cache.save: sample {i} is a {type(sample).__name__}, not a dict")
+                    raise TypeError(
+                        f"Cache.save: sample {i} is a {type(sample).__name__}, not a dict"
+                    )
                 if i == 0:
                     taken: set[str] = set()
                     for key, value in sample.items():
                         if not isinstance(key, str):
                             raise TypeError(f"Cache.save: sample keys must be strings, got {key!r}")
-                        columns[key] = _Column(key, _column_kind(key, value), tmp, _safe_name(key, taken))
+                        columns[key] = _Column(
+                            key, _column_kind(key, value), tmp, _safe_name(key, taken)
+                        )
                     pad_values = dict(getattr(sample, "pad_values", {}) or {})
                 elif sample.keys() != columns.keys():
                     diff = sorted(set(sample.keys()) ^ set(columns))
-                    raise TypeError(f"Cache.save: sample {i} has different keys from the first ({diff})")
+                    raise TypeError(
+                        f"Cache.save: sample {i} has different keys from the first ({diff})"
+                    )
                 for key, column in columns.items():
                     column.append(sample[key], i)
                 n += 1
@@ -347,7 +362,9 @@ def check_samples(directory: PathLike, sources: Iterable[PathLike] | None = None
     directory = Path(os.path.abspath(directory))
     meta = _read_meta(directory)
     if meta is None:
-        return CacheStatus(False, f"{directory} holds no deepbiop_gpu sample cache (no valid {META})")
+        return CacheStatus(
+            False, f"{directory} holds no deepbiop_gpu sample cache (no valid {META})"
+        )
     if meta.get("format_version") != SAMPLE_FORMAT_VERSION:
         return CacheStatus(False, f"{directory}: sample cache format version {meta.get('format_version')!r}, "
                                   f"this library reads version {SAMPLE_FORMAT_VERSION}", meta)  # fmt: skip
@@ -362,7 +379,9 @@ def check_samples(directory: PathLike, sources: Iterable[PathLike] | None = None
             try:
                 size = path.stat().st_size
             except OSError:
-                return CacheStatus(False, f"{directory}: column {key!r} has no file {info['file']}", meta)
+                return CacheStatus(
+                    False, f"{directory}: column {key!r} has no file {info['file']}", meta
+                )
             if size != info["nbytes"]:
                 return CacheStatus(False, f"{directory}: {info['file']} is {size} bytes, "
                                           f"{info['nbytes']} expected (truncated?)", meta)  # fmt: skip
@@ -383,7 +402,11 @@ class _ColumnReader:
     def __init__(self, directory: Path, entry: dict[str, Any]) -> None:
         self.entry = entry
         self.kind = entry["kind"]
-        self.data = _map_bytes(directory / entry["values"]["file"], entry["values"]["nbytes"]) if "values" in entry else None
+        self.data = (
+            _map_bytes(directory / entry["values"]["file"], entry["values"]["nbytes"])
+            if "values" in entry
+            else None
+        )
         self.offsets = None
         if "offsets" in entry:
             raw = _map_bytes(directory / entry["offsets"]["file"], entry["offsets"]["nbytes"])
@@ -441,7 +464,9 @@ class SampleCacheDataset(torch.utils.data.Dataset):
         self.meta = meta
         self.pad_values = dict(meta.get("pad_values") or {})
         self._sample = Sample if self.pad_values else dict
-        self._columns = {key: _ColumnReader(self.directory, entry) for key, entry in meta["columns"].items()}
+        self._columns = {
+            key: _ColumnReader(self.directory, entry) for key, entry in meta["columns"].items()
+        }
         self._n = int(meta["n_samples"])
 
     @property
@@ -462,7 +487,9 @@ class SampleCacheDataset(torch.utils.data.Dataset):
             raise TypeError(f"sample cache index must be an int, got {type(index).__name__}")
         i = int(index) + (self._n if index < 0 else 0)
         if not 0 <= i < self._n:
-            raise IndexError(f"index {int(index)} out of range for a sample cache of {self._n} samples")
+            raise IndexError(
+                f"index {int(index)} out of range for a sample cache of {self._n} samples"
+            )
         values = {key: read(i) for key, read in self._columns.items()}
         if self._sample is dict:
             return values
@@ -479,7 +506,9 @@ class SampleCacheDataset(torch.utils.data.Dataset):
         return f"SampleCacheDataset({self._n} samples, keys {self.keys}, at {self.directory})"
 
 
-def load_samples(directory: PathLike, sources: Iterable[PathLike] | None = None) -> SampleCacheDataset:
+def load_samples(
+    directory: PathLike, sources: Iterable[PathLike] | None = None
+) -> SampleCacheDataset:
     """Open a sample cache, zero-copy; raises :class:`~deepbiop_gpu.cache.CacheError` when invalid.
 
     Examples

@@ -85,7 +85,9 @@ class Sample(dict):
             [ 2, -1]])
     """
 
-    def __init__(self, *args: Any, pad_values: Mapping[str, int | float] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pad_values: Mapping[str, int | float] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pad_values = dict(pad_values or {})
 
@@ -169,7 +171,9 @@ def _stack_scalars(key: str, values: list[Any]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float32)
     if any(isinstance(v, (bool, int, float)) and not isinstance(v, np.generic) for v in values):
         raise _cannot(key, "a mix of Python numbers and tensors / numpy scalars", values)
-    tensors = [v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)) for v in values]
+    tensors = [
+        v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)) for v in values
+    ]
     if len({t.dtype for t in tensors}) > 1:
         raise _cannot(key, "mixed dtypes", values)
     return torch.stack(tensors)
@@ -213,12 +217,16 @@ class Collate:
         multiple_of: int = 1,
         pad_values: Mapping[str, int | float] | None = None,
     ) -> None:
-        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 0):
+        if max_len is not None and (
+            isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 0
+        ):
             raise ValueError(f"max_len must be a non-negative int or None, got {max_len!r}")
         if isinstance(multiple_of, bool) or not isinstance(multiple_of, int) or multiple_of < 1:
             raise ValueError(f"multiple_of must be a positive int, got {multiple_of!r}")
         if pad_values is not None and not isinstance(pad_values, Mapping):
-            raise TypeError(f"pad_values must be a mapping of key -> value, got {type(pad_values).__name__}")
+            raise TypeError(
+                f"pad_values must be a mapping of key -> value, got {type(pad_values).__name__}"
+            )
         for k, v in (pad_values or {}).items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise TypeError(f"pad_values[{k!r}] must be a number, got {v!r}")
@@ -258,7 +266,9 @@ class Collate:
         for s in samples[1:]:
             if s.keys() != samples[0].keys():
                 missing = sorted(set(keys) ^ set(s.keys()))
-                raise TypeError(f"cannot collate samples with different keys (in some, not all: {missing})")
+                raise TypeError(
+                    f"cannot collate samples with different keys (in some, not all: {missing})"
+                )
         batch: dict[str, Any] = {}
         seq_lengths: torch.Tensor | None = None
         for key in keys:
@@ -274,7 +284,9 @@ class Collate:
         if seq_lengths is not None:
             if "length" in keys:
                 given = [s["length"] for s in samples]
-                if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in given):
+                if not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in given
+                ):
                     raise _cannot("length", "lengths must be ints", given)
                 seq_lengths = torch.tensor([int(v) for v in given], dtype=torch.int64)
                 if self.max_len is not None:
@@ -305,25 +317,39 @@ class Collate:
         if all(_is_scalar(v) for v in values):
             return _stack_scalars(key, values), None
         if not all(isinstance(v, (torch.Tensor, np.ndarray)) for v in values):
-            raise _cannot(key, "only arrays / tensors, numbers, strings and sample dicts can be collated", values)
+            raise _cannot(
+                key,
+                "only arrays / tensors, numbers, strings and sample dicts can be collated",
+                values,
+            )
         tensors = [_as_tensor(key, v, values) for v in values]
         if any(t.dim() == 0 for t in tensors):
             raise _cannot(key, "a mix of 0-d and n-d tensors", values)
         if len({t.dtype for t in tensors}) > 1:
             raise _cannot(key, "mixed dtypes in one key (nothing is cast)", values)
         if len({t.shape[1:] for t in tensors}) > 1:
-            raise _cannot(key, "ragged trailing dimensions (only the leading length dimension is padded)", values)
+            raise _cannot(
+                key,
+                "ragged trailing dimensions (only the leading length dimension is padded)",
+                values,
+            )
         if len({t.device for t in tensors}) > 1:
             raise _cannot(key, "tensors on different devices", [t.device for t in tensors])
         return self._pad(key, tensors, self._pad_value(key, samples))
 
-    def _pad(self, key: str, tensors: list[torch.Tensor], pad: int | float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pad(
+        self, key: str, tensors: list[torch.Tensor], pad: int | float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``[B, Lmax, ...]`` of ``tensors`` (dtype kept), and their lengths (``int64 [B]``)."""
         first = tensors[0]
         dtype = first.dtype
         fill = torch.tensor(pad).to(dtype)
-        if fill.item() != pad or (isinstance(pad, float) and not (dtype.is_floating_point or dtype.is_complex)):
-            raise TypeError(f"cannot collate {key!r}: pad value {pad!r} is not a {dtype} value (nothing is cast)")
+        if fill.item() != pad or (
+            isinstance(pad, float) and not (dtype.is_floating_point or dtype.is_complex)
+        ):
+            raise TypeError(
+                f"cannot collate {key!r}: pad value {pad!r} is not a {dtype} value (nothing is cast)"
+            )
         lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.int64)
         width = batch_width(lengths, self.max_len, self.multiple_of)
         if dtype == torch.uint8 and first.dim() == 1 and first.device.type == "cpu":
@@ -334,8 +360,10 @@ class Collate:
                 torch.cumsum(lengths[:-1], 0, out=starts[1:])
             out = pad_ragged(flat, starts, lengths, width, int(pad))
         else:
-            out = torch.full((len(tensors), width, *first.shape[1:]), pad, dtype=dtype, device=first.device)
-            for row, t in zip(out, tensors):
+            out = torch.full(
+                (len(tensors), width, *first.shape[1:]), pad, dtype=dtype, device=first.device
+            )
+            for row, t in zip(out, tensors, strict=True):
                 n = min(t.shape[0], width)
                 row[:n] = t[:n]
         return out, lengths.clamp(max=width)

@@ -155,7 +155,7 @@ def _collate_per_sample(reads, rows, index, labels, epoch, transform, max_len, m
 
     samples = [
         transform(read_sample(reads, int(r), int(i), None if labels is None else labels[k]))
-        for k, (r, i) in enumerate(zip(rows.tolist(), index.tolist()))
+        for k, (r, i) in enumerate(zip(rows.tolist(), index.tolist(), strict=True))
     ]
     batch = Collate(max_len, multiple_of)(samples)
     batch["epoch"] = epoch

@@ -31,8 +31,12 @@ def _same(a, b):
 
 @pytest.mark.parametrize(
     "steps",
-    [[Mutator(0.05, seed=1), OneHotEncoder()], [IntegerEncoder()], [KmerEncoder(3, mode="ids")],
-     [KmerEncoder(2)]],
+    [
+        [Mutator(0.05, seed=1), OneHotEncoder()],
+        [IntegerEncoder()],
+        [KmerEncoder(3, mode="ids")],
+        [KmerEncoder(2)],
+    ],
     ids=["one-hot", "integer", "kmer-ids", "kmer-counts"],
 )
 def test_round_trip_of_encoded_samples(data_dir, tmp_path, steps):
@@ -54,15 +58,23 @@ def test_round_trip_of_encoded_samples(data_dir, tmp_path, steps):
 
 def test_any_dtype_scalars_strings_none_and_empty_rows(tmp_path):
     samples = [
-        {"x": torch.arange(n * 3, dtype=torch.bfloat16).view(n, 3), "mask": torch.ones(n, dtype=torch.bool),
-         "np": np.arange(n, dtype=np.int16), "id": i, "w": 0.5 * i, "flag": i % 2 == 0,
-         "np_scalar": np.float32(i), "t0": torch.tensor(i, dtype=torch.int32), "name": f"ré{i}",
-         "quality": None}
+        {
+            "x": torch.arange(n * 3, dtype=torch.bfloat16).view(n, 3),
+            "mask": torch.ones(n, dtype=torch.bool),
+            "np": np.arange(n, dtype=np.int16),
+            "id": i,
+            "w": 0.5 * i,
+            "flag": i % 2 == 0,
+            "np_scalar": np.float32(i),
+            "t0": torch.tensor(i, dtype=torch.int32),
+            "name": f"ré{i}",
+            "quality": None,
+        }
         for i, n in enumerate([3, 0, 1, 5])
     ]
     ds = Cache.load(Cache.save(samples, tmp_path / "c"))
     assert len(ds) == 4 and ds.keys == list(samples[0])
-    for a, b in zip(samples, ds):
+    for a, b in zip(samples, ds, strict=True):
         _same(b, a)
     # zero-copy: a sample's tensor is a view of the mapped file, and pickles at its own size
     x = ds[3]["x"]
@@ -100,8 +112,12 @@ def test_saves_are_atomic_and_checked(tmp_path):
         Cache.save(failing(), target)
     assert torch.equal(Cache.load(target)[0]["x"], torch.zeros(2))  # the previous cache, intact
     assert sorted(os.listdir(tmp_path)) == ["c"]  # no temporary left behind
-    with pytest.raises(TypeError, match=r"sample 1 field 'x' is a torch float64 array \[L\], but the first"):
-        Cache.save([{"x": torch.zeros(2)}, {"x": torch.zeros(2, dtype=torch.float64)}], tmp_path / "d")
+    with pytest.raises(
+        TypeError, match=r"sample 1 field 'x' is a torch float64 array \[L\], but the first"
+    ):
+        Cache.save(
+            [{"x": torch.zeros(2)}, {"x": torch.zeros(2, dtype=torch.float64)}], tmp_path / "d"
+        )
     with pytest.raises(TypeError, match=r"sample 1 field 'x' is a torch float32 array \[L, 3\]"):
         Cache.save([{"x": torch.zeros(2, 4)}, {"x": torch.zeros(2, 3)}], tmp_path / "d")
     with pytest.raises(TypeError, match="different keys"):

@@ -7,10 +7,21 @@ from naive.one_hot import one_hot as naive_one_hot
 
 import deepbiop_gpu as dg
 from deepbiop_gpu.ops import one_hot
-from deepbiop_gpu.ops._philox import NUMBA_ENV, STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT, STREAM_UNKNOWN_BASE
+from deepbiop_gpu.ops._philox import (
+    NUMBA_ENV,
+    STREAM_CROP,
+    STREAM_MUTATE,
+    STREAM_REVERSE_COMPLEMENT,
+    STREAM_UNKNOWN_BASE,
+)
 from deepbiop_gpu.ops.one_hot import one_hot_random_torch
 
-SETTINGS = [(torch.float32, "NLC"), (torch.bfloat16, "NCL"), (torch.uint8, "NLC"), (torch.float16, "NCL")]
+SETTINGS = [
+    (torch.float32, "NLC"),
+    (torch.bfloat16, "NCL"),
+    (torch.uint8, "NLC"),
+    (torch.float16, "NCL"),
+]
 
 
 def _index(B: int) -> torch.Tensor:
@@ -26,7 +37,10 @@ def test_edge_cases_match_naive(case, cpu_path):
         kw = dict(seed=11, index=index, epoch=3)
         got = one_hot(seqs, lengths, dtype, layout, "random", **kw)
         assert got.dtype == dtype and got.is_contiguous()
-        assert torch.equal(got, naive_one_hot(seqs, lengths, dtype, layout, "random", **kw)), (dtype, layout)
+        assert torch.equal(got, naive_one_hot(seqs, lengths, dtype, layout, "random", **kw)), (
+            dtype,
+            layout,
+        )
         assert torch.equal(got, one_hot_random_torch(seqs, lengths, index, dtype, layout, 11, 3))
 
 
@@ -34,7 +48,9 @@ def test_random_reads_match_naive_and_implementations_agree(monkeypatch):
     gen = torch.Generator().manual_seed(4)
     seqs, lengths = pack(random_reads(gen, 12, 90, alphabet=b"ACGTNnRYacgtu"))
     index = _index(12)
-    want = naive_one_hot(seqs, lengths, torch.float32, "NLC", "random", seed=2**40 + 3, index=index, epoch=9)
+    want = naive_one_hot(
+        seqs, lengths, torch.float32, "NLC", "random", seed=2**40 + 3, index=index, epoch=9
+    )
     for env in ("0", "1"):
         monkeypatch.setenv(NUMBA_ENV, env)
         got = one_hot(seqs, lengths, unknown="random", seed=2**40 + 3, index=index, epoch=9)
@@ -114,7 +130,11 @@ def test_encoder_is_random_and_never_takes_the_fused_path():
 @pytest.mark.parametrize("numba_env", ["0", "1"])
 def test_pipeline_with_random_unknowns_equals_step_by_step(data_dir, monkeypatch, numba_env):
     monkeypatch.setenv(NUMBA_ENV, numba_env)
-    steps = [dg.ReverseComplement(p=0.5, seed=1), dg.Mutator(0.05, seed=2), dg.OneHotEncoder(unknown="random", seed=3)]
+    steps = [
+        dg.ReverseComplement(p=0.5, seed=1),
+        dg.Mutator(0.05, seed=2),
+        dg.OneHotEncoder(unknown="random", seed=3),
+    ]
     ds = dg.Dataset(data_dir / "fastq/iupac_misc_dna.fastq")
     rows = list(range(len(ds)))
     loader = dg.DataLoader(ds, batch_size=len(ds), transform=dg.Compose(steps))

@@ -42,7 +42,7 @@ def test_one_hot_samples_keep_their_values_and_dtype(quality):
     x = batch["sequences"]
     assert x.dtype == torch.float32 and x.shape == (3, 5, 4)  # exact Lmax
     assert batch["lengths"].tolist() == [4, 1, 5] and batch["lengths"].dtype == torch.int32
-    for row, s in zip(x, samples):
+    for row, s in zip(x, samples, strict=True):
         n = len(s["sequence"])
         assert torch.equal(row[:n], s["sequence"]) and row[n:].eq(0).all()
     assert x[0, 3].tolist() == [0.25] * 4  # never 0 (no cast to bytes)
@@ -60,21 +60,39 @@ def test_integer_ids_pad_with_the_declared_value_and_keep_negatives():
     declared = [Sample(s, pad_values={"sequence": -1}) for s in samples]
     assert default_collate(declared)["sequences"].tolist() == [[0, -1, 3], [4, -1, -1]]
     # the Collate option wins over what samples declare; batch-key spelling works too
-    assert Collate(pad_values={"sequence": 9})(declared)["sequences"].tolist() == [[0, -1, 3], [4, 9, 9]]
+    assert Collate(pad_values={"sequence": 9})(declared)["sequences"].tolist() == [
+        [0, -1, 3],
+        [4, 9, 9],
+    ]
     assert Collate(pad_values={"sequences": 7})(samples)["sequences"][1].tolist() == [4, 7, 7]
 
 
 def test_any_leading_length_field_any_dtype_and_numpy():
     samples = [
-        {"sequence": np.arange(6, dtype=np.int16).reshape(3, 2), "mask": torch.ones(3, dtype=torch.bool),
-         "score": np.float64(0.5), "weight": 2.5, "label": 1, "tag": "x"},
-        {"sequence": np.arange(2, dtype=np.int16).reshape(1, 2), "mask": torch.ones(1, dtype=torch.bool),
-         "score": np.float64(1.5), "weight": 1.0, "label": 0, "tag": "y"},
+        {
+            "sequence": np.arange(6, dtype=np.int16).reshape(3, 2),
+            "mask": torch.ones(3, dtype=torch.bool),
+            "score": np.float64(0.5),
+            "weight": 2.5,
+            "label": 1,
+            "tag": "x",
+        },
+        {
+            "sequence": np.arange(2, dtype=np.int16).reshape(1, 2),
+            "mask": torch.ones(1, dtype=torch.bool),
+            "score": np.float64(1.5),
+            "weight": 1.0,
+            "label": 0,
+            "tag": "y",
+        },
     ]
     batch = default_collate(samples)
     assert batch["sequences"].dtype == torch.int16 and batch["sequences"].shape == (2, 3, 2)
     assert batch["sequences"][1].tolist() == [[0, 1], [0, 0], [0, 0]]
-    assert batch["mask"].dtype == torch.bool and batch["mask"].tolist() == [[True] * 3, [True, False, False]]
+    assert batch["mask"].dtype == torch.bool and batch["mask"].tolist() == [
+        [True] * 3,
+        [True, False, False],
+    ]
     assert batch["score"].dtype == torch.float64 and batch["score"].tolist() == [0.5, 1.5]
     assert batch["weight"].dtype == torch.float32 and batch["labels"].tolist() == [1, 0]
     assert batch["tag"] == ["x", "y"] and batch["lengths"].tolist() == [3, 1]
@@ -91,15 +109,27 @@ def test_lmax_rule_multiple_of_and_max_len_apply_to_every_field():
 @pytest.mark.parametrize(
     "samples, message",
     [
-        ([{"sequence": torch.zeros(3, 4)}, {"sequence": torch.zeros(3, 4, dtype=torch.float64)}],
-         r"'sequence': mixed dtypes.*torch.float32 \[3, 4\], torch.float64 \[3, 4\]"),
-        ([{"sequence": torch.zeros(3, 4)}, {"sequence": torch.zeros(3, 5)}],
-         r"'sequence': ragged trailing dimensions.*\[3, 4\], torch.float32 \[3, 5\]"),
-        ([{"sequence": torch.zeros(4, 3)}, {"extra": 1, "sequence": torch.zeros(4, 2)}], "different keys"),
+        (
+            [{"sequence": torch.zeros(3, 4)}, {"sequence": torch.zeros(3, 4, dtype=torch.float64)}],
+            r"'sequence': mixed dtypes.*torch.float32 \[3, 4\], torch.float64 \[3, 4\]",
+        ),
+        (
+            [{"sequence": torch.zeros(3, 4)}, {"sequence": torch.zeros(3, 5)}],
+            r"'sequence': ragged trailing dimensions.*\[3, 4\], torch.float32 \[3, 5\]",
+        ),
+        (
+            [{"sequence": torch.zeros(4, 3)}, {"extra": 1, "sequence": torch.zeros(4, 2)}],
+            "different keys",
+        ),
         ([{"sequence": torch.zeros(2), "obj": object()}] * 2, r"'obj'.*object"),
         ([{"sequence": np.array(["a", "b"])}] * 2, r"'sequence'.*numpy dtype <U1"),
-        ([{"sequence": torch.zeros(2), "quality": None}, {"sequence": torch.zeros(2), "quality": torch.zeros(2)}],
-         r"'quality': None in some"),
+        (
+            [
+                {"sequence": torch.zeros(2), "quality": None},
+                {"sequence": torch.zeros(2), "quality": torch.zeros(2)},
+            ],
+            r"'quality': None in some",
+        ),
         ([{"sequence": torch.zeros(2, dtype=torch.uint8)}] * 2, None),  # fine: the control case
     ],
 )
@@ -112,7 +142,10 @@ def test_what_cannot_be_collated_raises_naming_key_dtype_shape(samples, message)
 
 
 def test_pad_value_that_the_dtype_cannot_hold_raises():
-    samples = [{"sequence": torch.zeros(2, dtype=torch.uint8)}, {"sequence": torch.zeros(1, dtype=torch.uint8)}]
+    samples = [
+        {"sequence": torch.zeros(2, dtype=torch.uint8)},
+        {"sequence": torch.zeros(1, dtype=torch.uint8)},
+    ]
     with pytest.raises(TypeError, match=r"pad value -1 is not a torch.uint8 value"):
         Collate(pad_values={"sequence": -1})(samples)
     with pytest.raises(TypeError, match="pad_values"):
@@ -129,7 +162,9 @@ def _pipelines():
     ]
 
 
-@pytest.mark.parametrize("steps", _pipelines(), ids=["rc-mut-onehot", "mut-int", "int-pad7", "rc-kmer", "crop-uniform"])
+@pytest.mark.parametrize(
+    "steps", _pipelines(), ids=["rc-mut-onehot", "mut-int", "int-pad7", "rc-kmer", "crop-uniform"]
+)
 def test_per_sample_pipeline_equals_batch_pipeline(data_dir, steps):
     path = data_dir / FASTQ
     per_sample = dg.Dataset(path, transform=Compose(steps))
@@ -154,7 +189,9 @@ def test_per_sample_pipeline_equals_batch_pipeline(data_dir, steps):
 
 def test_paired_samples_collate_into_paired_batches(data_dir):
     fq = data_dir / "fastq"
-    ds = dg.PairedDataset(fq / "illumina_hiseq2500_pe_R1.fastq.gz", fq / "illumina_hiseq2500_pe_R2.fastq.gz")
+    ds = dg.PairedDataset(
+        fq / "illumina_hiseq2500_pe_R1.fastq.gz", fq / "illumina_hiseq2500_pe_R2.fastq.gz"
+    )
     got = default_collate([ds[i] for i in (3, 1)])
     want = default_collate(ds.__getitems__(IndexBatch([3, 1], 0)))
     for side in ("r1", "r2"):
@@ -180,4 +217,6 @@ def test_a_per_sample_callable_transform_runs_in_our_loader_too(data_dir):
         assert torch.equal(got[key], want[key]), key
     batch = next(iter(dg.DataLoader(ds, batch_size=3)))
     assert batch["sequences"].dtype == torch.int64 and batch["sequences"].min() >= 0
-    assert torch.equal(batch["sequences"][:, :1], torch.stack([ds[i]["sequence"][:1] for i in range(3)]))
+    assert torch.equal(
+        batch["sequences"][:, :1], torch.stack([ds[i]["sequence"][:1] for i in range(3)])
+    )

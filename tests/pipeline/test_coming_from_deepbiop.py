@@ -28,10 +28,16 @@ def test_deepbiop_keywords_have_their_counterparts():
                 dg.KmerEncoder(3, canonical=True, alphabet="rna")):  # fmt: skip
         assert enc.alphabet in ("dna", "rna")
     rna = dg.OneHotEncoder(alphabet="rna")
-    batch = {"sequences": torch.tensor([list(b"ACGU")], dtype=torch.uint8), "lengths": torch.tensor([4])}
+    batch = {
+        "sequences": torch.tensor([list(b"ACGU")], dtype=torch.uint8),
+        "lengths": torch.tensor([4]),
+    }
     assert rna(batch)["sequences"][0].argmax(-1).tolist() == [0, 1, 2, 3]  # U in the T column
     with pytest.raises(ValueError, match="alphabet must be 'dna' or 'rna'.*protein"):
         dg.OneHotEncoder(alphabet="protein")
     for mode in ("start", "center", "end", "random"):  # DeepBioP's strategy names
         assert dg.Sampler(10, mode=mode).mode == mode
-    assert dg.Mutator(rate=0.02, seed=42).rate == 0.02 and dg.ReverseComplement(p=0.5, seed=42).p == 0.5
+    assert (
+        dg.Mutator(rate=0.02, seed=42).rate == 0.02
+        and dg.ReverseComplement(p=0.5, seed=42).p == 0.5
+    )

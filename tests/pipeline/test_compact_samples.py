@@ -70,14 +70,16 @@ def test_torch_dataloader_identity_collate_yields_lists_of_compact_samples(ds):
     assert all(_compact(s) for s in batch)
     # and torch's DataLoader with our collate gives the same batch as our loader's fast path
     ours = dg.default_collate(ds.__getitems__(IndexBatch([0, 1, 2, 3], 0)))
-    theirs = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=dg.default_collate)))
+    theirs = next(
+        iter(torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=dg.default_collate))
+    )
     for key in ("sequences", "lengths", "qualities", "index"):
         assert torch.equal(ours[key], theirs[key]), key
 
 
 def test_torch_dataloader_workers_send_compact_samples(ds):
     loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2, collate_fn=_identity)
-    batches = [b for _, b in zip(range(4), loader)]
+    batches = [b for _, b in zip(range(4), loader, strict=False)]
     assert all(type(b) is list and len(b) == 3 for b in batches)
     assert [s["index"] for b in batches for s in b] == list(range(12))
     assert all(_compact(s) for b in batches for s in b)
@@ -85,7 +87,9 @@ def test_torch_dataloader_workers_send_compact_samples(ds):
 
 def test_paired_and_subset_lists(data_dir):
     fq = data_dir / "fastq"
-    paired = dg.PairedDataset(fq / "illumina_hiseq2500_pe_R1.fastq.gz", fq / "illumina_hiseq2500_pe_R2.fastq.gz")
+    paired = dg.PairedDataset(
+        fq / "illumina_hiseq2500_pe_R1.fastq.gz", fq / "illumina_hiseq2500_pe_R2.fastq.gz"
+    )
     batch = next(iter(torch.utils.data.DataLoader(paired, batch_size=2, collate_fn=_identity)))
     assert type(batch) is list and batch[1]["r2"]["index"] == 1 and all(_compact(s) for s in batch)
     back = pickle.loads(pickle.dumps(paired.__getitems__(IndexBatch([1, 0], 0))))
@@ -100,6 +104,11 @@ def test_streamed_and_map_style_samples_carry_description(data_dir):
     first = mapped.reads[0]
     assert first.description == "1:N:0:CAATGGAA+CGAGGCTG"  # the header after the id
     for i in (0, 1, 799):
-        assert streamed[i]["description"] == mapped[i]["description"] == mapped.reads.descriptions[i]
+        assert (
+            streamed[i]["description"] == mapped[i]["description"] == mapped.reads.descriptions[i]
+        )
         assert streamed[i]["name"] == mapped[i]["name"] and _compact(streamed[i])
-    assert dg.default_collate(streamed[:2])["descriptions"] == [streamed[0]["description"], streamed[1]["description"]]
+    assert dg.default_collate(streamed[:2])["descriptions"] == [
+        streamed[0]["description"],
+        streamed[1]["description"],
+    ]
