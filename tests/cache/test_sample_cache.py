@@ -140,3 +140,16 @@ def test_read_caches_are_unchanged(data_dir, tmp_path):
     out = Cache.save(ds, tmp_path / "reads.cache")
     again = Cache.load(out)
     assert isinstance(again, dg.Dataset) and again.reads.equals(ds.reads)
+
+
+def test_our_dataloader_over_a_sample_cache(data_dir, tmp_path):
+    path = data_dir / "fastq/iupac_misc_dna.fastq"
+    ds = dg.Dataset(path, transform=IntegerEncoder())
+    cached = Cache.load(Cache.save(iter(ds), tmp_path / "int.samples", sources=path))
+    rows = list(range(min(len(ds), 6)))
+    got = next(iter(dg.DataLoader(cached, batch_size=len(rows))))
+    want = dg.default_collate([ds[i] for i in rows])
+    for key in ("sequences", "lengths", "index"):
+        assert torch.equal(got[key], want[key]), key
+    assert len(set(want["lengths"].tolist())) > 1  # ragged: the padding (-1) is checked too
+    assert got["sequences"].min() == -1
