@@ -94,3 +94,9 @@ __all__ = [
     "ReverseComplement",
     "Sampler",
 ]
+
+# per-sample pipelines (issue 15): samples that declare their pad values, the processed-sample cache
+from .data.collate import Sample  # noqa: E402
+from .sample_cache import SampleCacheDataset  # noqa: E402
+
+__all__ += ["Sample", "SampleCacheDataset"]

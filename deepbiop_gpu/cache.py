@@ -69,6 +69,7 @@ from .packed import PackedReads, StringColumn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data.dataset import Dataset
+    from .sample_cache import SampleCacheDataset
 
 __all__ = [
     "Cache",
@@ -913,9 +914,21 @@ class Cache:
 
     @staticmethod
     def save(
-        dataset: Dataset | PackedReads, directory: PathLike, *, compress_strings: bool = True
+        dataset: Dataset | PackedReads | Iterable[dict[str, Any]],
+        directory: PathLike,
+        sources: PathLike | Sequence[PathLike] | None = None,
+        *,
+        compress_strings: bool = True,
     ) -> Path:
         """Write ``dataset`` (reads, labels, classes, source fingerprints) to ``directory``.
+
+        Any other iterable of sample dicts (processed samples: one-hot,
+        integer or k-mer encodings, labels, names, ...) is saved as a
+        *sample cache* instead, one ragged memory-mapped column per key,
+        with the fingerprints of ``sources``
+        (:func:`deepbiop_gpu.sample_cache.save_samples`); :meth:`load` then
+        returns those samples.  (To cache a dataset's transformed samples,
+        pass ``iter(dataset)``.)
 
         The write is atomic: into a temporary directory beside ``directory``,
         fsync-ed, then renamed over it.  An existing cache there is replaced
@@ -948,6 +961,12 @@ class Cache:
 
         if isinstance(dataset, PackedReads):
             dataset = _Dataset.from_reads(dataset)
+        if not isinstance(dataset, _Dataset) and not hasattr(dataset, "r1") and isinstance(dataset, Iterable):
+            from .sample_cache import save_samples
+
+            return save_samples(dataset, directory, sources)
+        if sources is not None:
+            raise TypeError("Cache.save: sources apply to sample caches; a Dataset records its own paths")
         if not isinstance(dataset, _Dataset):
             raise TypeError(
                 f"Cache.save takes a Dataset or PackedReads, got {type(dataset).__name__}"
@@ -1054,6 +1073,12 @@ class Cache:
         >>> Cache.check("missing.cache").reason  # doctest: +ELLIPSIS
         'no cache at .../missing.cache (not a directory)'
         """
+        from .sample_cache import check_samples, is_sample_cache
+
+        if isinstance(sources, (str, os.PathLike)):  # one source file, not its characters
+            sources = [sources]
+        if is_sample_cache(directory):
+            return check_samples(directory, sources)
         return _check(
             Path(os.path.abspath(directory)), None if sources is None else list(sources), full=full
         )
@@ -1080,7 +1105,11 @@ class Cache:
         >>> Cache.info("reads.cache")["n_records"]  # doctest: +SKIP
         1000000
         """
+        from .sample_cache import _read_meta as _read_sample_meta
+
         meta, reason = _read_meta(Path(directory))
+        if meta is None:
+            meta = _read_sample_meta(Path(directory))
         if meta is None:
             raise CacheError(reason)
         return meta
@@ -1092,8 +1121,13 @@ class Cache:
         *,
         transform: Callable | None = None,
         full_check: bool = False,
-    ) -> Dataset:
+    ) -> Dataset | SampleCacheDataset:
         """Open a cache as a :class:`~deepbiop_gpu.Dataset`, zero-copy.
+
+        A sample cache (processed samples, from :meth:`save` of an iterable
+        of sample dicts) opens as a
+        :class:`~deepbiop_gpu.sample_cache.SampleCacheDataset` of those dicts
+        instead (``transform`` and ``full_check`` do not apply to it).
 
         The arrays are memory-mapped copy-on-write and wrapped with
         ``torch.from_numpy``: no read is loaded until it is used, forked
@@ -1130,7 +1164,12 @@ class Cache:
         (torch.uint8, 1000000)
         """
         from .data.dataset import Dataset as _Dataset
+        from .sample_cache import is_sample_cache, load_samples
 
+        if isinstance(sources, (str, os.PathLike)):  # one source file, not its characters
+            sources = [sources]
+        if is_sample_cache(directory):
+            return load_samples(directory, sources)
         directory = Path(os.path.abspath(directory))
         status = _check(directory, None if sources is None else list(sources), full=full_check)
         if not status.valid:

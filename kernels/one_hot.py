@@ -9,19 +9,32 @@ import torch
 import triton
 import triton.language as tl
 
+from deepbiop_gpu.ops._philox import STREAM_UNKNOWN_BASE
+
 from ._codes import base_code, row_tile
 from ._config import tile_config
+from ._random import read_philox
 
 ONE_HOT_TILE = 1024  # bases per program (x 4 output values)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed", "epoch"])
 def one_hot_kernel(
     seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_ob, stride_oc, STRIDE_OL: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, UNIFORM: tl.constexpr, NCL: tl.constexpr,
+    idx_ptr=None, seed=0, epoch=0, RANDOM: tl.constexpr = False,
+    STREAM: tl.constexpr = STREAM_UNKNOWN_BASE,
 ):
     rows, cols, in_bounds, inside, b = row_tile(seq_ptr, len_ptr, B, L, stride_s, ROWS, BLOCK_L)
     code = tl.where(inside, base_code(b), 5)  # 0..3 bases, 4 unknown, 5 padding
+    if RANDOM:
+        # unknown base at position i: column word >> 30 of word i % 4 of draw i // 4
+        index = tl.load(idx_ptr + rows, mask=rows < B, other=0)
+        w0, w1, w2, w3 = read_philox(seed, cols[None, :] // 4, index[:, None], epoch, STREAM)
+        lane = cols[None, :] % 4
+        word = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
+        drawn = (word >> 30).to(tl.int32)
+        code = tl.where(code == 4, drawn, code)
     if UNIFORM:
         unk = tl.where(code == 4, 0.25, 0.0)
     else:
@@ -40,9 +53,20 @@ def one_hot_kernel(
 
 
 def one_hot_triton(
-    seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    dtype: torch.dtype,
+    layout: str,
+    unknown: str,
+    index: torch.Tensor | None = None,
+    seed: int = 0,
+    epoch: int = 0,
 ) -> torch.Tensor:
-    """Launch ``one_hot_kernel``: ``uint8 [B, L]`` -> ``dtype [B, L, 4]`` or ``[B, 4, L]``."""
+    """Launch ``one_hot_kernel``: ``uint8 [B, L]`` -> ``dtype [B, L, 4]`` or ``[B, 4, L]``.
+
+    ``unknown="random"`` takes the reads' sample ``index`` (``int64 [B]``),
+    ``seed`` and ``epoch`` (see ``deepbiop_gpu.ops.one_hot``).
+    """
     seqs = seqs.contiguous()
     lengths = lengths.contiguous()
     B, L = seqs.shape
@@ -56,9 +80,12 @@ def one_hot_triton(
     # compiler sees contiguous runs and can vectorise the stores
     stride_ol, stride_oc = (out.stride(2), out.stride(1)) if ncl else (out.stride(1), out.stride(2))
     cfg = tile_config(L, tile=ONE_HOT_TILE)
+    random_args = {}
+    if unknown == "random":
+        random_args = dict(idx_ptr=index.contiguous(), seed=seed, epoch=epoch, RANDOM=True)
     one_hot_kernel[cfg.grid(B, L)](
         seqs, lengths, out, B, L, seqs.stride(0), stride_ob, stride_oc, STRIDE_OL=stride_ol,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, UNIFORM=unknown == "uniform", NCL=ncl,
-        num_warps=cfg.num_warps,
+        **random_args, num_warps=cfg.num_warps,
     )
     return out

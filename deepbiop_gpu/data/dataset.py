@@ -6,10 +6,16 @@ byte buffers + offsets): after that ``len()`` is exact and ``ds[i]`` is O(1)
 DataLoader workers share them through fork without copying.
 
 Batches are fetched through ``__getitems__`` (one call per batch, as
-``torch.utils.data.DataLoader`` does since torch 2.1), which returns a
-:class:`SampleBatch`: a lazy sequence of sample dicts that the default collate
-pads in one vectorised step, and that any other ``collate_fn`` can still read
-sample by sample.
+``torch.utils.data.DataLoader`` does since torch 2.1).  For the batches of
+this package's sampler (:class:`~deepbiop_gpu.data.sampler.IndexBatch`, what
+:class:`~deepbiop_gpu.DataLoader` draws) it returns a :class:`SampleBatch`:
+a lazy sequence of sample dicts that the default collate pads in one
+vectorised step.  For any other indices (torch's own ``BatchSampler``) it
+returns a plain ``list`` of sample dicts, as torch's datasets do.
+
+Samples own their bytes: ``ds[i]`` copies the read out of the dataset's
+buffers (a pickled sample is the size of its read, not of the dataset), and
+a :class:`SampleBatch` pickles as the list of its samples.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ import torch
 from ..packed import PackedReads, pad_rows_numpy
 from ..transforms.base import BatchTransform, run_transforms, transform_steps
 from ..transforms.fused import BYTES_PLAN, collate_fused, fused_plan
-from .collate import batch_width
+from .collate import Sample, batch_width, transform_pad_values
 from .labels import LabelResolver, LabelSpec
-from .sampler import index_array
+from .sampler import IndexBatch, index_array
 
 __all__ = ["Dataset", "PairedDataset", "SampleBatch", "Subset", "apply_transform_to_sample"]
 
@@ -47,12 +53,28 @@ def as_path_list(paths: PathLike | Sequence[PathLike], what: str = "paths") -> l
     return out
 
 
+def _fast_batch(indices: Any) -> bool:
+    """Indices from this package's sampler (or numpy): ``__getitems__`` returns a lazy batch.
+
+    torch's own ``BatchSampler`` yields lists of ints; those get a ``list`` of
+    sample dicts, which any ``collate_fn`` (an identity one too) can keep.
+    """
+    return isinstance(indices, (IndexBatch, np.ndarray))
+
+
 def _is_batch_transform(transform: Any) -> bool:
     return isinstance(transform, BatchTransform)
 
 
-def apply_transform_to_sample(transform: Callable, sample: dict[str, Any]) -> dict[str, Any]:
-    """Run a batch transform on one sample (a batch of one) and unbatch the result."""
+def apply_transform_to_sample(transform: Callable, sample: dict[str, Any]) -> Sample:
+    """Run a batch transform on one sample (a batch of one) and unbatch the result.
+
+    The result is a :class:`~deepbiop_gpu.data.collate.Sample` (a dict) that
+    declares the pad values of its encoding (integer ids: the encoder's
+    ``pad_value``), so :data:`~deepbiop_gpu.default_collate` pads it as the
+    batch transform would have.  ``length`` is the read's length after the
+    transform (``sequence`` may be longer or shorter: one-hot rows, k-mers).
+    """
     seq = sample["sequence"]
     batch: dict[str, Any] = {
         "sequences": seq.reshape(1, -1),
@@ -63,7 +85,7 @@ def apply_transform_to_sample(transform: Callable, sample: dict[str, Any]) -> di
     if sample.get("quality") is not None:
         batch["qualities"] = sample["quality"].reshape(1, -1)
     out = transform(batch)
-    result = dict(sample)
+    result = Sample(sample, pad_values=transform_pad_values(transform))
     length = int(out["lengths"][0])
     encoded = out["sequences"][0]
     # byte outputs (augmentations) are trimmed back to the read; encodings keep their shape
@@ -96,6 +118,11 @@ class SampleBatch(Sequence[dict]):
             return SampleBatch(self.dataset, self.indices[i], self.epoch)
         return self.dataset[int(self.indices[i])]
 
+    def __reduce__(self):
+        # sent between processes (a worker of torch's DataLoader with a user collate_fn):
+        # the samples themselves, never the dataset behind them
+        return (list, (list(self),))
+
     def collate(self, max_len: int | None, multiple_of: int, then: Callable | None = None) -> dict[str, Any]:
         """The padded batch dict; ``then`` (a batch transform) runs on it, fused where it can."""
         ds = self.dataset
@@ -103,6 +130,36 @@ class SampleBatch(Sequence[dict]):
         labels = None if ds.labels is None else ds.labels[index]
         return collate_rows(ds.reads, self.indices, index, labels, self.epoch, ds.transform,
                             max_len, multiple_of, then)  # fmt: skip
+
+
+def read_sample(reads: PackedReads, row: int, index: int, label: torch.Tensor | None = None) -> dict[str, Any]:
+    """The sample dict of ``reads[row]``, its tensors copied out of the buffers (compact)."""
+    offs = reads.offsets
+    a, b = int(offs[row]), int(offs[row + 1])
+    quals = reads.qualities
+    sample: dict[str, Any] = {
+        "sequence": reads.sequences[a:b].clone(),
+        "quality": None if quals is None else quals[a:b].clone(),
+        "name": reads.names[row],
+        "description": reads.descriptions[row],
+        "index": index,
+    }
+    if label is not None:
+        sample["label"] = label.item()
+    return sample
+
+
+def _collate_per_sample(reads, rows, index, labels, epoch, transform, max_len, multiple_of, then):
+    """A per-sample transform (any callable on a sample dict): transform each, then pad."""
+    from .collate import Collate
+
+    samples = [
+        transform(read_sample(reads, int(r), int(i), None if labels is None else labels[k]))
+        for k, (r, i) in enumerate(zip(rows.tolist(), index.tolist(), strict=True))
+    ]
+    batch = Collate(max_len, multiple_of)(samples)
+    batch["epoch"] = epoch
+    return then(batch) if then is not None else batch
 
 
 def collate_rows(
@@ -123,9 +180,14 @@ def collate_rows(
     transform (the dataset's CPU transform), then ``then`` (the loader's), run
     on the result.  When the first of them starts with augmentations or an
     encoder that fuse (:mod:`deepbiop_gpu.transforms.fused`), padding and those
-    steps are one compiled pass from the buffers, with the same result.
+    steps are one compiled pass from the buffers, with the same result.  A
+    per-sample ``transform`` (a callable on sample dicts, not a batch
+    transform) runs on each read's sample, which are then padded by
+    :class:`~deepbiop_gpu.data.collate.Collate`.
     """
-    transforms = [t for t in (transform,) if t is not None and _is_batch_transform(t)]
+    if transform is not None and not _is_batch_transform(transform):
+        return _collate_per_sample(reads, rows, index, labels, epoch, transform, max_len, multiple_of, then)
+    transforms = [t for t in (transform,) if t is not None]
     if then is not None:
         transforms.append(then)
     offsets = reads.offsets.numpy()
@@ -206,8 +268,10 @@ class Dataset(torch.utils.data.Dataset):
         Passed to :func:`deepbiop_gpu.read` (e.g. ``on_error="skip"``).
 
     ``ds[i]`` returns a dict: ``sequence`` (``uint8 [len]``), ``quality``
-    (``uint8 [len]`` or None), ``name`` (str), ``index`` (int) and ``label``
-    (when labels are given).  Qualities are kept when every file has them; a
+    (``uint8 [len]`` or None), ``name`` (str), ``description`` (str, the rest
+    of the header line), ``index`` (int) and ``label`` (when labels are
+    given).  Its tensors are copies that own their bytes (a pickled sample
+    is the size of its read).  Qualities are kept when every file has them; a
     mix of FASTQ and FASTA (or BAM without qualities) gives none.
 
     Examples
@@ -353,16 +417,7 @@ class Dataset(torch.utils.data.Dataset):
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {int(index)} out of range for a dataset of {n} reads")
-        offs = self.reads.offsets
-        a, b = int(offs[i]), int(offs[i + 1])
-        sample: dict[str, Any] = {
-            "sequence": self.reads.sequences[a:b],
-            "quality": None if self.reads.qualities is None else self.reads.qualities[a:b],
-            "name": self.reads.names[i],
-            "index": i,
-        }
-        if self.labels is not None:
-            sample["label"] = self.labels[i].item()
+        sample = read_sample(self.reads, i, i, None if self.labels is None else self.labels[i])
         if self.transform is not None:
             if _is_batch_transform(self.transform):
                 sample["epoch"] = self.epoch
@@ -371,7 +426,11 @@ class Dataset(torch.utils.data.Dataset):
                 sample = self.transform(sample)
         return sample
 
-    def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
+    def __getitems__(self, indices: Sequence[int]) -> SampleBatch | list[dict[str, Any]]:
+        """The samples of a batch: a lazy :class:`SampleBatch` for this package's
+        sampler (:class:`IndexBatch`, or a numpy index array), else a ``list`` of sample dicts."""
+        if not _fast_batch(indices):
+            return [self[i] for i in indices]
         idx = index_array(indices)
         n = len(self.reads)
         if idx.size:
@@ -439,7 +498,9 @@ class PairedDataset(torch.utils.data.Dataset):
             out["label"] = a["label"]
         return out
 
-    def __getitems__(self, indices: Sequence[int]) -> PairedSampleBatch:
+    def __getitems__(self, indices: Sequence[int]) -> PairedSampleBatch | list[dict[str, Any]]:
+        if not _fast_batch(indices):
+            return [self[i] for i in indices]
         return PairedSampleBatch(self.r1.__getitems__(indices), self.r2.__getitems__(indices))
 
     def set_epoch(self, epoch: int) -> None:
@@ -476,6 +537,9 @@ class PairedSampleBatch(Sequence[dict]):
         if "label" in a:
             out["label"] = a["label"]
         return out
+
+    def __reduce__(self):
+        return (list, (list(self),))  # the samples, never the datasets behind them
 
     def collate(self, max_len: int | None, multiple_of: int, then: Callable | None = None) -> dict[str, Any]:
         """Both sides collated (``then`` runs on each side, as on a paired batch)."""
@@ -518,7 +582,9 @@ class Subset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.dataset[int(self.indices[i])]
 
-    def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
+    def __getitems__(self, indices: Sequence[int]) -> SampleBatch | list[dict[str, Any]]:
+        if not _fast_batch(indices):
+            return [self[i] for i in indices]
         parent = self.indices[index_array(indices)]
         return SampleBatch(self.dataset, parent, getattr(indices, "epoch", self.dataset.epoch))
 

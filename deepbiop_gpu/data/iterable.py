@@ -65,10 +65,11 @@ class ReadsBatch(Sequence[dict]):
         rec_offs = self.reads.offsets
         a, b = int(rec_offs[i]), int(rec_offs[i + 1])
         q = self.reads.qualities
-        sample: dict[str, Any] = {
-            "sequence": self.reads.sequences[a:b],
-            "quality": None if q is None else q[a:b],
+        sample: dict[str, Any] = {  # copies: a sample never carries the chunk's buffers
+            "sequence": self.reads.sequences[a:b].clone(),
+            "quality": None if q is None else q[a:b].clone(),
             "name": self.reads.names[i],
+            "description": self.reads.descriptions[i],
             "index": int(self.index[i]),
         }
         if self.labels is not None:

@@ -15,7 +15,8 @@ Counter layout (shared by every op; documented in the README)
 * ``c2``: ``epoch & 0xFFFFFFFF``;
 * ``c3``: ``stream | ((index >> 32) << 8)`` (low 32 bits), where ``stream``
   names the op (:data:`STREAM_MUTATE`, :data:`STREAM_CROP`,
-  :data:`STREAM_REVERSE_COMPLEMENT`) so that ops never share numbers.
+  :data:`STREAM_REVERSE_COMPLEMENT`, :data:`STREAM_UNKNOWN_BASE`) so that ops
+  never share numbers.
 
 Probabilities become integer thresholds
 ---------------------------------------
@@ -50,6 +51,7 @@ __all__ = [
     "STREAM_MUTATE",
     "STREAM_CROP",
     "STREAM_REVERSE_COMPLEMENT",
+    "STREAM_UNKNOWN_BASE",
     "numba_philox",
     "philox4x32",
     "probability_threshold",
@@ -60,6 +62,8 @@ __all__ = [
 STREAM_MUTATE = 1
 STREAM_CROP = 2
 STREAM_REVERSE_COMPLEMENT = 3
+#: one-hot ``unknown="random"``: the column drawn for each unknown base
+STREAM_UNKNOWN_BASE = 5
 
 _M32 = 0xFFFFFFFF
 _ROUND_A = 0xD2511F53

@@ -2,7 +2,10 @@
 
 Columns are A, C, G, T in that order (U counts as T, case is folded).  Unknown
 bases (N, IUPAC codes, any other byte) give all zeros, or 0.25 in every
-column with ``unknown="uniform"``; padding always gives all zeros.
+column with ``unknown="uniform"``, or with ``unknown="random"`` a one-hot row
+drawn uniformly from A/C/G/T, keyed on ``(seed, epoch, index, position)``
+(DeepBioP's ``unknown_strategy="random"``, reproducible); padding always
+gives all zeros.
 
 Torch implementation (CPU):
 
@@ -29,9 +32,10 @@ import functools
 
 import torch
 
-from ._checks import check_batch
+from ._checks import check_batch, check_index, check_seed
 from ._dispatch import run_op, use_triton
-from ._numba import numba_lengths, numba_ok, run_numba
+from ._numba import numba_lengths, numba_module, numba_ok, run_numba, run_rows
+from ._philox import STREAM_UNKNOWN_BASE, numba_philox, philox4x32, read_counters
 from ._tables import BASE_CODES
 from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows, lookup_loop
 
@@ -39,7 +43,7 @@ __all__ = ["DTYPES", "LAYOUTS", "UNKNOWN_MODES", "one_hot", "one_hot_torch"]
 
 DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
 LAYOUTS = ("NLC", "NCL")
-UNKNOWN_MODES = ("zeros", "uniform")
+UNKNOWN_MODES = ("zeros", "uniform", "random")
 
 # one table element covers the 4 values of a base: 4 * itemsize bytes
 _WIDE = {16: torch.complex128, 8: torch.int64, 4: torch.int32}
@@ -49,6 +53,8 @@ _FOLDED = (0x61, 0x63, 0x67, 0x74)
 
 @functools.cache
 def _one_hot_table_cpu(dtype: torch.dtype, unknown: str) -> torch.Tensor:
+    if unknown not in ("zeros", "uniform"):  # "random" is no table: never encode it as zeros
+        raise ValueError(f"one-hot tables exist for unknown='zeros' / 'uniform', not {unknown!r}")
     fill = 0.25 if unknown == "uniform" else 0.0
     table = torch.full((TABLE_ROWS, 4), fill, dtype=torch.float32)
     table[PAD_OFFSET:] = 0
@@ -231,7 +237,7 @@ def check_one_hot_args(dtype: object, layout: object, unknown: object) -> None:
     if not isinstance(layout, str) or layout not in LAYOUTS:
         raise ValueError(f"layout must be 'NLC' or 'NCL', got {layout!r}")
     if not isinstance(unknown, str) or unknown not in UNKNOWN_MODES:
-        raise ValueError(f"unknown must be 'zeros' or 'uniform', got {unknown!r}")
+        raise ValueError(f"unknown must be 'zeros', 'uniform' or 'random', got {unknown!r}")
     if unknown == "uniform" and dtype == torch.uint8:
         raise ValueError(
             "unknown='uniform' needs a floating dtype (0.25 is not a uint8 value), "
@@ -245,6 +251,10 @@ def one_hot(
     dtype: torch.dtype = torch.float32,
     layout: str = "NLC",
     unknown: str = "zeros",
+    *,
+    seed: int = 0,
+    index: torch.Tensor | None = None,
+    epoch: int = 0,
 ) -> torch.Tensor:
     """One-hot encode ASCII bases.
 
@@ -259,9 +269,13 @@ def one_hot(
     layout : {"NLC", "NCL"}, default "NLC"
         ``"NLC"``: ``[B, L, 4]`` (for transformers / ``nn.Linear``);
         ``"NCL"``: channels first, ``[B, 4, L]`` (for ``nn.Conv1d``).
-    unknown : {"zeros", "uniform"}, default "zeros"
+    unknown : {"zeros", "uniform", "random"}, default "zeros"
         Encoding of unknown bases (N, IUPAC codes, any other byte): all zeros,
-        or 0.25 in each column (not allowed with ``dtype=torch.uint8``).
+        0.25 in each column (not allowed with ``dtype=torch.uint8``), or one
+        column drawn uniformly from A/C/G/T (see :func:`one_hot_random`).
+    seed, index, epoch
+        ``unknown="random"`` only: the Philox key, the sample index of each
+        read (``int64 [B]``, required) and the epoch.
 
     Returns
     -------
@@ -288,4 +302,154 @@ def one_hot(
     """
     check_batch(seqs, lengths)
     check_one_hot_args(dtype, layout, unknown)
+    if unknown == "random":
+        if index is None:
+            raise ValueError(
+                "one_hot(unknown='random') needs index (the sample index of each read, "
+                "int64 [B]): it keys the random column of each unknown base"
+            )
+        check_seed(seed)
+        check_seed(epoch, "epoch")
+        check_index(index, seqs)
+        return run_op(_one_hot_random_op, seqs, lengths, index, dtype, layout, seed, epoch)
     return run_op(_one_hot_op, seqs, lengths, dtype, layout, unknown)
+
+
+# --- unknown="random" (issue 15) ----------------------------------------------
+#
+# Unknown base ``i`` of read ``b`` (inside the read; not A/C/G/T/U) gets column
+# ``word >> 30`` (0..3: A, C, G, T, uniform) with ``word`` word ``i % 4`` of the
+# Philox call keyed ``seed`` with counter ``(i // 4, index[b] & 0xFFFFFFFF,
+# epoch & 0xFFFFFFFF, STREAM_UNKNOWN_BASE | (index[b] >> 32) << 8)``.  Every
+# implementation encodes with unknown="zeros" first, then sets those columns.
+
+
+def _set_columns(out: torch.Tensor, rows, pos, cols, layout: str) -> torch.Tensor:
+    """Write a one at ``(row, pos, col)`` of a zeros-for-unknown one-hot ``out``."""
+    if rows.numel():
+        one = torch.ones((), dtype=out.dtype, device=out.device)
+        if layout == "NLC":
+            out[rows, pos, cols] = one
+        else:
+            out[rows, cols, pos] = one
+    return out
+
+
+def random_columns_torch(
+    seqs: torch.Tensor, lengths: torch.Tensor, index: torch.Tensor, seed: int, epoch: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(rows, positions, columns)`` of the unknown bases inside the reads (torch, any device)."""
+    from ._tables import code_table
+
+    B, L = seqs.shape
+    lens = lengths.to(torch.int64).clamp(0, L).unsqueeze(1)
+    inside = torch.arange(L, device=seqs.device) < lens
+    unknown = (code_table(seqs.device)[seqs.to(torch.int64)] == 4) & inside
+    rows, pos = unknown.nonzero(as_tuple=True)
+    if rows.numel() == 0:
+        return rows, pos, pos
+    c1, c2, c3 = read_counters(index[rows], epoch, STREAM_UNKNOWN_BASE)
+    words = philox4x32(seed, pos // 4, c1, c2, c3)
+    lane = (pos % 4).unsqueeze(0)
+    word = torch.stack(words).gather(0, lane).squeeze(0)
+    return rows, pos, word >> 30
+
+
+@functools.cache
+def _random_columns_loop():
+    """The CPU loop (numba): ``cols[b, i]`` = the drawn column of unknown base i, else -1."""
+    if numba_module() is None or numba_philox() is None:
+        return None
+    import numba
+    import numpy as np
+
+    philox = numba_philox()
+    stream = np.uint64(STREAM_UNKNOWN_BASE)
+
+    @numba.njit(nogil=True)
+    def loop(seqs, lens, index, k0, k1, c2, codes, cols, r0, r1):  # pragma: no cover - compiled
+        L = seqs.shape[1]
+        m32 = np.uint64(0xFFFFFFFF)
+        for b in range(r0, r1):
+            n = lens[b]
+            idx = np.uint64(index[b])
+            c1 = idx & m32
+            c3 = (((idx >> np.uint64(32)) << np.uint64(8)) | stream) & m32
+            last = -1
+            w0 = w1 = w2 = w3 = np.uint64(0)
+            for i in range(L):
+                cols[b, i] = -1
+            for i in range(n):
+                if codes[seqs[b, i]] != 4:
+                    continue
+                d = i // 4
+                if d != last:
+                    w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
+                    last = d
+                k = i % 4
+                w = w0 if k == 0 else (w1 if k == 1 else (w2 if k == 2 else w3))
+                cols[b, i] = np.int8(w >> np.uint64(30))
+
+    return loop
+
+
+def _random_columns_numba(seqs, lengths, index, seed: int, epoch: int):
+    """:func:`random_columns_torch` with the numba loop (same words); None without numba."""
+    import numpy as np
+
+    from ._tables import code_table
+
+    loop = _random_columns_loop()
+    if loop is None:
+        return None
+    B, L = seqs.shape
+    cols = torch.empty((B, L), dtype=torch.int8)
+    lens = lengths.to(torch.int64).clamp(0, L).contiguous()
+    run_rows(
+        loop, B, seqs.contiguous().numpy(), lens.numpy(), index.contiguous().numpy(),
+        np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF),
+        np.uint64(epoch & 0xFFFFFFFF), code_table(seqs.device).numpy(), cols.numpy(),
+    )  # fmt: skip
+    rows, pos = (cols >= 0).nonzero(as_tuple=True)
+    return rows, pos, cols[rows, pos].to(torch.int64)
+
+
+def one_hot_random_torch(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    dtype: torch.dtype,
+    layout: str,
+    seed: int,
+    epoch: int,
+) -> torch.Tensor:
+    """Torch implementation of ``unknown="random"`` (any device)."""
+    out = one_hot_torch(seqs, lengths, dtype, layout, "zeros")
+    return _set_columns(out, *random_columns_torch(seqs, lengths, index, seed, epoch), layout)
+
+
+@torch.library.custom_op("deepbiop_gpu::one_hot_random", mutates_args=())
+def _one_hot_random_op(
+    seqs: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    dtype: torch.dtype,
+    layout: str,
+    seed: int,
+    epoch: int,
+) -> torch.Tensor:
+    if use_triton(seqs):
+        from deepbiop_gpu.kernels.one_hot import one_hot_triton
+
+        return one_hot_triton(seqs, lengths, dtype, layout, "random", index=index, seed=seed, epoch=epoch)
+    if seqs.device.type == "cpu" and numba_ok("one_hot"):
+        out = _one_hot_numba(seqs, lengths, dtype, layout, "zeros")
+        found = _random_columns_numba(seqs, lengths, index, seed, epoch) if out is not None else None
+        if found is not None:
+            return _set_columns(out, *found, layout)
+    return one_hot_random_torch(seqs, lengths, index, dtype, layout, seed, epoch)
+
+
+@_one_hot_random_op.register_fake
+def _(seqs, lengths, index, dtype, layout, seed, epoch):
+    return seqs.new_empty(_out_shape(seqs, layout), dtype=dtype)

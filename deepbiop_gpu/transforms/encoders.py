@@ -20,7 +20,17 @@ from .base import Batch, BatchTransform
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
 
 _LAYOUTS = ("NLC", "NCL")
-_UNKNOWN = ("zeros", "uniform")
+_ALPHABETS = ("dna", "rna")  # one encoding: U counts as T (DeepBioP's encoding_type)
+
+
+def _check_alphabet(alphabet: object) -> str:
+    if not isinstance(alphabet, str) or alphabet.lower() not in _ALPHABETS:
+        raise ValueError(
+            f"alphabet must be 'dna' or 'rna' (the same columns: U counts as T), got {alphabet!r}; "
+            "protein sequences are not supported"
+        )
+    return alphabet.lower()
+_UNKNOWN = ("zeros", "uniform", "random")
 _ONE_HOT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
 
 
@@ -33,8 +43,15 @@ class OneHotEncoder(BatchTransform):
         float32 (default), bfloat16, float16 or uint8.
     layout : "NLC" or "NCL"
         ``[B, L, 4]`` (default) or channels-first ``[B, 4, L]`` for ``Conv1d``.
-    unknown : "zeros" or "uniform"
-        N and other symbols as all zeros, or 0.25 in each column.
+    unknown : "zeros", "uniform" or "random"
+        N and other symbols as all zeros, 0.25 in each column, or one column
+        drawn uniformly from A/C/G/T per base, keyed on ``(seed, epoch,
+        index, position)`` (DeepBioP's ``unknown_strategy="random"``;
+        reproducible, the same on CPU and CUDA).
+    seed : int
+        Philox key of ``unknown="random"``.
+    alphabet : "dna" or "rna"
+        DeepBioP's ``encoding_type``: both give columns A, C, G, T/U.
 
     Examples
     --------
@@ -44,8 +61,20 @@ class OneHotEncoder(BatchTransform):
     [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
 
-    def __init__(self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros") -> None:
+    def __new__(cls, *args, **kwargs):
+        # unknown="random" is a private subclass: the fused CPU path takes only the exact
+        # OneHotEncoder type, so this one runs step by step (its own op, on every device)
+        unknown = kwargs.get("unknown", args[2] if len(args) > 2 else "zeros")
+        if cls is OneHotEncoder and unknown == "random":
+            cls = _RandomOneHotEncoder
+        return super().__new__(cls)
+
+    def __init__(
+        self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros", seed: int = 0,
+        *, alphabet: str = "dna",
+    ) -> None:
         super().__init__()
+        self.alphabet = _check_alphabet(alphabet)
         if dtype not in _ONE_HOT_DTYPES:
             raise ValueError(f"dtype must be one of {_ONE_HOT_DTYPES}, got {dtype!r}")
         if layout not in _LAYOUTS:
@@ -54,20 +83,42 @@ class OneHotEncoder(BatchTransform):
             raise ValueError(f"unknown must be one of {_UNKNOWN}, got {unknown!r}")
         if dtype == torch.uint8 and unknown == "uniform":
             raise ValueError("unknown='uniform' (0.25) cannot be stored in dtype uint8")
-        self.dtype, self.layout, self.unknown = dtype, layout, unknown
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+        self.dtype, self.layout, self.unknown, self.seed = dtype, layout, unknown, seed
+
+    @property
+    def random(self) -> bool:  # type: ignore[override]
+        """``unknown="random"`` draws from the reads' index and the epoch."""
+        return self.unknown == "random"
 
     def forward(self, batch: Batch) -> Batch:
         seqs, lengths = self._byte_sequences(batch)
         out = dict(batch)
+        if self.unknown == "random":
+            index, epoch = self._index_epoch(batch, seqs)
+            out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown="random",
+                                           seed=self.seed, index=index, epoch=epoch)  # fmt: skip
+            return out
         out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
         return out
 
     def extra_repr(self) -> str:
-        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}"
+        seed = f", seed={self.seed}" if self.unknown == "random" else ""
+        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}{seed}"
+
+
+class _RandomOneHotEncoder(OneHotEncoder):
+    """:class:`OneHotEncoder` with ``unknown="random"`` (what the constructor returns for it)."""
+
+    def _get_name(self) -> str:
+        return "OneHotEncoder"
 
 
 class IntegerEncoder(BatchTransform):
     """Bases as integers A=0 C=1 G=2 T/U=3, other 4, padding ``pad_value``: ``int64 [B, L]``.
+
+    ``alphabet`` ("dna" or "rna") is DeepBioP's ``encoding_type``: the same codes.
 
     Examples
     --------
@@ -77,8 +128,9 @@ class IntegerEncoder(BatchTransform):
     [[0, 1, 2, 4, -1]]
     """
 
-    def __init__(self, pad_value: int = -1) -> None:
+    def __init__(self, pad_value: int = -1, *, alphabet: str = "dna") -> None:
         super().__init__()
+        self.alphabet = _check_alphabet(alphabet)
         if isinstance(pad_value, bool) or not isinstance(pad_value, int):
             raise TypeError(f"pad_value must be an int, got {type(pad_value).__name__}")
         self.pad_value = pad_value
@@ -108,6 +160,8 @@ class KmerEncoder(BatchTransform):
         Count a k-mer and its reverse complement as one.
     buckets : int, optional
         Hash ids into this many buckets (ids mode).
+    alphabet : "dna" or "rna"
+        As for :class:`OneHotEncoder`.
 
     Examples
     --------
@@ -118,9 +172,11 @@ class KmerEncoder(BatchTransform):
     """
 
     def __init__(
-        self, k: int, mode: str = "counts", stride: int = 1, canonical: bool = False, buckets: int | None = None
+        self, k: int, mode: str = "counts", stride: int = 1, canonical: bool = False, buckets: int | None = None,
+        *, alphabet: str = "dna",
     ) -> None:
         super().__init__()
+        self.alphabet = _check_alphabet(alphabet)
         if mode not in ("counts", "ids"):
             raise ValueError(f"mode must be 'counts' or 'ids', got {mode!r}")
         if mode == "counts" and (stride != 1 or buckets is not None):

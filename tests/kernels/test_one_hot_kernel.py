@@ -43,3 +43,32 @@ def test_hypothesis(batch, combo, kdevice):
     seqs, lengths = batch
     got = one_hot(seqs.to(kdevice), lengths.to(kdevice), *combo).cpu()
     assert torch.equal(got, naive_one_hot(seqs, lengths, *combo))
+
+
+# --- unknown="random" (issue 15) ----------------------------------------------
+RANDOM_SETTINGS = [(torch.float32, "NLC"), (torch.uint8, "NCL"), (torch.bfloat16, "NLC")]
+
+
+@pytest.mark.parametrize("case", edge_cases(long=300), ids=lambda c: c[0])
+def test_random_unknowns_edge_cases(case, kdevice):
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    index = torch.arange(seqs.shape[0], dtype=torch.int64) * 31 + (1 << 33)
+    for dtype, layout in RANDOM_SETTINGS:
+        kw = dict(seed=2**40 + 9, epoch=5)
+        got = one_hot(seqs.to(kdevice), lengths.to(kdevice), dtype, layout, "random",
+                      index=index.to(kdevice), **kw).cpu()  # fmt: skip
+        assert got.dtype == dtype and got.is_contiguous()
+        want = naive_one_hot(seqs, lengths, dtype, layout, "random", index=index, **kw)
+        assert torch.equal(got, want), (dtype, layout)
+
+
+def test_random_unknowns_match_the_cpu_path(kdevice):
+    from deepbiop_gpu.ops.one_hot import one_hot_random_torch
+
+    gen = torch.Generator().manual_seed(5)
+    seqs, lengths = pack(random_reads(gen, 7, 200, alphabet=b"ACGTNnRYacgt"))
+    index = torch.tensor([0, 1, 2, 3, 2**32, 2**33 + 7, 99])
+    got = one_hot(seqs.to(kdevice), lengths.to(kdevice).to(torch.int32), unknown="random", seed=3,
+                  index=index.to(kdevice), epoch=2, layout="NCL").cpu()  # fmt: skip
+    assert torch.equal(got, one_hot_random_torch(seqs, lengths, index, torch.float32, "NCL", 3, 2))

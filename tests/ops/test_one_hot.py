@@ -107,7 +107,7 @@ def test_bad_arguments():
         one_hot(seqs, lengths, dtype="float32")
     with pytest.raises(ValueError, match="layout must be 'NLC' or 'NCL', got 'NHWC'"):
         one_hot(seqs, lengths, layout="NHWC")
-    with pytest.raises(ValueError, match="unknown must be 'zeros' or 'uniform', got 'nan'"):
+    with pytest.raises(ValueError, match="unknown must be 'zeros', 'uniform' or 'random', got 'nan'"):
         one_hot(seqs, lengths, unknown="nan")
     with pytest.raises(ValueError, match="unknown='uniform' needs a floating dtype"):
         one_hot(seqs, lengths, dtype=torch.uint8, unknown="uniform")
@@ -161,16 +161,24 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
+@pytest.mark.parametrize(
+    "combo",
+    COMBOS + [(torch.float32, "NLC", "random"), (torch.uint8, "NCL", "random")],
+    ids=combo_id,
+)
 def test_kernel_compiles_for_cuda(combo):
     from deepbiop_gpu.kernels.one_hot import one_hot_kernel
+    from deepbiop_gpu.ops._philox import STREAM_UNKNOWN_BASE
 
     dtype, layout, unknown = combo
     ptr = {torch.float32: "*fp32", torch.bfloat16: "*bf16", torch.float16: "*fp16"}
     sig = {"seq_ptr": "*u8", "len_ptr": "*i64", "out_ptr": ptr.get(dtype, "*u8")}
     sig |= {"B": "i32", "L": "i32", "stride_s": "i32", "stride_ob": "i32", "stride_oc": "i32"}
     sig |= {k: "constexpr" for k in ("STRIDE_OL", "ROWS", "BLOCK_L", "UNIFORM", "NCL")}
-    ncl = layout == "NCL"
+    ncl, random = layout == "NCL", unknown == "random"
     consts = {"STRIDE_OL": 1 if ncl else 4, "ROWS": 4, "BLOCK_L": 256}
     consts |= {"UNIFORM": unknown == "uniform", "NCL": ncl}
+    sig |= {"idx_ptr": "*i64" if random else "constexpr", "seed": "i64", "epoch": "i64"}
+    sig |= {"RANDOM": "constexpr", "STREAM": "constexpr"}
+    consts |= {"RANDOM": random, "STREAM": STREAM_UNKNOWN_BASE} | ({} if random else {"idx_ptr": None})
     assert "cubin" in compile_for_cuda(one_hot_kernel, sig, consts).asm

@@ -47,7 +47,7 @@ def test_every_batch_key(kind, data_dir):
         seqs, lengths, index = batch["sequences"], batch["lengths"], batch["index"]
         B, L = seqs.shape
         assert seqs.dtype == torch.uint8 and lengths.dtype == torch.int32 and index.dtype == torch.int64
-        assert L % 8 == 0 and L - int(lengths.max()) < 8 and lengths.shape == index.shape == (B,)
+        assert L == int(lengths.max()) and lengths.shape == index.shape == (B,)
         assert len(batch["names"]) == B and ("qualities" in batch) == has_q
         for b, (n, i, name) in enumerate(zip(lengths.tolist(), index.tolist(), batch["names"])):
             exp_name, exp_seq, exp_qual = expected[i]
