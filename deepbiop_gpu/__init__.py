@@ -33,8 +33,10 @@ from .data import (
     default_collate,
 )
 from .errors import DeepBiopError, FormatError, UnknownFormatError
+from .hdf5 import HDF5Dataset, export_hdf5, read_hdf5
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
+from .numpy_export import export_numpy
 from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
 from .summary import Summary, summarize
@@ -80,6 +82,10 @@ __all__ = [
     "CacheWarning",
     "export_parquet",
     "read_parquet",
+    "HDF5Dataset",
+    "export_hdf5",
+    "read_hdf5",
+    "export_numpy",
     "Summary",
     "summarize",
     "Finding",
