@@ -11,14 +11,17 @@ bit for bit, is documented in :mod:`deepbiop_gpu.quality_models`.
 from __future__ import annotations
 
 import functools
+import warnings
 from statistics import NormalDist
 
+import numpy as np
 import torch
 
 from ..quality_models import MAX_QUALITY, NORMAL, QualityModel
 from ._checks import check_int, check_seed
 from ._dispatch import run_op, use_triton
-from ._philox import philox4x32, read_counters
+from ._numba import numba_enabled, numba_module, run_rows
+from ._philox import numba_philox, philox4x32, read_counters
 
 __all__ = [
     "STREAM_SIMULATE_QUALITIES",
@@ -66,7 +69,11 @@ def simulate_qualities_torch(
     epoch: int,
     width: int,
 ) -> torch.Tensor:
-    """Torch implementation (any device): the same words and integer rule as the kernel."""
+    """Torch implementation (any device): the same words and integer rule as the kernel.
+
+    On the CPU with numba installed (and ``DEEPBIOP_GPU_NUMBA`` not ``0``) a
+    compiled loop runs instead, with the same bytes (tested).
+    """
     (B,) = lengths.shape
     device = lengths.device
     out = torch.zeros((B, width), dtype=torch.uint8, device=device)
@@ -95,6 +102,68 @@ def simulate_qualities_torch(
     return out
 
 
+@functools.cache
+def _numba_loop():
+    """The CPU loop (numba; the same words and integer rule, one Philox call per 4 bases).
+
+    None without numba (the torch code runs then).
+    """
+    numba = numba_module()
+    philox = numba_philox() if numba is not None else None
+    if philox is None:
+        return None
+    m32 = np.uint64(0xFFFFFFFF)
+    u32, u8 = np.uint64(32), np.uint64(8)
+
+    @numba.njit(nogil=True)
+    def loop(lens, index, table, normal, a, b, sign, sd, k0, k1, c2, stream, out, r0, r1):
+        W = out.shape[1]
+        for r in range(r0, r1):
+            n = max(lens[r], 0)
+            m = min(n, W)
+            idx = np.uint64(index[r])
+            c1 = idx & m32
+            c3 = (((idx >> u32) << u8) | stream) & m32
+            denom = max(n - 1, 1)
+            row = out[r]
+            for d in range((m + 3) // 4):
+                words = philox(k0, k1, np.uint64(d), c1, c2, c3)
+                for k in range(min(4, m - 4 * d)):
+                    i = 4 * d + k
+                    word = np.int64(words[k])
+                    if normal:
+                        z = np.int64(table[word >> 16])
+                        mean = a + sign * ((b * i) // denom)
+                        v = mean * 65536 + sd * z + 2147483648
+                        q = min(max(v, 0) >> 32, 93)
+                    else:
+                        q = a + ((word * b) >> 32)
+                    row[i] = q + 33
+            for i in range(m, W):
+                row[i] = 0
+
+    try:  # compile now, on the argument types of the real calls
+        _run_numba(loop, torch.tensor([5]), torch.tensor([0]), 1, 0, 1, 1, 0, 0, 0, 8)
+    except Exception as e:  # a numba that cannot compile it: fall back to the torch code
+        warnings.warn(f"numba failed on the quality loop, using torch: {e}", RuntimeWarning, 2)
+        return None
+    return loop
+
+
+def _run_numba(loop, lengths, index, kind, a, b, sign, sd, seed, epoch, width) -> torch.Tensor:
+    B = lengths.shape[0]
+    out = torch.empty((B, width), dtype=torch.uint8)
+    i64 = np.int64
+    run_rows(
+        loop, B,
+        lengths.to(torch.int64).contiguous().numpy(), index.contiguous().numpy(),
+        _normal_table_cpu().numpy(), kind == NORMAL, i64(a), i64(b), i64(sign), i64(sd),
+        np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF),
+        np.uint64(epoch & 0xFFFFFFFF), np.uint64(STREAM_SIMULATE_QUALITIES), out.numpy(),
+    )  # fmt: skip
+    return out
+
+
 @torch.library.custom_op("deepbiop_gpu::simulate_qualities", mutates_args=())
 def _simulate_qualities_op(
     lengths: torch.Tensor,
@@ -114,6 +183,8 @@ def _simulate_qualities_op(
 
         return simulate_qualities_triton(lengths, index, table, kind, a, b, sign, sd, seed, epoch,
                                          width)  # fmt: skip
+    if lengths.device.type == "cpu" and numba_enabled() and _numba_loop() is not None:
+        return _run_numba(_numba_loop(), lengths, index, kind, a, b, sign, sd, seed, epoch, width)
     return simulate_qualities_torch(lengths, index, table, kind, a, b, sign, sd, seed, epoch, width)
 
 

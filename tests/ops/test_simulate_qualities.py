@@ -111,6 +111,20 @@ def test_degrading_mean_moves_linearly_first_to_last_base(name):
     assert slope == pytest.approx((model.end_mean - model.start_mean) / (length - 1), rel=0.02)
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_numba_loop_and_torch_code_agree(name, monkeypatch):
+    pytest.importorskip("numba")
+    model = MODELS[name]
+    gen = torch.Generator().manual_seed(1)
+    lengths = torch.randint(0, 700, (300,), generator=gen)  # > 256 rows: several threads
+    lengths[:3] = torch.tensor([0, 1, 2])
+    index = torch.randint(0, 2**45, (300,), generator=gen)
+    numba_out = simulate_qualities(lengths, model, 2**40 + 1, index, 9, width=650)
+    monkeypatch.setenv("DEEPBIOP_GPU_NUMBA", "0")
+    torch_out = simulate_qualities(lengths, model, 2**40 + 1, index, 9, width=650)
+    assert torch.equal(torch_out, numba_out)
+
+
 def test_seeding_contract_batch_size_order_and_width():
     model = QualityModel.degrading(35, 15, 5)
     gen = torch.Generator().manual_seed(0)
