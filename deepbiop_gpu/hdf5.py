@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .data.dataset import Dataset, apply_transform_to_sample, collate_rows
+from .data.dataset import Dataset, Subset, apply_transform_to_sample, collate_rows
 from .data.sampler import index_array
 from .numpy_export import CROPS, _dataset_parts, fixed_length_slices, fixed_spec, resolve_length
 from .packed import PackedReads, StringColumn
@@ -529,6 +529,11 @@ class HDF5Dataset(Dataset):
         idx = np.where(idx < 0, idx + n, idx)
         return _HDF5Batch(self, idx, getattr(indices, "epoch", self.epoch))
 
+    def split(self, fraction: float, seed: int = 0) -> tuple[Subset, Subset]:
+        """As :meth:`Dataset.split`; the two subsets read lazily from the file too."""
+        a, b = super().split(fraction, seed)
+        return _HDF5Subset(self, a.indices), _HDF5Subset(self, b.indices)
+
     def __repr__(self) -> str:
         lab = f", {len(self.classes)} classes" if self.classes else (
             ", labelled" if self.labels is not None else "")  # fmt: skip
@@ -565,6 +570,14 @@ class _HDF5Batch(Sequence[dict]):
         rows = np.arange(len(self.indices), dtype=np.int64)
         return collate_rows(reads, rows, index, labels, self.epoch, ds.transform,
                             max_len, multiple_of, then)  # fmt: skip
+
+
+class _HDF5Subset(Subset):
+    """A :class:`Subset` of an :class:`HDF5Dataset` whose batches read lazily from the file."""
+
+    def __getitems__(self, indices: Sequence[int]) -> _HDF5Batch:  # type: ignore[override]
+        parent = self.indices[index_array(indices)]
+        return _HDF5Batch(self.dataset, parent, getattr(indices, "epoch", self.dataset.epoch))
 
 
 def read_hdf5(path: PathLike, *, transform: Callable | None = None) -> HDF5Dataset:

@@ -254,3 +254,18 @@ def test_clear_error_without_h5py(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
     )
     assert "pip install 'deepbiop-gpu[hdf5]'" in out.stdout
+
+
+def test_split_subsets_stay_lazy(tmp_path, data_dir):
+    path = data_dir / "fastq" / NOVASEQ
+    plain = Dataset(path)
+    export_hdf5(plain, tmp_path / "s.h5")
+    lazy = read_hdf5(tmp_path / "s.h5")
+    train, val = lazy.split(0.75, seed=4)
+    want_train, _ = plain.split(0.75, seed=4)
+    assert len(train) == 600 and len(val) == 200
+    np.testing.assert_array_equal(train.indices, want_train.indices)
+    a = next(iter(DataLoader(train, batch_size=64, shuffle=True, seed=1)))
+    b = next(iter(DataLoader(want_train, batch_size=64, shuffle=True, seed=1)))
+    assert torch.equal(a["sequences"], b["sequences"]) and torch.equal(a["index"], b["index"])
+    assert lazy._reads is None  # nothing loaded the whole file
