@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -296,6 +297,7 @@ class _ChunkReader:
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
         budget = CACHE_BYTES if cache_bytes is None else cache_bytes
         self.max_chunks = max(1, budget // self.chunk)
+        self.lock = threading.Lock()  # the loader's collate threads share this reader
 
     def _chunks(self, ids: np.ndarray) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [self.cache.get(int(i)) for i in ids]
@@ -335,7 +337,9 @@ class _ChunkReader:
         count = last - first + 1
         ids = np.repeat(first - np.concatenate([[0], np.cumsum(count)[:-1]]), count)
         ids = np.unique(ids + np.arange(int(count.sum())))
-        buf = np.concatenate(self._chunks(ids))  # chunk ids[k] at k * C (only the last is short)
+        with self.lock:
+            pieces = self._chunks(ids)
+        buf = np.concatenate(pieces)  # chunk ids[k] at k * C (only the last is short)
         where = np.zeros(len(starts), np.int64)
         where[live] = np.searchsorted(ids, first) * C + starts[live] % C
         shift = np.repeat(where - offsets[:-1], lengths)

@@ -269,3 +269,16 @@ def test_split_subsets_stay_lazy(tmp_path, data_dir):
     b = next(iter(DataLoader(want_train, batch_size=64, shuffle=True, seed=1)))
     assert torch.equal(a["sequences"], b["sequences"]) and torch.equal(a["index"], b["index"])
     assert lazy._reads is None  # nothing loaded the whole file
+
+
+def test_collate_threads_share_one_reader(tmp_path, data_dir, small_chunks):
+    path = data_dir / "fastq" / NOVASEQ
+    plain = Dataset(path)
+    export_hdf5(plain, tmp_path / "t.h5")
+    lazy = read_hdf5(tmp_path / "t.h5")
+    a = list(DataLoader(lazy, batch_size=50, shuffle=True, seed=8, num_threads=2))
+    b = list(DataLoader(plain, batch_size=50, shuffle=True, seed=8))
+    assert len(a) == len(b) == 16
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x["sequences"], y["sequences"]) and x["names"] == y["names"]
+        assert torch.equal(x["qualities"], y["qualities"])
