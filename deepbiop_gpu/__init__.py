@@ -33,10 +33,14 @@ from .data import (
     default_collate,
 )
 from .errors import DeepBiopError, FormatError, UnknownFormatError
+from .hdf5 import HDF5Dataset, export_hdf5, read_hdf5
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
+from .numpy_export import export_numpy
+from .ops.simulate_qualities import simulate_qualities
 from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
+from .quality_models import QualityModel
 from .summary import Summary, summarize
 from .transforms import (
     BatchTransform,
@@ -47,6 +51,7 @@ from .transforms import (
     OneHotEncoder,
     ReverseComplement,
     Sampler,
+    SimulateQualities,
 )
 from .validation import Finding, validate
 
@@ -80,6 +85,14 @@ __all__ = [
     "CacheWarning",
     "export_parquet",
     "read_parquet",
+    "HDF5Dataset",
+    "export_hdf5",
+    "read_hdf5",
+    "export_numpy",
+    # quality simulation
+    "QualityModel",
+    "simulate_qualities",
+    "SimulateQualities",
     "Summary",
     "summarize",
     "Finding",

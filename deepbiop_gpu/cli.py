@@ -4,7 +4,7 @@
 
     deepbiop-gpu inspect FILE... [--json] [--plot out.png] [--paired]
     deepbiop-gpu cache FILE... -o DIR
-    deepbiop-gpu export FILE... -o out.parquet
+    deepbiop-gpu export FILE... -o out.parquet | out.h5 | out.npz [--format F] [--encoded E]
     deepbiop-gpu encode FILE -o out.npy (--onehot | --kmer K) [--dtype D]
     deepbiop-gpu bench FILE
 
@@ -182,12 +182,28 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------- export
+_EXPORT_SUFFIXES = {".parquet": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".npz": "numpy",
+                    ".npy": "numpy"}  # fmt: skip
+
+
+def _export_format(args: argparse.Namespace) -> str:
+    """``--format``, or the one the output's suffix names (Parquet otherwise)."""
+    if args.format:
+        return args.format
+    return _EXPORT_SUFFIXES.get(Path(args.output).suffix.lower(), "parquet")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .io import iter_chunks
     from .parquet import export_chunks, export_parquet
 
     _require(args.files)
     start = time.perf_counter()
+    fmt = _export_format(args)
+    if fmt != "parquet":
+        return _export_arrays(args, fmt, start)
+    if args.encoded or args.length or args.compression:
+        raise CommandError("--encoded / --length / --compression apply to hdf5 and numpy exports")
     if len(args.files) == 1 and os.path.isfile(args.files[0]) and not _is_parquet(args.files[0]):
         path = args.files[0]
         with _working_on(path):
@@ -204,6 +220,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     size = os.path.getsize(args.output)
     print(
         f"exported {n:,} reads to {args.output} ({human_bytes(size)}) "
+        f"in {time.perf_counter() - start:.2f} s"
+    )
+    return 0
+
+
+def _export_arrays(args: argparse.Namespace, fmt: str, start: float) -> int:
+    """``export --format hdf5 | numpy``: the whole dataset through export_hdf5 / export_numpy."""
+    from .hdf5 import export_hdf5
+    from .numpy_export import export_numpy
+
+    dataset = _open_many(args.files, args.quality_offset)
+    with _working_on(args.output):
+        if fmt == "hdf5":
+            compression = {"none": None, None: "gzip"}.get(args.compression, args.compression)
+            export_hdf5(dataset, args.output, compression=compression, encoded=args.encoded,
+                        length=args.length, crop=args.crop)  # fmt: skip
+        else:
+            if args.compression not in (None, "none", "gzip"):
+                raise CommandError("numpy exports take --compression gzip (deflate) or none")
+            export_numpy(dataset, args.output, encoded=args.encoded or "one_hot",
+                         length=args.length, crop=args.crop,
+                         compress=args.compression == "gzip")  # fmt: skip
+    size = os.path.getsize(args.output)
+    what = f"{args.encoded or 'one_hot'} arrays" if fmt == "numpy" or args.encoded else "reads"
+    print(
+        f"exported {len(dataset):,} reads ({what}, {fmt}) to {args.output} ({human_bytes(size)}) "
         f"in {time.perf_counter() - start:.2f} s"
     )
     return 0
@@ -446,9 +488,35 @@ def build_parser() -> argparse.ArgumentParser:
     reads_options(p)
     p.set_defaults(func=_cmd_cache)
 
-    p = sub.add_parser("export", help="write reads to a Parquet file (needs pyarrow)")
+    p = sub.add_parser(
+        "export",
+        help="write reads to Parquet (pyarrow), HDF5 (h5py) or NumPy arrays",
+        description="Formats: parquet (one row per read), hdf5 (ragged reads, or fixed-length "
+        "X/lengths/y with --encoded), numpy (.npz / .npy fixed-length X, lengths, y). Fixed "
+        "length L (--length, default the longest read): longer reads keep their first L bases "
+        "(--crop center: the middle ones), shorter ones are right-padded.",
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="reads files or cache directories")
-    p.add_argument("-o", "--output", required=True, metavar="PARQUET")
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument(
+        "--format",
+        choices=("parquet", "hdf5", "numpy"),
+        help="default: from the output suffix (.parquet, .h5/.hdf5, .npz/.npy), else parquet",
+    )
+    p.add_argument(
+        "--compression",
+        choices=("gzip", "lzf", "none"),
+        help="hdf5: gzip (default), lzf or none; numpy .npz: gzip (deflate) or none (default)",
+    )
+    p.add_argument(
+        "--encoded",
+        choices=("one_hot", "integer"),
+        help="fixed-length arrays: one-hot uint8 [N, L, 4] or integer int8 [N, L] "
+        "(numpy default: one_hot; hdf5 default: the ragged reads)",
+    )
+    p.add_argument("--length", type=int, metavar="L", help="fixed length (default: longest read)")
+    p.add_argument("--crop", choices=("start", "center"), default="start",
+                   help="which L bases a longer read keeps (default: its first L)")  # fmt: skip
     p.add_argument("--reads-per-chunk", type=int, default=100_000, help="reads in memory at a time")
     reads_options(p)
     p.set_defaults(func=_cmd_export)

@@ -23,6 +23,11 @@ MODULES = [
     "deepbiop_gpu.ops.crop",
     "deepbiop_gpu.ops.random_gate",
     "deepbiop_gpu.ops._philox",
+    "deepbiop_gpu.hdf5",
+    "deepbiop_gpu.numpy_export",
+    "deepbiop_gpu.quality_models",
+    "deepbiop_gpu.ops.simulate_qualities",
+    "deepbiop_gpu.transforms.quality",
 ]
 
 

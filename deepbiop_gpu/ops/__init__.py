@@ -15,6 +15,7 @@ from .mutate import mutate
 from .one_hot import one_hot
 from .random_gate import bernoulli_gate
 from .reverse_complement import reverse_complement
+from .simulate_qualities import simulate_qualities
 
 __all__ = [
     "bernoulli_gate",
@@ -26,5 +27,6 @@ __all__ = [
     "mutate",
     "one_hot",
     "reverse_complement",
+    "simulate_qualities",
     "take_windows",
 ]

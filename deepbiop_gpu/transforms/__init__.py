@@ -3,6 +3,7 @@
 from .augment import Mutator, ReverseComplement, Sampler
 from .base import BatchTransform, Compose
 from .encoders import IntegerEncoder, KmerEncoder, OneHotEncoder
+from .quality import SimulateQualities
 
 __all__ = [
     "BatchTransform",
@@ -13,4 +14,5 @@ __all__ = [
     "OneHotEncoder",
     "ReverseComplement",
     "Sampler",
+    "SimulateQualities",
 ]

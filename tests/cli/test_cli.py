@@ -255,3 +255,35 @@ def test_plain_progress_without_tqdm(tmp_path, capsys, monkeypatch):
         and "read, " in last
         and last.endswith("reads/s (done)")
     )
+
+
+def test_export_writes_hdf5_ragged_and_fixed(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    from deepbiop_gpu.hdf5 import read_hdf5
+
+    code, stdout, _ = run_here(capsys, "export", NOVASEQ, "-o", tmp_path / "r.h5",
+                               "--compression", "lzf")  # fmt: skip
+    assert code == 0 and "800 reads" in stdout and "hdf5" in stdout
+    assert read_hdf5(tmp_path / "r.h5").reads.equals(dbg.read(NOVASEQ))
+    code, _, _ = run_here(capsys, "export", NOVASEQ, "-o", tmp_path / "x.data",
+                          "--format", "hdf5", "--encoded", "integer", "--length", "50")  # fmt: skip
+    import h5py
+
+    with h5py.File(tmp_path / "x.data", "r") as h5:
+        assert code == 0 and h5["X"].shape == (800, 50) and h5.attrs["encoding"] == "integer"
+
+
+def test_export_writes_numpy(tmp_path, capsys):
+    code, _, _ = run_here(capsys, "export", ZERO, "-o", tmp_path / "z.npz", "--length", "6",
+                          "--crop", "center")  # fmt: skip
+    assert code == 0
+    z = np.load(tmp_path / "z.npz")
+    recs = pysam_records(ZERO)
+    assert z["X"].shape == (len(recs), 6, 4) and z["X"].dtype == np.uint8
+    assert z["lengths"].tolist() == [min(len(r[1]), 6) for r in recs]
+
+
+def test_export_rejects_array_options_for_parquet(tmp_path, capsys):
+    code, _, err = run_here(capsys, "export", ZERO, "-o", tmp_path / "z.parquet", "--length", "5")
+    assert code == 2 and "apply to hdf5 and numpy" in err
+    assert not (tmp_path / "z.parquet").exists()
