@@ -148,7 +148,7 @@ class FastaParser:
                     self._fail(
                         f"expected '>' at line {self.lines_done + j + 1}, found "
                         f"{_show(int(buf[starts[j]]))}: a FASTA file starts with a '>' "
-                        "header line",
+                        "header line (after any '#' comment lines)",
                         done + 1,
                         j,
                     )
