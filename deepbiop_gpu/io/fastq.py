@@ -65,6 +65,9 @@ QUALITY_FORMATS = ("phred33", "phred64", "solexa")
 #: ``round(10 * log10(10 ** (S / 10) + 1))`` (Cock et al. 2010, eq. 4).
 SOLEXA_TO_PHRED = tuple(round(10 * math.log10(10 ** (s / 10) + 1)) for s in range(-5, 63))
 
+#: Other spellings accepted for ``quality_format``.
+_ALIASES = {"sanger": "phred33", "phred+33": "phred33", "phred+64": "phred64"}
+
 #: Lowest valid quality byte of each encoding (Solexa: ';' is score -5).
 _LOWEST = {"phred33": 33, "phred64": 64, "solexa": 59}
 
@@ -86,10 +89,17 @@ def quality_encoding(quality_offset: int = 33, quality_format: str | None = None
     if quality_format is None:
         return f"phred{quality_offset}"
     fmt = str(quality_format).lower()
+    fmt = _ALIASES.get(fmt, fmt)
     if fmt not in QUALITY_FORMATS:
+        hint = ""
+        if "illumina" in fmt:
+            hint = (
+                " ('illumina' is ambiguous: Illumina 1.8+ is phred33, 1.3-1.7 phred64, "
+                "1.0-1.2 solexa)"
+            )
         raise ValueError(
             f"quality_format must be one of {', '.join(QUALITY_FORMATS)} or None, "
-            f"got {quality_format!r}"
+            f"got {quality_format!r}{hint}"
         )
     if quality_offset == 64 and fmt == "phred33":
         raise ValueError("quality_offset=64 contradicts quality_format='phred33'")

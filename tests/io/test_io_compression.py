@@ -57,7 +57,13 @@ def _multi(compression: str, data: bytes, cuts: tuple[float, ...] = (0.3, 0.31, 
 
 def _plain_bytes(path: Path) -> bytes:
     data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    if data[:2] == b"\x1f\x8b":
+        return gzip.decompress(data)
+    if data[:3] == b"BZh":
+        return bz2.decompress(data)
+    if data[:6] == b"\xfd7zXZ\x00":
+        return lzma.decompress(data)
+    return data
 
 
 def _read_quietly(path, **kw):
@@ -254,3 +260,29 @@ def test_missing_zstandard_names_the_extra(tmp_path, monkeypatch):
     assert str(path) in str(info.value)
     with pytest.raises(ImportError, match=r"deepbiop-gpu\[zstd\]"):
         dbg.detect_format(path)
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESS))
+def test_round_trip_of_every_valid_conformance_file(tmp_path, compression):
+    """The Cock et al. and dnaio files (tests/data/conformance) that read without error,
+    compressed as one stream and as several: the same reads, warnings included."""
+    plain_files = [
+        p
+        for p in sorted((DATA / "conformance" / "cock2010").iterdir())
+        if not p.name.startswith("error_")
+    ] + [p for p in sorted(DNAIO.iterdir()) if p.name != "withplus.fastq"]
+    assert len(plain_files) > 25
+    for src in plain_files:
+        data = _plain_bytes(src)
+        expected = _read_quietly(src)
+        for blob in (COMPRESS[compression](data), _multi(compression, data)):
+            path = tmp_path / src.name
+            path.write_bytes(blob)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                assert dbg.read(path).equals(expected), src.name
+            if src.name == "with_comment.fasta":
+                (w,) = caught
+                assert w.message.count == 2 and w.message.path == str(path)
+            else:
+                assert not caught

@@ -201,7 +201,13 @@ def test_quality_format_arguments():
     path = COCK / "sanger_faked.fastq"
     assert dbg.read(path, quality_format="phred33").equals(dbg.read(path))
     assert dbg.read(path, quality_format="PHRED33").equals(dbg.read(path))
-    with pytest.raises(ValueError, match="quality_format must be one of phred33, phred64, solexa"):
+    assert dbg.read(path, quality_format="sanger").equals(dbg.read(path))
+    assert dbg.read(COCK / "illumina_faked.fastq", quality_format="phred+64").equals(
+        dbg.read(COCK / "illumina_faked.fastq", quality_offset=64)
+    )
+    with pytest.raises(
+        ValueError, match=r"quality_format must be one of phred33, phred64, solexa .*ambiguous"
+    ):
         dbg.read(path, quality_format="illumina")
     with pytest.raises(ValueError, match="contradicts"):
         dbg.read(path, quality_offset=64, quality_format="phred33")
