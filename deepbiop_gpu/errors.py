@@ -101,7 +101,7 @@ class AlignmentFormatError(FormatError):
 
 
 class CompressionError(FormatError):
-    """Compressed data is truncated or corrupt (gzip / BGZF)."""
+    """Compressed data is truncated or corrupt (gzip / BGZF / bzip2 / xz / zstd)."""
 
 
 class PairedReadsError(FormatError):

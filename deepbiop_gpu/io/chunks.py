@@ -255,8 +255,8 @@ def iter_chunks(
     Parameters
     ----------
     path : str or PathLike
-        FASTQ, FASTA (plain, gzip, multi-member gzip, BGZF), SAM, BAM or CRAM;
-        the format and compression are read from the bytes.
+        FASTQ, FASTA (plain, gzip, multi-member gzip, BGZF, bzip2, xz, zstd), SAM,
+        BAM or CRAM; the format and compression are read from the bytes.
     reads_per_chunk : int
         Reads per chunk.
     format : {"fastq", "fasta", "sam", "bam", "cram"}, optional

@@ -27,8 +27,10 @@ def read(
 ) -> PackedReads:
     """Read every read of a FASTQ / FASTA / SAM / BAM / CRAM file.
 
-    The format (and the compression: plain, gzip, multi-member gzip, BGZF) is
-    detected from the file's bytes, never from its name.
+    The format (and the compression: plain, gzip, multi-member gzip, BGZF,
+    bzip2, xz or zstd, multi-stream included) is detected from the file's
+    bytes, never from its name.  zstd needs the ``zstandard`` package
+    (``pip install "deepbiop-gpu[zstd]"``); without it the error says so.
 
     Parameters
     ----------
@@ -122,7 +124,7 @@ def read_fastx(
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
 ) -> PackedReads:
-    """Read a FASTQ or FASTA file (plain, gzip or BGZF); see :func:`read`.
+    """Read a FASTQ or FASTA file (any compression :func:`read` takes); see :func:`read`.
 
     Parameters
     ----------
