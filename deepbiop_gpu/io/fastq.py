@@ -62,7 +62,7 @@ _MAX_ERRORS_KEPT = 10
 QUALITY_FORMATS = ("phred33", "phred64", "solexa")
 
 #: Phred score of every Solexa score from -5 to 62 (index ``S + 5``):
-#: ``round(10 * log10(10 ** (S / 10) + 1))`` (Cock et al. 2010, eq. 4).
+#: ``round(10 * log10(10 ** (S / 10) + 1))`` (Cock et al. 2010).
 SOLEXA_TO_PHRED = tuple(round(10 * math.log10(10 ** (s / 10) + 1)) for s in range(-5, 63))
 
 #: Other spellings accepted for ``quality_format``.

@@ -26,7 +26,7 @@ DNAIO = DATA / "conformance" / "dnaio"
 
 
 def solexa_to_phred33(chars: bytes) -> bytes:
-    """Naive reference: Solexa+64 characters to Phred+33 (Cock et al. 2010, eq. 4)."""
+    """Naive reference: Solexa+64 characters to Phred+33 (Cock et al. 2010)."""
     return bytes(round(10 * math.log10(10 ** ((c - 64) / 10) + 1)) + 33 for c in chars)
 
 
@@ -123,8 +123,8 @@ def test_solexa_full_range_gives_biopythons_phred_values():
         ("misc_dna_as_solexa.fastq", "../../fastq/iupac_misc_dna.fastq"),
     ],
 )
-def test_phred_to_solexa_and_back_loses_only_what_the_paper_says(solexa, original):
-    """Cock et al.: Phred -> Solexa -> Phred is exact from Q10 up to Solexa's top (62),
+def test_phred_to_solexa_and_back_loses_only_the_low_scores(solexa, original):
+    """Phred -> Solexa (Biopython) -> Phred is exact from Q10 up to Solexa's top (62),
     off by at most one below Q10; higher scores are capped at 62."""
     got = dbg.read(COCK / solexa, quality_format="solexa")
     want = dbg.read(COCK / original)
