@@ -356,3 +356,15 @@ def test_invalid_files_skipped_record_by_record(name, record, line, message):
         dbg.read(path, on_error="skip")
     first = record_warnings[0].message.errors[0]
     assert (first.record, first.line) == (record, line)
+
+
+def test_skipped_comments_warning_pickles():
+    import pickle
+
+    w = pickle.loads(pickle.dumps(dbg.SkippedCommentsWarning("a.fa", 3, 2)))
+    assert (w.path, w.count, w.first_line, str(w)) == (
+        "a.fa",
+        3,
+        2,
+        "a.fa: skipped 3 '#' comment lines (the first at line 2)",
+    )
