@@ -24,6 +24,7 @@ __all__ = [
     "CompressionError",
     "PairedReadsError",
     "SkippedRecordsWarning",
+    "SkippedCommentsWarning",
 ]
 
 
@@ -100,7 +101,7 @@ class AlignmentFormatError(FormatError):
 
 
 class CompressionError(FormatError):
-    """Compressed data is truncated or corrupt (gzip / BGZF)."""
+    """Compressed data is truncated or corrupt (gzip / BGZF / bzip2 / xz / zstd)."""
 
 
 class PairedReadsError(FormatError):
@@ -162,3 +163,39 @@ class SkippedRecordsWarning(UserWarning):
 
     def __reduce__(self):
         return (SkippedRecordsWarning, (self.path, self.count, self.errors))
+
+
+class SkippedCommentsWarning(UserWarning):
+    """A FASTA file had ``#`` comment lines, which were skipped (they hold no bases).
+
+    Old FASTA files can start with ``#`` lines; dnaio and pysam skip them
+    too.  Issued once per file, when reading it finishes; silence it with
+    ``warnings.filterwarnings("ignore", category=SkippedCommentsWarning)``.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    count : int
+        How many comment lines were skipped.
+    first_line : int
+        1-based line number of the first one.
+
+    Examples
+    --------
+    >>> w = SkippedCommentsWarning("old.fasta", 2, 1)
+    >>> w.count, str(w)
+    (2, "old.fasta: skipped 2 '#' comment lines (the first at line 1)")
+    """
+
+    def __init__(self, path: str | os.PathLike[str], count: int, first_line: int) -> None:
+        self.path = os.fspath(path)
+        self.count = count
+        self.first_line = first_line
+        noun = "line" if count == 1 else "lines"
+        super().__init__(
+            f"{self.path}: skipped {count} '#' comment {noun} (the first at line {first_line})"
+        )
+
+    def __reduce__(self):
+        return (SkippedCommentsWarning, (self.path, self.count, self.first_line))

@@ -1,6 +1,7 @@
 """File readers: FASTQ / FASTA / SAM / BAM / CRAM into :class:`~deepbiop_gpu.PackedReads`.
 
-* :func:`read` — a whole file (format and compression detected from the bytes);
+* :func:`read` — a whole file (format and compression — plain, gzip, BGZF, bzip2,
+  xz, zstd — detected from the bytes);
   :func:`read_fastx` and :func:`read_bam` for the explicit cases;
 * :func:`iter_chunks` — constant-memory streaming in chunks of N reads;
 * :func:`read_pairs` / :func:`iter_pair_chunks` — paired-end R1/R2 files;
@@ -18,6 +19,7 @@ from ..errors import (
     FastaFormatError,
     FastqFormatError,
     PairedReadsError,
+    SkippedCommentsWarning,
     SkippedRecordsWarning,
 )
 from .chunks import iter_chunks
@@ -41,4 +43,5 @@ __all__ = [
     "CompressionError",
     "PairedReadsError",
     "SkippedRecordsWarning",
+    "SkippedCommentsWarning",
 ]

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..errors import AlignmentFormatError
+from ..errors import AlignmentFormatError, FormatError
 from ..packed import PackedReads, StringColumn
 from .sniff import Detected, check_bgzf_eof
 
@@ -223,6 +223,12 @@ def iter_alignment_chunks(
     path = os.fspath(path)
     if det.format not in _MODES:
         raise ValueError(f"not an alignment format: {det.format!r}")
+    if det.compression not in ("none", "gzip", "bgzf"):
+        raise FormatError(
+            f"{det.compression}-compressed {det.format.upper()}: htslib reads SAM only plain, "
+            "gzip or BGZF; decompress it, or recompress it with bgzip",
+            path=path,
+        )
     if det.compression == "bgzf":
         check_bgzf_eof(path, "BGZF (BAM)" if det.format == "bam" else "BGZF")
     skip_mask = (0 if keep_secondary else 0x100) | (0 if keep_supplementary else 0x800)

@@ -23,15 +23,21 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..errors import CompressionError, FormatError, SkippedRecordsWarning, UnknownFormatError
+from ..errors import (
+    CompressionError,
+    FormatError,
+    SkippedCommentsWarning,
+    SkippedRecordsWarning,
+    UnknownFormatError,
+)
 from ..packed import PackedReads
 from .alignment import iter_alignment_chunks
 from .compression import DEFAULT_BLOCK_SIZE, open_blocks
 from .fasta import FastaParser
-from .fastq import FastqParser
+from .fastq import FastqParser, quality_encoding
 from .ragged import PAD
 from .sink import ReadSink
-from .sniff import FORMATS, Detected, check_bgzf_eof, detect
+from .sniff import FORMATS, Detected, check_bgzf_eof, compression_of, detect
 
 __all__ = ["iter_chunks", "open_chunks", "resolve_format", "DEFAULT_READS_PER_CHUNK"]
 
@@ -51,7 +57,7 @@ def resolve_format(path: str, format: str | None) -> Detected:
             raise
         # an explicit text format: let its parser say precisely what is wrong
         with open(path, "rb") as fh:
-            compression = "gzip" if fh.read(2) == b"\x1f\x8b" else "none"
+            compression = compression_of(fh.read(8))
         return Detected(format, compression)
     if format is None or det.format == "empty":
         return Detected(format or det.format, det.compression)
@@ -75,6 +81,7 @@ def iter_fastx_chunks(
     reads_per_chunk: int | None,
     *,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
@@ -99,7 +106,8 @@ def iter_fastx_chunks(
     parser: FastqParser | FastaParser
     if fastq:
         parser = FastqParser(
-            path, sink, quality_offset=quality_offset, on_error=on_error, force_slow=force_slow,
+            path, sink, quality_offset=quality_offset, quality_format=quality_format,
+            on_error=on_error, force_slow=force_slow,
             wanted=wanted, reads_per_chunk=reads_per_chunk,
         )  # fmt: skip
     else:
@@ -141,6 +149,11 @@ def iter_fastx_chunks(
     parser.parse(buf, n, final=True)
     if parser.skipped:
         warnings.warn(SkippedRecordsWarning(path, parser.skipped, parser.errors), stacklevel=3)
+    if getattr(parser, "comment_lines", 0):
+        warnings.warn(
+            SkippedCommentsWarning(path, parser.comment_lines, parser.first_comment_line),
+            stacklevel=3,
+        )
     if reads_per_chunk:
         while len(sink) >= reads_per_chunk:
             yield sink.cut(reads_per_chunk)
@@ -156,6 +169,7 @@ def open_chunks(
     *,
     format: str | None = None,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     reference: str | os.PathLike[str] | None = None,
     as_sequenced: bool = True,
@@ -175,8 +189,7 @@ def open_chunks(
     path = os.fspath(path)
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if quality_offset not in (33, 64):
-        raise ValueError(f"quality_offset must be 33 or 64, got {quality_offset}")
+    quality_encoding(quality_offset, quality_format)  # checks both
     if reads_per_chunk is not None and reads_per_chunk < 1:
         raise ValueError(f"reads_per_chunk must be >= 1, got {reads_per_chunk}")
     if block_size < 1:
@@ -209,6 +222,7 @@ def open_chunks(
         det,
         reads_per_chunk,
         quality_offset=quality_offset,
+        quality_format=quality_format,
         on_error=on_error,
         block_size=block_size,
         threads=threads,
@@ -222,6 +236,7 @@ def iter_chunks(
     *,
     format: str | None = None,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     reference: str | os.PathLike[str] | None = None,
     as_sequenced: bool = True,
@@ -240,8 +255,8 @@ def iter_chunks(
     Parameters
     ----------
     path : str or PathLike
-        FASTQ, FASTA (plain, gzip, multi-member gzip, BGZF), SAM, BAM or CRAM;
-        the format and compression are read from the bytes.
+        FASTQ, FASTA (plain, gzip, multi-member gzip, BGZF, bzip2, xz, zstd), SAM,
+        BAM or CRAM; the format and compression are read from the bytes.
     reads_per_chunk : int
         Reads per chunk.
     format : {"fastq", "fasta", "sam", "bam", "cram"}, optional
@@ -249,6 +264,9 @@ def iter_chunks(
     quality_offset : {33, 64}
         FASTQ quality encoding; phred+64 (Illumina 1.3-1.7) is converted to
         phred+33.
+    quality_format : {"phred33", "phred64", "solexa"}, optional
+        Overrides ``quality_offset``; ``"solexa"`` converts Solexa scores
+        (Illumina 1.0-1.2) to phred+33, as in :func:`~deepbiop_gpu.read`.
     on_error : {"raise", "skip"}
         ``"skip"`` drops malformed FASTQ / FASTA records and, once the file is
         read, issues one :class:`~deepbiop_gpu.SkippedRecordsWarning` with the
@@ -289,6 +307,7 @@ def iter_chunks(
         reads_per_chunk,
         format=format,
         quality_offset=quality_offset,
+        quality_format=quality_format,
         on_error=on_error,
         reference=reference,
         as_sequenced=as_sequenced,

@@ -1,11 +1,15 @@
 """Decompressed bytes of a file, in blocks of bounded size.
 
 :func:`open_blocks` yields the (decompressed) content of a plain, gzip,
-multi-member gzip or BGZF file as ``bytes`` blocks of at most ``block_size``
-bytes, so memory stays constant whatever the file size.  gzip goes through
-ISA-L's ``isal_zlib.decompressobj`` (2-4x faster than zlib) when isal is
-installed and :mod:`zlib` otherwise (:class:`GzipReader`); every member of a
-multi-member file (BGZF is one) is read.
+multi-member gzip, BGZF, bzip2, xz or zstd file as ``bytes`` blocks of at
+most ``block_size`` bytes, so memory stays constant whatever the file size.
+gzip goes through ISA-L's ``isal_zlib.decompressobj`` (2-4x faster than
+zlib) when isal is installed and :mod:`zlib` otherwise (:class:`GzipReader`);
+every member of a multi-member file (BGZF is one) is read.  bzip2 and xz use
+the standard library (:mod:`bz2`, :mod:`lzma`), zstd the optional
+``zstandard`` package (``pip install "deepbiop-gpu[zstd]"``), all through
+:class:`StreamReader`, which reads every stream (frame) of a multi-stream
+file (``pbzip2``, ``pixz`` / ``xz -T``, ``zstd -T`` or ``cat``).
 
 With ``threads >= 1`` the blocks are read and decompressed in a background
 thread, a couple of blocks ahead of the caller, so decompression (which
@@ -17,11 +21,13 @@ never ends the stream early.
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import os
 import queue
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import CompressionError
 
@@ -30,7 +36,16 @@ try:  # pragma: no cover - exercised when isal is installed
 except ImportError:  # pragma: no cover
     _zlib = zlib
 
-__all__ = ["open_blocks", "BlockStream", "GzipReader", "DEFAULT_BLOCK_SIZE", "HAS_ISAL"]
+__all__ = [
+    "open_blocks",
+    "BlockStream",
+    "GzipReader",
+    "StreamReader",
+    "DEFAULT_BLOCK_SIZE",
+    "HAS_ISAL",
+    "MAGIC",
+    "zstd_module",
+]
 
 #: Default size of a decompressed block (bytes).
 DEFAULT_BLOCK_SIZE = 4 << 20
@@ -150,26 +165,199 @@ class GzipReader:
         self._raw.close()
 
 
+#: Magic bytes that start a stream (frame) of each compression.
+MAGIC = {
+    "gzip": b"\x1f\x8b",
+    "bzip2": b"BZh",
+    "xz": b"\xfd7zXZ\x00",
+    "zstd": b"\x28\xb5\x2f\xfd",
+}
+
+
+def zstd_module(path: str | None = None):
+    """The ``zstandard`` module, or an ImportError that names the extra to install."""
+    try:
+        import zstandard
+    except ImportError:
+        where = f"{path}: " if path else ""
+        raise ImportError(
+            f"{where}reading zstd-compressed files needs the optional 'zstandard' package: "
+            "pip install 'deepbiop-gpu[zstd]' (or pip install zstandard)"
+        ) from None
+    return zstandard
+
+
+class _ZstdFrame:
+    """A zstd frame decompressor with the ``bz2`` / ``lzma`` interface
+    (``decompress(data, max_length)``, ``eof``, ``unused_data``, ``needs_input``)."""
+
+    def __init__(self, zstandard) -> None:
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._out = b""
+        self._error = zstandard.ZstdError
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof and not self._out
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._out
+
+    def decompress(self, data: bytes | memoryview, max_length: int = -1) -> bytes:
+        if data:
+            try:
+                self._out += self._d.decompress(bytes(data))
+            except self._error as exc:
+                raise OSError(str(exc)) from None
+        if max_length < 0 or len(self._out) <= max_length:
+            out, self._out = self._out, b""
+        else:
+            out, self._out = self._out[:max_length], self._out[max_length:]
+        return out
+
+
+def _decompressor_factory(compression: str, path: str) -> Callable[[], object]:
+    if compression == "bzip2":
+        return bz2.BZ2Decompressor
+    if compression == "xz":
+        return lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    if compression == "zstd":
+        zstandard = zstd_module(path)
+        return lambda: _ZstdFrame(zstandard)
+    raise ValueError(f"unknown compression {compression!r}")
+
+
+class StreamReader:
+    """Streaming bzip2 / xz / zstd decompression of every stream of a file.
+
+    Same interface as :class:`GzipReader`: :meth:`read`,
+    :meth:`read_pieces`, :meth:`readinto`, :meth:`close`.  Streams (zstd:
+    frames) written one after the other are all read; zero bytes between
+    them are tolerated (xz stream padding).  A file that ends inside a
+    stream raises :class:`EOFError` once the data decompressed before the
+    cut has been handed out; bytes after a stream that do not start
+    another stream raise :class:`OSError` ("Not a ... file").
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, bz2
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.bz2"
+    >>> _ = p.write_bytes(bz2.compress(b"abc") + bz2.compress(b"def"))
+    >>> r = StreamReader(str(p), "bzip2"); r.read(4), r.read(4), r.read(4)
+    (b'abc', b'def', b'')
+    """
+
+    def __init__(self, path: str, compression: str) -> None:
+        self._new = _decompressor_factory(compression, path)
+        self.compression = compression
+        self._magic = MAGIC[compression]
+        self._raw = open(path, "rb", buffering=0)
+        self._d = self._new()
+        # zstd output is not bounded by max_length inside one call: feed it less
+        self._feed = _FEED // 4 if compression == "zstd" else _FEED
+        self._chunk = b""
+        self._pos = 0
+        self._started = False  # bytes of the current stream were fed
+        self._error: BaseException | None = None
+
+    def _input(self) -> memoryview | None:
+        if self._pos >= len(self._chunk):
+            self._chunk = self._raw.read(_INPUT_CHUNK)
+            self._pos = 0
+            if not self._chunk:
+                return None
+        data = memoryview(self._chunk)[self._pos : self._pos + self._feed]
+        self._pos += len(data)
+        return data
+
+    def _unread(self, data: bytes) -> None:
+        """Put back bytes fed past the end of a stream (they start the next one)."""
+        if data:
+            self._chunk = data + bytes(memoryview(self._chunk)[self._pos :])
+            self._pos = 0
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` decompressed bytes; ``b""`` at the end of the file."""
+        while True:
+            d = self._d
+            if d.eof:
+                if self._started:  # the stream just ended: its leftover input starts the next
+                    self._unread(d.unused_data)
+                    self._started = False
+            elif not d.needs_input:
+                out = self._call(b"", size)
+                if out:
+                    return out
+                continue
+            data = self._input()
+            if data is None:
+                if self._started:
+                    raise EOFError(
+                        "Compressed file ended before the end-of-stream marker was reached"
+                    )
+                return b""
+            if not self._started:
+                # a new stream: zero padding before it is tolerated, anything else
+                # must start with the magic bytes
+                rest = bytes(data)
+                zeros = len(rest) - len(rest.lstrip(b"\0"))
+                if zeros and self._d.eof:
+                    self._unread(rest[zeros:])
+                    continue
+                head = rest[: len(self._magic)]
+                if head != self._magic[: len(head)]:
+                    raise OSError(f"Not a {self.compression} file ({head[:4]!r})")
+                if self._d.eof:
+                    self._d = self._new()
+                self._started = True
+            out = self._call(data, size)
+            if out:
+                return out
+
+    def _call(self, data: bytes | memoryview, size: int) -> bytes:
+        try:
+            return self._d.decompress(data, size)
+        except lzma.LZMAError as exc:
+            raise OSError(str(exc)) from None
+        except EOFError as exc:  # bz2 / lzma: data after the end of the stream
+            raise OSError(str(exc)) from None
+
+    read_pieces = GzipReader.read_pieces
+    readinto = GzipReader.readinto
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 def _open_raw(path: str, compression: str):
     if compression == "none":
         return open(path, "rb", buffering=0)
     if compression in ("gzip", "bgzf"):
         return GzipReader(path)
+    if compression in ("bzip2", "xz", "zstd"):
+        return StreamReader(path, compression)
     raise ValueError(f"unknown compression {compression!r}")
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, compression: str = "gzip") -> str:
+    name = "gzip" if compression in ("gzip", "bgzf") else compression
+    what = "member" if name == "gzip" else ("frame" if name == "zstd" else "stream")
     if isinstance(exc, EOFError):
         return (
-            "gzip data ends unexpectedly: the file is truncated (or has garbage after "
+            f"{name} data ends unexpectedly: the file is truncated (or has garbage after "
             "the compressed data); re-download or re-compress it"
         )
-    if "Not a gzipped file" in str(exc):
+    if "Not a " in str(exc):
         return (
-            f"unexpected bytes after the end of a gzip member ({exc}): garbage after the "
+            f"unexpected bytes after the end of the {name} {what} ({exc}): garbage after the "
             "compressed data, or a damaged file; re-download or re-compress it"
         )
-    return f"gzip data is corrupt ({exc}); re-download or re-compress the file"
+    return f"{name} data is corrupt ({exc}); re-download or re-compress the file"
 
 
 _DONE = object()
@@ -199,6 +387,7 @@ class BlockStream:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
         self.path = path
+        self.compression = compression
         self.block_size = block_size
         self._fh = _open_raw(path, compression)
         self._thread: threading.Thread | None = None
@@ -222,7 +411,7 @@ class BlockStream:
         except (EOFError, OSError, zlib.error) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
-            raise CompressionError(_describe(exc), path=self.path) from None
+            raise CompressionError(_describe(exc, self.compression), path=self.path) from None
 
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
@@ -239,7 +428,7 @@ class BlockStream:
                 try:
                     pieces = self._fh.read_pieces(self.block_size)
                 except (EOFError, OSError, zlib.error) as exc:
-                    raise CompressionError(_describe(exc), path=self.path) from None
+                    raise CompressionError(_describe(exc, self.compression), path=self.path) from None
                 if not pieces:
                     self._put(_DONE)
                     return
@@ -269,7 +458,7 @@ class BlockStream:
             except (EOFError, OSError, zlib.error) as exc:
                 if isinstance(exc, FileNotFoundError):
                     raise
-                raise CompressionError(_describe(exc), path=self.path) from None
+                raise CompressionError(_describe(exc, self.compression), path=self.path) from None
         if self._error is not None:
             raise self._error
         filled = 0
@@ -334,7 +523,7 @@ def open_blocks(
     Parameters
     ----------
     path : str or PathLike
-    compression : {"none", "gzip", "bgzf"}
+    compression : {"none", "gzip", "bgzf", "bzip2", "xz", "zstd"}
         As returned by :func:`~deepbiop_gpu.io.sniff.detect`.
     block_size : int
         Largest block yielded, in decompressed bytes (blocks may be shorter,

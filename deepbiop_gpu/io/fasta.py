@@ -10,7 +10,10 @@ closed at the next header or at the end of the file, so memory stays
 bounded by the block size plus the output.
 
 Conventions (they match ``pysam.FastxFile``): a trailing ``\\r`` is removed
-from every line; blank lines contribute nothing; bases are kept byte for
+from every line; blank lines contribute nothing; lines starting with ``#``
+are comments, skipped and counted (:attr:`FastaParser.comment_lines`)
+wherever they are, as dnaio does (pysam skips them before the first header
+only); bases are kept byte for
 byte (soft-masked lower case kept) and must be printable ASCII (32-126);
 the id is the header up to the first space or tab and the description the
 rest after that one separator; a header with no sequence is an empty record.
@@ -70,6 +73,8 @@ class FastaParser:
         self.records_done = 0  # closed or skipped
         self.skipped = 0
         self.errors: list[FormatError] = []
+        self.comment_lines = 0  # '#' lines skipped
+        self.first_comment_line = 0  # 1-based line of the first one (0: none)
         self.open = False  # a header was seen, its record is not closed yet
         self.open_bad = False  # ... and it is being skipped
         self.open_name = _EMPTY
@@ -117,7 +122,14 @@ class FastaParser:
         starts[0] = 0
         np.add(nl[:-1], 1, out=starts[1:])
         lens = nl - (buf[np.maximum(nl - 1, 0)] == 13) - starts
-        is_hdr = (buf[starts] == 62) & (lens > 0)
+        first = buf[starts]
+        is_hdr = (first == 62) & (lens > 0)
+        is_cmt = (first == 35) & (lens > 0)
+        n_cmt = int(is_cmt.sum())
+        if n_cmt:
+            if not self.comment_lines:
+                self.first_comment_line = self.lines_done + first_true(is_cmt) + 1
+            self.comment_lines += n_cmt
         seg = np.cumsum(is_hdr)  # 0: continues the open record; h: after the h-th header
         n_seg = int(seg[-1])
         done = self.records_done
@@ -130,13 +142,13 @@ class FastaParser:
             bad_seg[0] = self.open_bad
         else:
             # text before the first header of the file
-            j = first_true((seg == 0) & (lens > 0))
+            j = first_true((seg == 0) & (lens > 0) & ~is_cmt)
             if j >= 0:
                 self._note(
                     self._fail(
                         f"expected '>' at line {self.lines_done + j + 1}, found "
                         f"{_show(int(buf[starts[j]]))}: a FASTA file starts with a '>' "
-                        "header line",
+                        "header line (after any '#' comment lines)",
                         done + 1,
                         j,
                     )
@@ -144,7 +156,7 @@ class FastaParser:
             bad_seg[0] = True
         # byte checks: bases 32..126, header text without control bytes and UTF-8
         while True:
-            found = self._bad_lines(buf, starts, lens, is_hdr, ~bad_seg[seg])
+            found = self._bad_lines(buf, starts, lens, is_hdr, ~bad_seg[seg] & ~is_cmt)
             if found is None:
                 break
             j, what = found
@@ -155,7 +167,7 @@ class FastaParser:
                 self.sink.discard_pending()
 
         keep = ~bad_seg[seg]
-        seq_lines = keep & ~is_hdr
+        seq_lines = keep & ~is_hdr & ~is_cmt
         bases = gather(buf, starts[seq_lines], lens[seq_lines])
         seglen = np.bincount(seg[seq_lines], weights=lens[seq_lines], minlength=n_seg + 1).astype(
             np.int64

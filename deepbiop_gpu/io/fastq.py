@@ -26,12 +26,23 @@ Conventions (they match ``pysam.FastxFile``):
 * a record may be empty (empty sequence and quality lines);
 * blank lines between records are ignored (they hold no record);
 * sequence bytes are kept as they are (case kept) and must be printable
-  ASCII (32-126); quality bytes must lie in ``quality_offset``..126 and are
-  returned as phred+33.
+  ASCII (32-126); quality bytes must lie in ``quality_offset``..126 (59..126
+  for Solexa, whose scores start at -5) and are returned as phred+33.
+
+Quality encodings (``quality_format``): ``"phred33"`` (Sanger, Illumina
+1.8+), ``"phred64"`` (Illumina 1.3-1.7) and ``"solexa"`` (Solexa / Illumina
+1.0-1.2: offset 64, log-odds scores from -5), converted to Phred with
+``Q = round(10 * log10(10 ** (S / 10) + 1))`` (:data:`SOLEXA_TO_PHRED`).
+For Solexa scores of 10 and more that formula gives back the same integer,
+so a Solexa file whose scores are all >= 10 reads identically as phred+64;
+one whose scores are all >= 0 cannot be told from phred+64 by its bytes
+at all: only negative scores (``;`` to ``?``) give Solexa away, and the
+phred+64 error for them says so.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -42,10 +53,57 @@ from ..errors import FastqFormatError, FormatError
 from .ragged import first_true, gather, ranges_equal, split_headers
 from .sink import ReadSink
 
-__all__ = ["FastqParser"]
+__all__ = ["FastqParser", "QUALITY_FORMATS", "SOLEXA_TO_PHRED", "quality_encoding"]
 
 _SEP = re.compile(rb"[ \t]")
 _MAX_ERRORS_KEPT = 10
+
+#: Accepted ``quality_format`` values.
+QUALITY_FORMATS = ("phred33", "phred64", "solexa")
+
+#: Phred score of every Solexa score from -5 to 62 (index ``S + 5``):
+#: ``round(10 * log10(10 ** (S / 10) + 1))`` (Cock et al. 2010).
+SOLEXA_TO_PHRED = tuple(round(10 * math.log10(10 ** (s / 10) + 1)) for s in range(-5, 63))
+
+#: Other spellings accepted for ``quality_format``.
+_ALIASES = {"sanger": "phred33", "phred+33": "phred33", "phred+64": "phred64"}
+
+#: Lowest valid quality byte of each encoding (Solexa: ';' is score -5).
+_LOWEST = {"phred33": 33, "phred64": 64, "solexa": 59}
+
+
+def quality_encoding(quality_offset: int = 33, quality_format: str | None = None) -> str:
+    """The quality encoding named by ``quality_offset`` / ``quality_format``.
+
+    ``quality_format`` (``"phred33"``, ``"phred64"`` or ``"solexa"``) wins
+    when given; it must not contradict an explicit ``quality_offset=64``
+    (``"solexa"`` is offset 64 too).
+
+    Examples
+    --------
+    >>> quality_encoding(64), quality_encoding(quality_format="solexa")
+    ('phred64', 'solexa')
+    """
+    if quality_offset not in (33, 64):
+        raise ValueError(f"quality_offset must be 33 or 64, got {quality_offset}")
+    if quality_format is None:
+        return f"phred{quality_offset}"
+    fmt = str(quality_format).lower()
+    fmt = _ALIASES.get(fmt, fmt)
+    if fmt not in QUALITY_FORMATS:
+        hint = ""
+        if "illumina" in fmt:
+            hint = (
+                " ('illumina' is ambiguous: Illumina 1.8+ is phred33, 1.3-1.7 phred64, "
+                "1.0-1.2 solexa)"
+            )
+        raise ValueError(
+            f"quality_format must be one of {', '.join(QUALITY_FORMATS)} or None, "
+            f"got {quality_format!r}{hint}"
+        )
+    if quality_offset == 64 and fmt == "phred33":
+        raise ValueError("quality_offset=64 contradicts quality_format='phred33'")
+    return fmt
 
 
 def _show(byte: int) -> str:
@@ -94,6 +152,9 @@ class FastqParser:
     quality_offset : int
         33 (Sanger / Illumina 1.8+) or 64 (Illumina 1.3-1.7); qualities are
         returned as phred+33 either way.
+    quality_format : {"phred33", "phred64", "solexa"}, optional
+        Overrides ``quality_offset``; ``"solexa"`` converts Solexa scores to
+        Phred (see the module docstring).
     on_error : {"raise", "skip"}
         ``"skip"`` drops malformed records, counting them in :attr:`skipped`
         and keeping the first errors in :attr:`errors`.
@@ -126,18 +187,19 @@ class FastqParser:
         sink: ReadSink,
         *,
         quality_offset: int = 33,
+        quality_format: str | None = None,
         on_error: str = "raise",
         force_slow: bool = False,
         wanted: Callable[[int], bool] | None = None,
         reads_per_chunk: int | None = None,
     ) -> None:
-        if quality_offset not in (33, 64):
-            raise ValueError(f"quality_offset must be 33 or 64, got {quality_offset}")
+        self.encoding = quality_encoding(quality_offset, quality_format)
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.path = os.fspath(path)
         self.sink = sink
-        self.offset = quality_offset
+        self.offset = 33 if self.encoding == "phred33" else 64
+        self.lowest = _LOWEST[self.encoding]
         self.skip = on_error == "skip"
         self.slow = force_slow
         # chunks the caller will throw away (another shard's): their well-formed
@@ -147,14 +209,18 @@ class FastqParser:
         self.chunk = reads_per_chunk or 0
         self.lines_done = 0
         self.records_done = 0
+        self.unterminated = False
         self.skipped = 0
         self.errors: list[FormatError] = []
         # bytes.translate(None, delete) leaves only the invalid bytes
-        self._valid_qual = bytes(range(quality_offset, 127))
+        self._valid_qual = bytes(range(self.lowest, 127))
         self._valid_seq = bytes(range(32, 127))
-        self._qual_shift = bytes(
-            (b - quality_offset + 33) if quality_offset <= b < 127 else b for b in range(256)
-        )
+        if self.encoding == "solexa":
+            phred = {b: SOLEXA_TO_PHRED[b - 59] + 33 for b in range(59, 127)}
+        else:
+            phred = {b: b - self.offset + 33 for b in range(self.lowest, 127)}
+        self._qual_shift = bytes(phred.get(b, b) for b in range(256))
+        self._qual_lut = np.frombuffer(self._qual_shift, dtype=np.uint8)
 
     # ------------------------------------------------------------------ api
     def parse(self, buf: np.ndarray, n: int, final: bool) -> int:
@@ -177,7 +243,9 @@ class FastqParser:
             (always ``n`` when ``final``).
         """
         nl = np.flatnonzero(buf[:n] == 10)
-        if final and n and buf[n - 1] != 10:
+        # the last line has no newline: the file may have been cut inside it
+        self.unterminated = bool(final and n and buf[n - 1] != 10)
+        if self.unterminated:
             nl = np.append(nl, n)  # virtual newline after an unterminated last line
         done = 0
         if not self.slow:
@@ -259,8 +327,8 @@ class FastqParser:
         seqs = gather(buf, S[:, 1], seq_len)
         quals = gather(buf, S[:, 3], seq_len)
         cut = m
-        if len(quals) and (int(quals.min()) < self.offset or int(quals.max()) > 126):
-            cut = min(cut, _first_bad_record((quals < self.offset) | (quals > 126), offsets)[0])
+        if len(quals) and (int(quals.min()) < self.lowest or int(quals.max()) > 126):
+            cut = min(cut, _first_bad_record((quals < self.lowest) | (quals > 126), offsets)[0])
         if len(seqs) and (int(seqs.min()) < 32 or int(seqs.max()) > 126):
             cut = min(cut, _first_bad_record((seqs < 32) | (seqs > 126), offsets)[0])
         names, name_lens, descs, desc_lens = split_headers(buf, S[:, 0] + 1, L[:, 0] - 1)
@@ -274,8 +342,10 @@ class FastqParser:
             names = names[: int(name_lens[:cut].sum())]
             descs = descs[: int(desc_lens[:cut].sum())]
             name_lens, desc_lens = name_lens[:cut], desc_lens[:cut]
-        if self.offset != 33:
-            quals -= self.offset - 33
+        if self.encoding == "phred64":
+            quals -= 31
+        elif self.encoding == "solexa":
+            quals = self._qual_lut[quals]
         self.sink.add(seqs, quals, seq_len, names, name_lens, descs, desc_lens)
         return cut
 
@@ -376,7 +446,11 @@ class FastqParser:
         rec_no = self.records_done + 1
         hs, he = starts[i], ends[i]
         if data[hs] != 64:
-            hint = " (a FASTA header in a FASTQ file?)" if data[hs] == 62 else ""
+            hint = ""
+            if data[hs] == 62:
+                hint = " (a FASTA header in a FASTQ file?)"
+            elif data[hs] == 43 and rec_no > 1:
+                hint = f" (a second '+' and quality after record {rec_no - 1}?)"
             raise self._error(
                 f"expected '@' at the start of record {rec_no} (line "
                 f"{self.lines_done + i + 1}), found {_show(data[hs])}{hint}",
@@ -391,13 +465,7 @@ class FastqParser:
             if j >= count:
                 if not final:
                     return None, i
-                raise self._error(
-                    f"file ends inside record {rec_no}: no '+' line after its sequence "
-                    f"(a FASTQ record is an '@' header line, the sequence, a '+' line "
-                    f"and the quality)",
-                    count - 1,
-                    count,
-                )
+                raise self._error(self._ends_before_plus(rec_no, i, j, seq_parts), count - 1, count)
             s, e = starts[j], ends[j]
             c = data[s] if e > s else -1
             if c == 43:
@@ -430,9 +498,16 @@ class FastqParser:
             if k >= count:
                 if not final:
                     return None, i
+                cut = ""
+                if self.unterminated:
+                    cut = (
+                        " (the file stops inside its '+' line)"
+                        if k == j + 1
+                        else " (the file stops inside a quality line)"
+                    )
                 raise self._error(
                     f"file ends inside record {rec_no}: its quality has {qlen} of "
-                    f"{len(seq)} characters",
+                    f"{len(seq)} characters{cut}",
                     count - 1,
                     count,
                 )
@@ -487,12 +562,8 @@ class FastqParser:
                 acc += len(part)
                 line += 1
             b = bad[0]
-            if 33 <= b < self.offset:
-                msg = (
-                    f"quality character {chr(b)!r} (ASCII {b}) at position {pos + 1} is "
-                    f"below the phred+{self.offset} offset: is this phred+33 data? read it "
-                    "with quality_offset=33"
-                )
+            if 33 <= b < self.lowest:
+                msg = self._low_quality_message(b, pos, qual)
             else:
                 msg = (
                     f"unexpected {_show(b)} in quality at position {pos + 1}: quality "
@@ -503,7 +574,7 @@ class FastqParser:
             raise self._error(
                 f"quality length {qlen} differs from sequence length {len(seq)}", k - 1, k
             )
-        if self.offset != 33:
+        if self.encoding != "phred33":
             qual = qual.translate(self._qual_shift)
         if j - i > 2 or k - j > 2:
             self.slow = True  # wrapped records: stay on this path
@@ -511,6 +582,56 @@ class FastqParser:
         if m is None:
             return (seq, qual, header, b""), k
         return (seq, qual, header[: m.start()], header[m.start() + 1 :]), k
+
+    def _ends_before_plus(self, rec_no: int, i: int, j: int, seq_parts: list[bytes]) -> str:
+        """What is missing when the file ends before record ``rec_no`` has a '+' line
+        (its header is line ``i``; lines ``i + 1 .. j - 1`` came after it)."""
+        layout = (
+            "a FASTQ record is an '@' header line, the sequence, a '+' line and the quality"
+        )
+        if j == i + 1:
+            if self.unterminated:
+                return (
+                    f"file ends inside the header line of record {rec_no} (no newline after "
+                    f"it): the record has no sequence, '+' or quality line; the file is "
+                    f"probably truncated ({layout})"
+                )
+            return (
+                f"file ends after the header line of record {rec_no}: the record has no "
+                f"sequence, '+' or quality line ({layout})"
+            )
+        if not any(seq_parts):
+            return (
+                f"file ends after the header line of record {rec_no} and a blank line: the "
+                f"record has no sequence, '+' or quality line ({layout})"
+            )
+        where = " (the file stops inside a sequence line)" if self.unterminated else ""
+        return (
+            f"file ends inside record {rec_no}: no '+' line after its sequence{where} "
+            f"({layout})"
+        )
+
+    def _low_quality_message(self, b: int, pos: int, qual: bytes) -> str:
+        """Why quality byte ``b`` (printable, below the encoding's range) is wrong, and
+        which encoding the record's qualities fit instead."""
+        where = f"quality character {chr(b)!r} (ASCII {b}) at position {pos + 1}"
+        lowest = min(c for c in qual if c >= 33)
+        if self.encoding == "solexa":
+            return (
+                f"{where} is below the Solexa range (';' = -5 is the lowest Solexa score): "
+                "is this phred+33 data? read it with quality_offset=33"
+            )
+        if lowest >= 59:
+            # scores -5..-1 at offset 64: what Solexa files hold (phred+64 stops at 0)
+            return (
+                f"{where} is below the phred+64 offset (score {b - 64}): the file may be "
+                "Solexa-encoded (Illumina 1.0-1.2, scores from -5 at ';'); read it with "
+                "quality_format='solexa'"
+            )
+        return (
+            f"{where} is below the phred+64 offset: is this phred+33 data? read it "
+            "with quality_offset=33"
+        )
 
     def _check_text(self, header: bytes, what: str, line: int, resume: int) -> None:
         bad = [b for b in header if (b < 32 and b != 9) or b == 127]

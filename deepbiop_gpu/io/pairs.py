@@ -96,6 +96,7 @@ def read_pairs(
     *,
     format: str | None = None,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
@@ -106,7 +107,7 @@ def read_pairs(
     ----------
     r1, r2 : str or PathLike
         The two files (any format :func:`~deepbiop_gpu.read` accepts).
-    format, quality_offset, on_error, block_size, threads
+    format, quality_offset, quality_format, on_error, block_size, threads
         As in :func:`~deepbiop_gpu.read`, for both files.  With
         ``on_error="skip"`` a record skipped in one file shifts the pairing,
         which the name check then reports: pairs are never silently
@@ -132,6 +133,7 @@ def read_pairs(
     kw = dict(
         format=format,
         quality_offset=quality_offset,
+        quality_format=quality_format,
         on_error=on_error,
         block_size=block_size,
         threads=threads,
@@ -149,6 +151,7 @@ def iter_pair_chunks(
     *,
     format: str | None = None,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
@@ -164,7 +167,7 @@ def iter_pair_chunks(
     r1, r2 : str or PathLike
     reads_per_chunk : int
         Pairs per chunk (the last chunk holds the rest).
-    format, quality_offset, on_error, block_size, threads
+    format, quality_offset, quality_format, on_error, block_size, threads
         As in :func:`~deepbiop_gpu.iter_chunks`.
 
     Yields
@@ -181,6 +184,7 @@ def iter_pair_chunks(
     kw = dict(
         format=format,
         quality_offset=quality_offset,
+        quality_format=quality_format,
         on_error=on_error,
         block_size=block_size,
         threads=threads,

@@ -16,6 +16,7 @@ def read(
     *,
     format: str | None = None,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     reference: str | os.PathLike[str] | None = None,
     as_sequenced: bool = True,
@@ -26,8 +27,10 @@ def read(
 ) -> PackedReads:
     """Read every read of a FASTQ / FASTA / SAM / BAM / CRAM file.
 
-    The format (and the compression: plain, gzip, multi-member gzip, BGZF) is
-    detected from the file's bytes, never from its name.
+    The format (and the compression: plain, gzip, multi-member gzip, BGZF,
+    bzip2, xz or zstd, multi-stream included) is detected from the file's
+    bytes, never from its name.  zstd needs the ``zstandard`` package
+    (``pip install "deepbiop-gpu[zstd]"``); without it the error says so.
 
     Parameters
     ----------
@@ -39,6 +42,15 @@ def read(
         FASTQ quality encoding.  64 is for Illumina 1.3-1.7 files; their
         qualities are converted to phred+33.  A quality character below the
         offset is a :class:`~deepbiop_gpu.FormatError`.
+    quality_format : {"phred33", "phred64", "solexa"}, optional
+        The same choice by name, plus ``"solexa"``: Solexa / Illumina 1.0-1.2
+        files (offset 64, log-odds scores from -5) are converted to Phred
+        with ``Q = round(10 * log10(10 ** (S / 10) + 1))``, so qualities are
+        phred+33 downstream whatever the input.  Overrides ``quality_offset``.
+        Solexa files can only be recognised by their negative scores (``;``
+        to ``?``): reading one as phred+64 stops there with an error saying
+        so; a Solexa file with no negative score reads as phred+64 without
+        error (for scores >= 10 both give the same Phred values).
     on_error : {"raise", "skip"}
         ``"raise"``: the first malformed record raises
         :class:`~deepbiop_gpu.FormatError`.  ``"skip"`` (FASTQ / FASTA): drop
@@ -90,6 +102,7 @@ def read(
         None,
         format=format,
         quality_offset=quality_offset,
+        quality_format=quality_format,
         on_error=on_error,
         reference=reference,
         as_sequenced=as_sequenced,
@@ -106,18 +119,19 @@ def read_fastx(
     *,
     format: str | None = None,
     quality_offset: int = 33,
+    quality_format: str | None = None,
     on_error: str = "raise",
     block_size: int = DEFAULT_BLOCK_SIZE,
     threads: int = 1,
 ) -> PackedReads:
-    """Read a FASTQ or FASTA file (plain, gzip or BGZF); see :func:`read`.
+    """Read a FASTQ or FASTA file (any compression :func:`read` takes); see :func:`read`.
 
     Parameters
     ----------
     path : str or PathLike
     format : {"fastq", "fasta"}, optional
         Expected format; detected from the bytes when ``None``.
-    quality_offset, on_error, block_size, threads
+    quality_offset, quality_format, on_error, block_size, threads
         As in :func:`read`.
 
     Returns
@@ -143,6 +157,7 @@ def read_fastx(
         None,
         format=format,
         quality_offset=quality_offset,
+        quality_format=quality_format,
         on_error=on_error,
         block_size=block_size,
         threads=threads,

@@ -1,13 +1,15 @@
 """Tell a file's format and compression from its bytes, never from its name.
 
 Compression: gzip (``1f 8b``), BGZF (gzip whose first member carries the
-``BC`` extra subfield), or none.  bzip2, xz and zstd are recognised only to
-say so in the error.  Format, from the (decompressed) first bytes:
+``BC`` extra subfield), bzip2 (``BZh``), xz (``fd 37 7a 58 5a 00``), zstd
+(``28 b5 2f fd``; needs the optional ``zstandard`` package) or none.
+Format, from the (decompressed) first bytes:
 
 * ``BAM\\1`` → BAM; ``CRAM`` → CRAM;
 * ``@HD\\t`` / ``@SQ\\t`` / ``@RG\\t`` / ``@PG\\t`` / ``@CO\\t``, or a first
   line of 11+ tab-separated fields with a numeric FLAG → SAM;
-* ``@`` → FASTQ; ``>`` → FASTA (blank lines before are ignored);
+* ``@`` → FASTQ; ``>`` → FASTA (blank lines before are ignored, and so are
+  ``#`` comment lines before a FASTA header);
 * no bytes at all → ``"empty"``.
 """
 
@@ -19,8 +21,9 @@ import re
 import zlib
 
 from ..errors import CompressionError, UnknownFormatError
+from .compression import MAGIC, StreamReader, _describe
 
-__all__ = ["Detected", "detect", "FORMATS", "BGZF_EOF", "check_bgzf_eof"]
+__all__ = ["Detected", "detect", "compression_of", "FORMATS", "BGZF_EOF", "check_bgzf_eof"]
 
 FORMATS = ("fastq", "fasta", "sam", "bam", "cram")
 
@@ -40,7 +43,7 @@ class Detected:
     format : str
         ``"fastq"``, ``"fasta"``, ``"sam"``, ``"bam"``, ``"cram"`` or ``"empty"``.
     compression : str
-        ``"none"``, ``"gzip"`` or ``"bgzf"``.
+        ``"none"``, ``"gzip"``, ``"bgzf"``, ``"bzip2"``, ``"xz"`` or ``"zstd"``.
     """
 
     format: str
@@ -62,6 +65,13 @@ def _content_format(content: bytes, path: str, compression: str) -> str:
     if content.startswith(b"BAM\x01"):
         return "bam"
     text = content.lstrip(b"\r\n")
+    if text[:1] == b"#":  # FASTA comment lines (old FASTA files; dnaio and pysam skip them)
+        rest = text
+        while rest[:1] == b"#":
+            nl = rest.find(b"\n")
+            rest = rest[nl + 1 :].lstrip(b"\r\n") if nl >= 0 else b""
+        if not rest or rest[:1] == b">":
+            return "fasta"
     if not text:
         return "empty"
     if text[:1] == b"@":
@@ -70,7 +80,8 @@ def _content_format(content: bytes, path: str, compression: str) -> str:
         return "fasta"
     if _looks_like_sam_record(text):
         return "sam"
-    what = "gzip-compressed data" if compression != "none" else "it"
+    name = "gzip" if compression == "bgzf" else compression
+    what = f"{name}-compressed data" if compression != "none" else "it"
     raise UnknownFormatError(
         f"cannot tell the format: {what} starts with {text[:24]!r}; expected FASTQ "
         "('@' header), FASTA ('>' header), SAM, BAM or CRAM",
@@ -119,8 +130,10 @@ def detect(path: str | os.PathLike[str]) -> Detected:
                     if not d.eof:
                         raise CompressionError(
                             "gzip data ends unexpectedly: the file is truncated; "
-                            "re-download or re-compress it",
+                            "re-download or re-compress it (the data stops after 0 "
+                            "complete records)",
                             path=path,
+                            record=1,
                         )
                     rest = d.unused_data
                     d = zlib.decompressobj(31)
@@ -134,18 +147,39 @@ def detect(path: str | os.PathLike[str]) -> Detected:
         return Detected(_content_format(content, path, compression), compression)
     if head[:4] == b"CRAM":
         return Detected("cram", "none")
-    for magic, name, tool in (
-        (b"BZh", "bzip2", "bunzip2"),
-        (b"\xfd7zXZ\x00", "xz", "unxz"),
-        (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
-    ):
-        if head.startswith(magic):
-            raise UnknownFormatError(
-                f"{name}-compressed file: not supported, decompress it first ({tool}) "
-                "or recompress it with gzip / bgzip",
+    compression = compression_of(head)
+    if compression != "none":
+        reader = StreamReader(path, compression)
+        try:
+            content = b"".join(reader.read_pieces(_SNIFF_BYTES))
+        except (EOFError, OSError) as exc:
+            # nothing could be decompressed: the data stops before the first record
+            raise CompressionError(
+                f"{_describe(exc, compression)} (the data stops after 0 complete records)",
                 path=path,
-            )
+                record=1,
+            ) from None
+        finally:
+            reader.close()
+        return Detected(_content_format(content, path, compression), compression)
     return Detected(_content_format(head, path, "none"), "none")
+
+
+def compression_of(head: bytes) -> str:
+    """The compression named by a file's first bytes (``"none"`` when none is).
+
+    BGZF is reported as ``"gzip"`` here (:func:`detect` tells them apart).
+
+    Examples
+    --------
+    >>> import bz2
+    >>> compression_of(bz2.compress(b"@r")), compression_of(b"@r1\\n")
+    ('bzip2', 'none')
+    """
+    for name, magic in MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return "none"
 
 
 def check_bgzf_eof(path: str | os.PathLike[str], what: str = "BGZF") -> None:

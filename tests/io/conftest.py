@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 from pathlib import Path
 
 import pysam
@@ -64,7 +66,8 @@ def records_of(reads) -> list[tuple[str, str, bytes, bytes | None]]:
 
 
 def write_compressed(path: Path, data: bytes, compression: str, members: int = 2) -> Path:
-    """Write ``data`` plain, as one gzip member, as several members, or as BGZF."""
+    """Write ``data`` plain, as one gzip member, as several members, as BGZF, or as
+    multi-stream bzip2 / xz / zstd."""
     if compression == "none":
         path.write_bytes(data)
     elif compression == "gzip":
@@ -76,6 +79,19 @@ def write_compressed(path: Path, data: bytes, compression: str, members: int = 2
     elif compression == "bgzf":
         with pysam.BGZFile(str(path), "wb") as fh:
             fh.write(data)
+    elif compression in ("bzip2", "xz", "zstd"):
+        # several streams (frames), cut anywhere, as parallel compressors write them
+        step = max(1, -(-len(data) // members))
+        parts = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
+        if compression == "bzip2":
+            packed = [bz2.compress(p) for p in parts]
+        elif compression == "xz":
+            packed = [lzma.compress(p, preset=0) for p in parts]
+        else:
+            import zstandard
+
+            packed = [zstandard.ZstdCompressor(write_checksum=True).compress(p) for p in parts]
+        path.write_bytes(b"".join(packed))
     else:
         raise ValueError(compression)
     return path

@@ -22,7 +22,13 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-COMPRESSIONS = ["none", "gzip", "multigzip", "bgzf"]
+COMPRESSIONS = ["none", "gzip", "multigzip", "bgzf", "bzip2", "xz"]
+try:
+    import zstandard  # noqa: F401  (the [test] extra installs it)
+
+    COMPRESSIONS.append("zstd")
+except ImportError:  # pragma: no cover
+    pass
 
 name_chars = st.characters(min_codepoint=33, max_codepoint=126)
 desc_chars = st.sampled_from("abcXYZ019 _-:=/|\t")
