@@ -9,6 +9,7 @@ key             value                           notes
 ``lengths``     ``int32 [B]``                   bases of each read inside ``Lmax``
 ``qualities``   ``uint8 [B, Lmax]``             phred+33 ASCII; absent for FASTA
 ``index``       ``int64 [B]``                   sample index: keys the random ops
+                                                (absent when the samples have none)
 ``names``       ``list[str]``
 ``labels``      ``int64/float32 [B]`` or list   when the dataset has labels
 ``epoch``       ``int``                         when known (seeds the random ops)
@@ -29,7 +30,7 @@ import torch
 
 from ..packed import pad_ragged
 
-__all__ = ["Collate", "default_collate", "batch_width"]
+__all__ = ["Collate", "default_collate", "batch_width", "sample_indices"]
 
 
 def batch_width(lengths: torch.Tensor | np.ndarray, max_len: int | None, multiple_of: int) -> int:
@@ -48,6 +49,33 @@ def _stack_labels(labels: list[Any]) -> torch.Tensor | list[Any]:
     if all(isinstance(v, float | int) for v in labels):
         return torch.tensor(labels, dtype=torch.float32)
     return list(labels)
+
+
+def sample_indices(samples: Sequence[Mapping[str, Any]]) -> torch.Tensor | None:
+    """``int64 [B]``: the samples' ``"index"``, checked here on the host; None if no sample has one.
+
+    The random transforms key their draws on these indices, so a missing or
+    negative one would give reads the same random numbers.  The check runs
+    before the batch reaches the device, where checking values would cost a
+    host synchronisation: without an ``"index"`` the batch has no ``index``
+    and a random transform raises on any device; a negative index, or an
+    index on some samples only, raises here.
+    """
+    raw = [s.get("index") for s in samples]
+    if raw and all(v is None for v in raw):
+        return None
+    values = []
+    for i, v in enumerate(raw):
+        if v is None:
+            raise ValueError(f"sample {i} of the batch has no 'index' but others have one")
+        v = int(v)
+        if v < 0:
+            raise ValueError(
+                f"sample {i} of the batch has index {v}: sample indices must be >= 0 "
+                "(they key the random transforms)"
+            )
+        values.append(v)
+    return torch.tensor(values, dtype=torch.int64)
 
 
 class Collate:
@@ -107,7 +135,9 @@ class Collate:
         if quals and all(q is not None for q in quals):
             qflat = torch.cat([torch.as_tensor(q, dtype=torch.uint8).reshape(-1) for q in quals])
             batch["qualities"] = pad_ragged(qflat, starts, lengths, width)
-        batch["index"] = torch.tensor([int(s.get("index", -1)) for s in samples], dtype=torch.int64)
+        index = sample_indices(samples)
+        if index is not None:
+            batch["index"] = index
         batch["names"] = [s.get("name", "") for s in samples]
         if samples and all("label" in s for s in samples):
             batch["labels"] = _stack_labels([s["label"] for s in samples])
