@@ -19,7 +19,7 @@ import functools
 import torch
 
 from ._checks import check_batch, check_int
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import code_table
 
@@ -124,7 +124,9 @@ def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> to
     if use_triton(seqs):
         from deepbiop_gpu.kernels.integer import integer_triton
 
-        return integer_triton(seqs, lengths, pad_value)
+        out = run_triton(integer_triton, seqs, lengths, pad_value)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("integer"):
         out = _integer_numba(seqs, lengths, pad_value)
         if out is not None:

@@ -30,7 +30,7 @@ import functools
 import torch
 
 from ._checks import check_batch
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import BASE_CODES
 from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows, lookup_loop
@@ -211,7 +211,9 @@ def _one_hot_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.one_hot import one_hot_triton
 
-        return one_hot_triton(seqs, lengths, dtype, layout, unknown)
+        out = run_triton(one_hot_triton, seqs, lengths, dtype, layout, unknown)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("one_hot"):
         out = _one_hot_numba(seqs, lengths, dtype, layout, unknown)
         if out is not None:
