@@ -35,6 +35,7 @@ from .data import (
 from .errors import DeepBiopError, FormatError, UnknownFormatError
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
+from .ops._dispatch import triton_usable
 from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
 from .summary import Summary, summarize
@@ -93,4 +94,6 @@ __all__ = [
     "OneHotEncoder",
     "ReverseComplement",
     "Sampler",
+    # devices
+    "triton_usable",
 ]
