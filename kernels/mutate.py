@@ -6,8 +6,9 @@ import triton.language as tl
 
 from deepbiop_gpu.ops._philox import STREAM_MUTATE
 
-from ._codes import acgt_byte, acgt_code
+from ._codes import acgt_byte, acgt_code, tile_rows_cols
 from ._config import tile_config
+from ._launch import launch
 from ._random import read_philox
 
 DRAW_TILE = 1024  # Philox calls per program (4 words each: 4096 positions)
@@ -31,14 +32,13 @@ def _mutate_lane(
     tl.store(out_ptr + rows[:, None] * stride_o + pos, y.to(tl.uint8), mask=in_bounds)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "threshold", "divisor", "seed", "epoch"])
 def mutate_kernel(
     seq_ptr, len_ptr, idx_ptr, out_ptr, B, L, stride_s, stride_o,
     threshold, divisor, seed, epoch,
     STREAM: tl.constexpr, ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    draws = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
+    rows, draws = tile_rows_cols(tl.cdiv(L, 4), ROWS, BLOCK_D)
     row_ok = rows < B
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     lens = tl.minimum(tl.maximum(lens, 0), L)  # values are unchecked on the GPU
@@ -78,7 +78,8 @@ def mutate_triton(
         return out
     D = triton.cdiv(L, 4)
     cfg = tile_config(D, tile=DRAW_TILE)
-    mutate_kernel[cfg.grid(B, D)](
+    launch(
+        mutate_kernel, cfg.grid(B, D, "L / 4"),
         seqs, lengths, index, out, B, L, seqs.stride(0), out.stride(0),
         threshold, max(threshold, 1), seed, epoch,
         STREAM=STREAM_MUTATE, ROWS=cfg.rows, BLOCK_D=cfg.block_l, num_warps=cfg.num_warps,
