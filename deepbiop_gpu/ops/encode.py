@@ -43,6 +43,7 @@ def _encode_numba(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | N
 
 @torch.library.custom_op("deepbiop_gpu::encode", mutates_args=())
 def _encode_op(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.encode import encode_triton
 
@@ -58,7 +59,7 @@ def _encode_op(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 @_encode_op.register_fake
 def _(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(seqs)
+    return torch.empty_like(seqs, memory_format=torch.contiguous_format)
 
 
 def encode(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -121,6 +121,7 @@ def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int):
 
 @torch.library.custom_op("deepbiop_gpu::integer", mutates_args=())
 def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
+    seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.integer import integer_triton
 
@@ -136,7 +137,7 @@ def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> to
 
 @_integer_op.register_fake
 def _(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
-    return torch.empty_like(seqs, dtype=torch.int64)
+    return torch.empty_like(seqs, dtype=torch.int64, memory_format=torch.contiguous_format)
 
 
 def integer(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> torch.Tensor:

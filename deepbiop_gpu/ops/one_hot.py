@@ -208,6 +208,7 @@ def _out_shape(seqs: torch.Tensor, layout: str):
 def _one_hot_op(
     seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
 ) -> torch.Tensor:
+    seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.one_hot import one_hot_triton
 
