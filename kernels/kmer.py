@@ -12,10 +12,10 @@ import triton
 import triton.language as tl
 
 from ._codes import base_code, tile_rows_cols
-from ._config import tile_config
+from ._config import TileConfig, tile_config
 from ._launch import launch
 
-KMER_TILE = 1024  # windows per program
+KMER_TILE = 1024  # windows per program (k <= 16; half of it beyond, see kmer_tile)
 
 # SplitMix64 constants as signed int64 (same bits as the uint64 constants)
 GOLDEN = tl.constexpr(-7046029254386353131)  # 0x9E3779B97F4A7C15
@@ -96,6 +96,18 @@ def kmer_counts_kernel(
     tl.atomic_add(counts_ptr + rows[:, None] * stride_c + ids, ones, mask=count, sem="relaxed")
 
 
+def kmer_tile(W: int, k: int) -> TileConfig:
+    """Tile of ``W`` windows of ``k`` bases: 1024 windows a program up to k = 16, 512 beyond.
+
+    The ``k`` loads of a window are unrolled; at k >= 24 with 8 windows a
+    thread (1024 windows, 4 warps) that needed 255 registers and 0.6-1.2 kB
+    of spill (sm_90, ``cuobjdump -res-usage``); 4 windows a thread need at
+    most ~170 and no spill (tests/ops/test_aot_resources.py).
+    """
+    tile = KMER_TILE if k <= 16 else KMER_TILE // 2
+    return tile_config(W, tile=tile, max_block_l=tile)
+
+
 def _num_windows(L: int, k: int, stride: int) -> int:
     return max((L - k) // stride + 1, 0)
 
@@ -113,7 +125,7 @@ def kmer_ids_triton(
     if B == 0 or W == 0:
         return out
     hashed = buckets is not None and 4**k > buckets
-    cfg = tile_config(W, tile=KMER_TILE)
+    cfg = kmer_tile(W, k)
     launch(
         kmer_ids_kernel, cfg.grid(B, W, "the number of windows W"),
         seqs, lengths, out, B, L, W, seqs.stride(0), out.stride(0), stride,
