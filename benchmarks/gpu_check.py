@@ -555,10 +555,18 @@ def timing_cases(lane: Lane):
             s, n, i = batch(B, L)
             return lambda: ops.kmer_counts(s, n, 4), s.nbytes + n.nbytes, B * 256 * 4
 
+        def counts_poly_a_make(B, L):
+            # every window adds to one counter: the worst case of kmer_counts' atomics
+            # (issue 17, finding 11), next to the random reads above
+            s = torch.full((B, L), 65, dtype=torch.uint8, device=dev)
+            n = torch.full((B,), L, dtype=torch.int32, device=dev)
+            return lambda: ops.kmer_counts(s, n, 4), s.nbytes + n.nbytes, B * 256 * 4
+
         cases += [
             (f"crop random {w}", L, crop_make, w + 12),
             (f"take_windows {w}", L, take_make, w),
             ("kmer_counts k=4", L, counts_make, 1024),
+            ("kmer_counts k=4 poly-A", L, counts_poly_a_make, 1024),
         ]
 
     def gate_make(B, L):
