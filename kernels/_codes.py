@@ -42,7 +42,10 @@ def row_tile(seq_ptr, len_ptr, B, L, stride_s, ROWS: tl.constexpr, BLOCK_L: tl.c
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     in_bounds = row_ok[:, None] & (cols[None, :] < L)
     inside = in_bounds & (cols[None, :] < lens[:, None])
-    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=inside, other=0)
+    # the load is masked by the batch's bounds only (the padding bytes lie inside the
+    # [B, L] allocation): a per-read mask would stop the compiler vectorising it
+    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=in_bounds, other=0)
+    b = tl.where(inside, b, 0)
     return rows, cols, in_bounds, inside, b
 
 

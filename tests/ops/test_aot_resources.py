@@ -44,7 +44,11 @@ def _byte_kernel_signature(fn, consts, pointers):
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
 @pytest.mark.parametrize("kernel", ["encode", "reverse_complement", "one_hot NCL", "one_hot NLC"])
 def test_stores_are_vectorised_at_long_reads(kernel):
-    """L = 10,000 with 16-byte aligned pointers and strides: 16-byte stores (st.global.v4)."""
+    """L = 10,000 with 16-byte aligned pointers and strides: 16-byte stores and loads (.v4).
+
+    (At L = 10,008, not a multiple of 16, the same kernels store byte by byte:
+    ``Collate(multiple_of=16)`` gives CUDA batches the wider stores.)
+    """
     L = 10_000
     c = tile_config(L)
     divisible = ["seq_ptr", "len_ptr", "out_ptr", "L", "stride_s", "stride_o"]
@@ -75,3 +79,9 @@ def test_stores_are_vectorised_at_long_reads(kernel):
     compiled = compile_for_cuda(fn, sig, consts, num_warps=c.num_warps, divisible=divisible)
     stores = ptx_memory_ops(compiled, "st.global")
     assert any(op.startswith("st.global.v4") for op in stores), sorted(set(stores))
+    if kernel != "reverse_complement":  # rc reads each row backwards
+        # the read-length mask is applied after the load (row_tile): the bytes come in vector
+        # loads (16 bytes a thread; 8 for one_hot, whose tile gives a thread 8 bases)
+        loads = ptx_memory_ops(compiled, "ld.global")
+        assert any(op.startswith(("ld.global.v4", "ld.global.v2")) for op in loads), loads
+        assert not any(op.endswith((".b8", ".u8")) for op in loads), sorted(set(loads))
