@@ -85,3 +85,26 @@ def test_stores_are_vectorised_at_long_reads(kernel):
         loads = ptx_memory_ops(compiled, "ld.global")
         assert any(op.startswith(("ld.global.v4", "ld.global.v2")) for op in loads), loads
         assert not any(op.endswith((".b8", ".u8")) for op in loads), sorted(set(loads))
+
+
+@pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
+def test_mutate_moves_bytes_in_vectors_at_long_reads():
+    """The four Philox words of a draw are interleaved into one tile of contiguous positions.
+
+    (Before: four stride-4 lanes, 32 ``ld.global.b8`` and 32 ``st.global.b8`` a thread.)
+    """
+    from deepbiop_gpu.kernels.mutate import DRAW_TILE, mutate_kernel
+    from deepbiop_gpu.ops._philox import STREAM_MUTATE
+
+    c = tile_config(10_000 // 4, tile=DRAW_TILE)
+    consts = {"STREAM": STREAM_MUTATE, "ROWS": c.rows, "BLOCK_D": c.block_l}
+    types = {"seq_ptr": "*u8", "len_ptr": "*i32", "idx_ptr": "*i64", "out_ptr": "*u8",
+             "threshold": "i64", "seed": "i64"}
+    sig = {a: "constexpr" if a in consts else types.get(a, "i32") for a in mutate_kernel.arg_names}
+    divisible = ["seq_ptr", "len_ptr", "idx_ptr", "out_ptr", "L", "stride_s", "stride_o"]
+    compiled = compile_for_cuda(mutate_kernel, sig, consts, num_warps=c.num_warps,
+                                divisible=divisible)
+    stores, loads = ptx_memory_ops(compiled, "st.global"), ptx_memory_ops(compiled, "ld.global")
+    assert "st.global.b8" not in stores and any(s.startswith("st.global.v4") for s in stores), stores
+    assert "ld.global.b8" not in loads and any(s.startswith("ld.global.v4") for s in loads), loads
+    assert all(stack == 0 for _, stack in resource_usage(compiled))
