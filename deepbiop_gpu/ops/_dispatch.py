@@ -56,9 +56,9 @@ def _c_compiler_problem() -> str | None:
     cc = os.environ.get("CC")
     if cc:
         return None if shutil.which(cc) else f"CC={cc} is not an executable on PATH"
-    if shutil.which("gcc") or shutil.which("clang") or shutil.which("cc"):
+    if shutil.which("gcc") or shutil.which("clang"):
         return None
-    return "no C compiler (gcc, clang or $CC) is on PATH"
+    return "no C compiler (gcc or clang on PATH, or $CC) was found"
 
 
 def _python_headers_problem() -> str | None:
