@@ -38,6 +38,7 @@ from .io import *  # noqa: F403
 from .io import __all__ as _io_all
 from .numpy_export import export_numpy
 from .ops.simulate_qualities import simulate_qualities
+from .ops._dispatch import triton_usable
 from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
 from .quality_models import QualityModel
@@ -106,6 +107,8 @@ __all__ = [
     "OneHotEncoder",
     "ReverseComplement",
     "Sampler",
+    # devices
+    "triton_usable",
 ]
 
 # per-sample pipelines (issue 15): samples that declare their pad values, the processed-sample cache

@@ -1,7 +1,31 @@
-"""Device helpers shared by the kernels: a row tile of the batch, base codes, complements."""
+"""Device helpers shared by the kernels: a tile's place in the grid, a row tile of the
+batch, base codes, complements."""
 
 import triton
 import triton.language as tl
+
+
+@triton.jit
+def tile_blocks(width, BLOCK: tl.constexpr):
+    """``(row block, column block)`` of this program (int64) in a flat grid (see below)."""
+    n_cols = tl.maximum(tl.cdiv(width, BLOCK), 1).to(tl.int64)
+    pid = tl.program_id(0).to(tl.int64)
+    return pid // n_cols, pid % n_cols
+
+
+@triton.jit
+def tile_rows_cols(width, ROWS: tl.constexpr, BLOCK: tl.constexpr):
+    """Row and column numbers (int64) of this program's ``ROWS x BLOCK`` tile.
+
+    Grids are flat (``TileConfig.grid``): axis 0 numbers the tiles row block
+    by row block, ``cdiv(width, BLOCK)`` column blocks each (at least one), so
+    neither the batch size nor the read length meets the 65535 limit of the
+    other grid axes.
+    """
+    row_block, col_block = tile_blocks(width, BLOCK)
+    rows = row_block * ROWS + tl.arange(0, ROWS)
+    cols = col_block * BLOCK + tl.arange(0, BLOCK)
+    return rows, cols
 
 
 @triton.jit
@@ -11,14 +35,17 @@ def row_tile(seq_ptr, len_ptr, B, L, stride_s, ROWS: tl.constexpr, BLOCK_L: tl.c
     Returns ``(rows, cols, in_bounds, inside, bytes)``: the tile's row and
     column numbers, which of its positions fall in ``[B, L]``, which fall
     inside their read (``col < length``), and the bytes there (0 elsewhere).
+    The launch grid is ``TileConfig.grid(B, L)`` (see :func:`tile_rows_cols`).
     """
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    cols = tl.program_id(1).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
+    rows, cols = tile_rows_cols(L, ROWS, BLOCK_L)
     row_ok = rows < B
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     in_bounds = row_ok[:, None] & (cols[None, :] < L)
     inside = in_bounds & (cols[None, :] < lens[:, None])
-    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=inside, other=0)
+    # the load is masked by the batch's bounds only (the padding bytes lie inside the
+    # [B, L] allocation): a per-read mask would stop the compiler vectorising it
+    b = tl.load(seq_ptr + rows[:, None] * stride_s + cols[None, :], mask=in_bounds, other=0)
+    b = tl.where(inside, b, 0)
     return rows, cols, in_bounds, inside, b
 
 

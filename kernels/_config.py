@@ -6,15 +6,36 @@ batch: ``BLOCK_L`` is the next power of two of ``L`` (at most
 :data:`MAX_BLOCK_L`, more columns go to more programs), and ``ROWS`` fills the
 tile up to :data:`TILE` elements, so short reads (L = 150) get many rows per
 program and long reads (L = 10,000) few.
+
+Grids are flat: axis 0 numbers the tiles row block by row block (the
+kernels recover both block numbers with ``//`` and ``%``, see
+``_codes.tile_rows_cols``), so reads of any length (a chromosome too) and
+batches of any size fit CUDA's limits (2**31 - 1 on axis 0; axes 1 and 2,
+capped at 65535, are not used).
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_BLOCK_L", "TILE", "MAX_GRID_Y", "TileConfig", "tile_config", "cdiv", "next_pow2"]
+__all__ = [
+    "MAX_BLOCK_L", "TILE", "MAX_GRID_X", "MAX_GRID_Y", "TileConfig", "tile_config", "cdiv",
+    "flat_grid", "next_pow2",
+]
 
 MAX_BLOCK_L = 1024
 TILE = 4096
-MAX_GRID_Y = 65535  # CUDA's limit on the second grid dimension
+MAX_GRID_X = 2**31 - 1  # CUDA's limit on the first grid dimension
+MAX_GRID_Y = 65535  # CUDA's limit on the second and third (unused: grids are flat)
+
+
+def flat_grid(programs: int, what: str) -> tuple[int]:
+    """``(programs,)`` (at least 1) for a flat grid; raises beyond CUDA's axis-0 limit."""
+    programs = max(1, programs)
+    if programs > MAX_GRID_X:
+        raise ValueError(
+            f"{what} needs {programs} programs, more than one launch allows ({MAX_GRID_X}): "
+            "split the batch"
+        )
+    return (programs,)
 
 
 class TileConfig:
@@ -25,13 +46,15 @@ class TileConfig:
         self.block_l = block_l
         self.num_warps = num_warps
 
-    def grid(self, batch: int, length: int) -> tuple[int, int]:
-        cols = cdiv(length, self.block_l)
-        if cols > MAX_GRID_Y:
-            raise ValueError(
-                f"L = {length} needs {cols} column blocks, more than the grid allows ({MAX_GRID_Y})"
-            )
-        return (max(1, cdiv(batch, self.rows)), max(1, cols))
+    def grid(self, batch: int, length: int, name: str = "L") -> tuple[int]:
+        """Flat grid over ``batch`` rows and ``length`` columns (``name`` for errors).
+
+        Program ``p`` covers row block ``p // n`` and column block ``p % n``,
+        ``n = max(1, cdiv(length, block_l))`` (``_codes.tile_rows_cols``).
+        """
+        row_blocks = max(1, cdiv(batch, self.rows))
+        col_blocks = max(1, cdiv(length, self.block_l))
+        return flat_grid(row_blocks * col_blocks, f"a batch of B = {batch} and {name} = {length}")
 
     def __repr__(self) -> str:
         return f"TileConfig(rows={self.rows}, block_l={self.block_l}, num_warps={self.num_warps})"

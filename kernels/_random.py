@@ -8,6 +8,9 @@ import torch
 import triton
 import triton.language as tl
 
+from ._config import cdiv, flat_grid
+from ._launch import launch
+
 
 @triton.jit
 def read_philox(seed, draw, index, epoch, stream: tl.constexpr):
@@ -30,7 +33,7 @@ def read_philox(seed, draw, index, epoch, stream: tl.constexpr):
 # --- per-read Bernoulli gate (issue 3) ---------------------------------------
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "threshold", "seed", "epoch"])
 def bernoulli_gate_kernel(
     idx_ptr, out_ptr, B, threshold, seed, epoch,
     STREAM: tl.constexpr, BLOCK: tl.constexpr,
@@ -54,7 +57,8 @@ def bernoulli_gate_triton(
     if B == 0:
         return out.view(torch.bool)
     block = 256
-    bernoulli_gate_kernel[(triton.cdiv(B, block),)](
+    launch(
+        bernoulli_gate_kernel, flat_grid(cdiv(B, block), f"a batch of B = {B}"),
         index, out, B, threshold, seed, epoch, STREAM=stream, BLOCK=block,
     )
     return out.view(torch.bool)

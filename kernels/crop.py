@@ -7,13 +7,15 @@ import triton.language as tl
 from deepbiop_gpu.ops._philox import STREAM_CROP
 
 from ._config import tile_config
+from ._launch import launch
+from ._codes import tile_blocks
 from ._random import read_philox
 
 MODE_IDS = {"random": 0, "start": 1, "center": 2, "end": 3}
 GIVEN_STARTS = -1  # take_windows: the starts come in, not out
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "seed", "epoch"])
 def crop_kernel(
     seq_ptr, len_ptr, idx_ptr, start_ptr, newlen_ptr, out_ptr,
     B, L, W, stride_s, stride_o, seed, epoch,
@@ -25,8 +27,9 @@ def crop_kernel(
     from the read lengths (and stores them, once per row); ``MODE == -1``
     loads them (``len_ptr`` then holds the window lengths).
     """
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    cols = tl.program_id(1).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
+    row_block, col_block = tile_blocks(W, BLOCK_W)
+    rows = row_block * ROWS + tl.arange(0, ROWS)
+    cols = col_block * BLOCK_W + tl.arange(0, BLOCK_W)
     row_ok = rows < B
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     if MODE == -1:
@@ -46,7 +49,7 @@ def crop_kernel(
         else:
             starts = excess
         newlen = tl.minimum(lens, W)
-        if tl.program_id(1) == 0:
+        if col_block == 0:
             tl.store(start_ptr + rows, starts, mask=row_ok)
             tl.store(newlen_ptr + rows, newlen, mask=row_ok)  # cast to the lengths dtype
     src = starts[:, None] + cols[None, :]
@@ -65,7 +68,8 @@ def _launch(seqs, lengths, index, starts, new_lengths, length, mode_id, seed, ep
     src = seqs.view(torch.uint8) if seqs.dtype == torch.bool else seqs
     dst = out.view(torch.uint8) if out.dtype == torch.bool else out
     cfg = tile_config(length)
-    crop_kernel[cfg.grid(B, length)](
+    launch(
+        crop_kernel, cfg.grid(B, length, "the window width"),
         src, lengths, lengths if index is None else index, starts, new_lengths, dst,
         B, L, length, src.stride(0), dst.stride(0), seed, epoch,
         MODE=mode_id, STREAM=STREAM_CROP,

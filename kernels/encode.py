@@ -6,9 +6,10 @@ import triton.language as tl
 
 from ._codes import base_code, row_tile
 from ._config import tile_config
+from ._launch import launch
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B"])
 def encode_kernel(
     seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_o,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr,
@@ -27,7 +28,8 @@ def encode_triton(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     if B == 0 or L == 0:
         return out
     cfg = tile_config(L)
-    encode_kernel[cfg.grid(B, L)](
+    launch(
+        encode_kernel, cfg.grid(B, L),
         seqs, lengths, out, B, L, seqs.stride(0), out.stride(0),
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, num_warps=cfg.num_warps,
     )

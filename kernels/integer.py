@@ -6,9 +6,10 @@ import triton.language as tl
 
 from ._codes import base_code, row_tile
 from ._config import tile_config
+from ._launch import launch
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "pad_value"])
 def integer_kernel(
     seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_o, pad_value,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr,
@@ -28,7 +29,8 @@ def integer_triton(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) ->
     if B == 0 or L == 0:
         return out
     cfg = tile_config(L)
-    integer_kernel[cfg.grid(B, L)](
+    launch(
+        integer_kernel, cfg.grid(B, L),
         seqs, lengths, out, B, L, seqs.stride(0), out.stride(0), pad_value,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, num_warps=cfg.num_warps,
     )

@@ -11,10 +11,11 @@ import torch
 import triton
 import triton.language as tl
 
-from ._codes import base_code
-from ._config import tile_config
+from ._codes import base_code, tile_rows_cols
+from ._config import TileConfig, tile_config
+from ._launch import launch
 
-KMER_TILE = 1024  # windows per program
+KMER_TILE = 1024  # windows per program (k <= 16; half of it beyond, see kmer_tile)
 
 # SplitMix64 constants as signed int64 (same bits as the uint64 constants)
 GOLDEN = tl.constexpr(-7046029254386353131)  # 0x9E3779B97F4A7C15
@@ -62,14 +63,13 @@ def splitmix64_bucket(x, buckets):
     return (z & 0x7FFFFFFFFFFFFFFF) % buckets
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "buckets"])
 def kmer_ids_kernel(
     seq_ptr, len_ptr, out_ptr, B, L, W, stride_s, stride_o, stride, buckets,
     K: tl.constexpr, CANONICAL: tl.constexpr, HASH: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_W: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    wins = tl.program_id(1).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
+    rows, wins = tile_rows_cols(W, ROWS, BLOCK_W)
     row_ok = rows < B
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     starts = wins[None, :] * stride
@@ -81,13 +81,12 @@ def kmer_ids_kernel(
     tl.store(out_ptr + rows[:, None] * stride_o + wins[None, :], ids, mask=in_bounds)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B"])
 def kmer_counts_kernel(
     seq_ptr, len_ptr, counts_ptr, B, L, W, stride_s, stride_c,
     K: tl.constexpr, CANONICAL: tl.constexpr, ROWS: tl.constexpr, BLOCK_W: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    wins = tl.program_id(1).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
+    rows, wins = tile_rows_cols(W, ROWS, BLOCK_W)
     row_ok = rows < B
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     ids, bad = window_ids(seq_ptr, rows, row_ok, lens, wins[None, :], L, stride_s, K, CANONICAL)
@@ -95,6 +94,18 @@ def kmer_counts_kernel(
     ones = tl.full([ROWS, BLOCK_W], 1.0, dtype=tl.float32)
     # float32 sums of 1.0 are exact below 2**24 per cell, whatever the order
     tl.atomic_add(counts_ptr + rows[:, None] * stride_c + ids, ones, mask=count, sem="relaxed")
+
+
+def kmer_tile(W: int, k: int) -> TileConfig:
+    """Tile of ``W`` windows of ``k`` bases: 1024 windows a program up to k = 16, 512 beyond.
+
+    The ``k`` loads of a window are unrolled; at k >= 24 with 8 windows a
+    thread (1024 windows, 4 warps) that needed 255 registers and 0.6-1.2 kB
+    of spill (sm_90, ``cuobjdump -res-usage``); 4 windows a thread need at
+    most ~170 and no spill (tests/ops/test_aot_resources.py).
+    """
+    tile = KMER_TILE if k <= 16 else KMER_TILE // 2
+    return tile_config(W, tile=tile, max_block_l=tile)
 
 
 def _num_windows(L: int, k: int, stride: int) -> int:
@@ -114,8 +125,9 @@ def kmer_ids_triton(
     if B == 0 or W == 0:
         return out
     hashed = buckets is not None and 4**k > buckets
-    cfg = tile_config(W, tile=KMER_TILE)
-    kmer_ids_kernel[cfg.grid(B, W)](
+    cfg = kmer_tile(W, k)
+    launch(
+        kmer_ids_kernel, cfg.grid(B, W, "the number of windows W"),
         seqs, lengths, out, B, L, W, seqs.stride(0), out.stride(0), stride,
         buckets if hashed else 1,
         K=k, CANONICAL=canonical, HASH=hashed,
@@ -136,7 +148,8 @@ def kmer_counts_triton(
     if B == 0 or W == 0:
         return counts
     cfg = tile_config(W, tile=KMER_TILE)
-    kmer_counts_kernel[cfg.grid(B, W)](
+    launch(
+        kmer_counts_kernel, cfg.grid(B, W, "the number of windows W"),
         seqs, lengths, counts, B, L, W, seqs.stride(0), counts.stride(0),
         K=k, CANONICAL=canonical, ROWS=cfg.rows, BLOCK_W=cfg.block_l, num_warps=cfg.num_warps,
     )

@@ -13,12 +13,13 @@ from deepbiop_gpu.ops._philox import STREAM_UNKNOWN_BASE
 
 from ._codes import base_code, row_tile
 from ._config import tile_config
+from ._launch import launch
 from ._random import read_philox
 
 ONE_HOT_TILE = 1024  # bases per program (x 4 output values)
 
 
-@triton.jit(do_not_specialize=["seed", "epoch"])
+@triton.jit(do_not_specialize=["B", "seed", "epoch"])
 def one_hot_kernel(
     seq_ptr, len_ptr, out_ptr, B, L, stride_s, stride_ob, stride_oc, STRIDE_OL: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, UNIFORM: tl.constexpr, NCL: tl.constexpr,
@@ -42,9 +43,10 @@ def one_hot_kernel(
     base = out_ptr + rows[:, None] * stride_ob + cols[None, :] * STRIDE_OL
     dtype = out_ptr.dtype.element_ty
     if NCL:
+        plane = stride_oc + tl.zeros([1], dtype=tl.int64)  # int64: 3 * L may pass 2**31
         for c in tl.static_range(4):
             v = tl.where(code == c, 1.0, unk)
-            tl.store(base + c * stride_oc, v.to(dtype), mask=in_bounds)
+            tl.store(base + c * plane, v.to(dtype), mask=in_bounds)
     else:
         ch = tl.arange(0, 4)
         v = tl.where(code[:, :, None] == ch[None, None, :], 1.0, unk[:, :, None])
@@ -83,7 +85,8 @@ def one_hot_triton(
     random_args = {}
     if unknown == "random":
         random_args = dict(idx_ptr=index.contiguous(), seed=seed, epoch=epoch, RANDOM=True)
-    one_hot_kernel[cfg.grid(B, L)](
+    launch(
+        one_hot_kernel, cfg.grid(B, L),
         seqs, lengths, out, B, L, seqs.stride(0), stride_ob, stride_oc, STRIDE_OL=stride_ol,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, UNIFORM=unknown == "uniform", NCL=ncl,
         **random_args, num_warps=cfg.num_warps,

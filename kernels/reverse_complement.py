@@ -4,18 +4,18 @@ import torch
 import triton
 import triton.language as tl
 
-from ._codes import complement_byte
+from ._codes import complement_byte, tile_rows_cols
 from ._config import tile_config
+from ._launch import launch
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B"])
 def reverse_complement_kernel(
     seq_ptr, len_ptr, apply_ptr, out_ptr, B, L, stride_s, stride_o,
     HAS_APPLY: tl.constexpr, COMPLEMENT: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    cols = tl.program_id(1).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
+    rows, cols = tile_rows_cols(L, ROWS, BLOCK_L)
     row_ok = rows < B
     lens = tl.load(len_ptr + rows, mask=row_ok, other=0).to(tl.int64)
     lens = tl.minimum(tl.maximum(lens, 0), L)  # values are unchecked on the GPU
@@ -51,7 +51,8 @@ def reverse_complement_triton(
     dst = out.view(torch.uint8) if out.dtype == torch.bool else out
     flags = lengths if apply is None else apply.contiguous().view(torch.uint8)
     cfg = tile_config(L)
-    reverse_complement_kernel[cfg.grid(B, L)](
+    launch(
+        reverse_complement_kernel, cfg.grid(B, L),
         src, lengths, flags, dst, B, L, src.stride(0), dst.stride(0),
         HAS_APPLY=apply is not None, COMPLEMENT=complement,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, num_warps=cfg.num_warps,

@@ -9,6 +9,7 @@ key             value                           notes
 ``lengths``     ``int32 [B]``                   bases of each read inside ``Lmax``
 ``qualities``   ``uint8 [B, Lmax]``             phred+33 ASCII; absent for FASTA
 ``index``       ``int64 [B]``                   sample index: keys the random ops
+                                                (absent when the samples have none)
 ``names``       ``list[str]``
 ``labels``      ``int64/float32 [B]`` or list   when the dataset has labels
 ``epoch``       ``int``                         when known (seeds the random ops)
@@ -48,7 +49,14 @@ import torch
 
 from ..packed import pad_ragged
 
-__all__ = ["Collate", "Sample", "default_collate", "batch_width", "transform_pad_values"]
+__all__ = [
+    "Collate",
+    "Sample",
+    "default_collate",
+    "batch_width",
+    "transform_pad_values",
+    "sample_indices",
+]
 
 #: sample key -> batch key (other keys keep their name)
 BATCH_KEYS = {
@@ -179,6 +187,33 @@ def _stack_scalars(key: str, values: list[Any]) -> torch.Tensor:
     return torch.stack(tensors)
 
 
+def sample_indices(samples: Sequence[Mapping[str, Any]]) -> torch.Tensor | None:
+    """``int64 [B]``: the samples' ``"index"``, checked here on the host; None if no sample has one.
+
+    The random transforms key their draws on these indices, so a missing or
+    negative one would give reads the same random numbers.  The check runs
+    before the batch reaches the device, where checking values would cost a
+    host synchronisation: without an ``"index"`` the batch has no ``index``
+    and a random transform raises on any device; a negative index, or an
+    index on some samples only, raises here.
+    """
+    raw = [s.get("index") for s in samples]
+    if raw and all(v is None for v in raw):
+        return None
+    values = []
+    for i, v in enumerate(raw):
+        if v is None:
+            raise ValueError(f"sample {i} of the batch has no 'index' but others have one")
+        v = int(v)
+        if v < 0:
+            raise ValueError(
+                f"sample {i} of the batch has index {v}: sample indices must be >= 0 "
+                "(they key the random transforms)"
+            )
+        values.append(v)
+    return torch.tensor(values, dtype=torch.int64)
+
+
 class Collate:
     """Pads a list of samples into a batch dict (see the module docstring).
 
@@ -274,6 +309,11 @@ class Collate:
         for key in keys:
             if key in ("length", "epoch"):
                 continue
+            if key == "index":  # checked on the host: the random transforms key on it
+                index = sample_indices(samples)
+                if index is not None:
+                    batch["index"] = index
+                continue
             values = [s[key] for s in samples]
             value, lengths = self._collate_field(key, values, samples)
             if value is None:
@@ -292,8 +332,6 @@ class Collate:
                 if self.max_len is not None:
                     seq_lengths = seq_lengths.clamp(max=self.max_len)
             batch["lengths"] = seq_lengths.to(torch.int32)
-        if "sequence" in keys and "index" not in keys:
-            batch["index"] = torch.full((len(samples),), -1, dtype=torch.int64)
         if "epoch" in keys:
             epochs = [s["epoch"] for s in samples]
             if len(set(map(int, epochs))) == 1:

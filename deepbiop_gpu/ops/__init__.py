@@ -4,9 +4,11 @@ Every op takes ``seqs`` (``uint8 [B, L]`` raw ASCII, right-padded) and
 ``lengths`` (``int32/int64 [B]``), is registered as
 ``torch.ops.deepbiop_gpu.<name>`` with a fake implementation (so
 ``torch.compile(fullgraph=True)`` traces through it), and never mutates its
-inputs.  CUDA tensors run the Triton kernel; CPU tensors the torch code.
+inputs.  CUDA tensors run the Triton kernel (the torch code where Triton cannot
+launch: see :func:`triton_usable`); CPU tensors the torch code.
 """
 
+from ._dispatch import triton_usable
 from .crop import crop, take_windows
 from .encode import encode
 from .integer import integer
@@ -29,4 +31,5 @@ __all__ = [
     "reverse_complement",
     "simulate_qualities",
     "take_windows",
+    "triton_usable",
 ]

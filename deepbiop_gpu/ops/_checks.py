@@ -3,7 +3,10 @@
 Checks of tensor *metadata* (dtype, rank, shape, device) always run.  Checks
 of tensor *values* (lengths within ``[0, L]``) run only for CPU tensors in
 eager mode: on CUDA they would force a host synchronisation per batch, so
-there the kernels clamp every length into ``[0, L]`` instead.
+there the kernels clamp every length into ``[0, L]`` instead.  Sample indices
+are the exception: a negative one silently repeats random numbers, so on the
+device they get an asynchronous assert (``torch._assert_async``, no host
+synchronisation), and the collate checks them on the host before the copy.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ def check_seed(seed: object, name: str = "seed") -> int:
     return check_int(seed, name, low=0, high=2**63 - 1)
 
 
+INDEX_MESSAGE = "index must be >= 0 (sample indices)"
+
+
 def check_index(index: torch.Tensor, seqs: torch.Tensor) -> None:
     """``index``: the sample index of each read, ``int64 [B]`` on the device of ``seqs``."""
     if not isinstance(index, torch.Tensor):
@@ -72,8 +78,15 @@ def check_index(index: torch.Tensor, seqs: torch.Tensor) -> None:
         )
     if index.device != seqs.device:
         raise ValueError(f"index is on {index.device} but seqs is on {seqs.device}")
-    if _values_checkable(index) and index.numel() and index.numpy().min() < 0:
-        raise ValueError("index must be >= 0 (sample indices)")
+    if not index.numel():
+        return
+    if _values_checkable(index):
+        if index.numpy().min() < 0:
+            raise ValueError(INDEX_MESSAGE)
+    elif index.device.type != "meta" and not torch.compiler.is_compiling():
+        # on the device: an asynchronous assert, no host synchronisation (the
+        # collate has already checked the indices on the host)
+        torch._assert_async((index >= 0).all(), INDEX_MESSAGE)
 
 
 # --- helpers added for reverse_complement / mutate / crop (issue 3) ----------

@@ -11,7 +11,7 @@ import functools
 import torch
 
 from ._checks import check_batch, check_index, check_int, check_rows, check_seed
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._philox import STREAM_CROP, read_words
 
@@ -160,7 +160,9 @@ def _crop_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.crop import crop_triton
 
-        return crop_triton(seqs, lengths, index, length, mode, seed, epoch)
+        result = run_triton(crop_triton, seqs, lengths, index, length, mode, seed, epoch)
+        if result is not None:
+            return result
     if seqs.device.type == "cpu" and numba_ok("crop") and seqs.shape[0]:
         result = _crop_numba(seqs, lengths, index, length, mode, seed, epoch)
         if result is not None:
@@ -193,7 +195,9 @@ def _take_windows_op(
     if use_triton(x):
         from deepbiop_gpu.kernels.crop import take_windows_triton
 
-        return take_windows_triton(x, starts, lengths, length)
+        out = run_triton(take_windows_triton, x, starts, lengths, length)
+        if out is not None:
+            return out
     if x.device.type == "cpu" and numba_ok("take_windows") and x.shape[0] and x.dtype != torch.bfloat16:
         out = _take_windows_numba(x, starts, lengths, length)
         if out is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_batch
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import PAD_CODE, code_table
 from .integer import lookup_loop
@@ -43,10 +43,13 @@ def _encode_numba(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | N
 
 @torch.library.custom_op("deepbiop_gpu::encode", mutates_args=())
 def _encode_op(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.encode import encode_triton
 
-        return encode_triton(seqs, lengths)
+        out = run_triton(encode_triton, seqs, lengths)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("encode") and seqs.numel():
         out = _encode_numba(seqs, lengths)
         if out is not None:
@@ -56,7 +59,7 @@ def _encode_op(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 @_encode_op.register_fake
 def _(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(seqs)
+    return torch.empty_like(seqs, memory_format=torch.contiguous_format)
 
 
 def encode(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

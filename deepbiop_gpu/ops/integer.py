@@ -19,7 +19,7 @@ import functools
 import torch
 
 from ._checks import check_batch, check_int
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import code_table
 
@@ -121,10 +121,13 @@ def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int):
 
 @torch.library.custom_op("deepbiop_gpu::integer", mutates_args=())
 def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
+    seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.integer import integer_triton
 
-        return integer_triton(seqs, lengths, pad_value)
+        out = run_triton(integer_triton, seqs, lengths, pad_value)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("integer"):
         out = _integer_numba(seqs, lengths, pad_value)
         if out is not None:
@@ -134,7 +137,7 @@ def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> to
 
 @_integer_op.register_fake
 def _(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
-    return torch.empty_like(seqs, dtype=torch.int64)
+    return torch.empty_like(seqs, dtype=torch.int64, memory_format=torch.contiguous_format)
 
 
 def integer(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> torch.Tensor:

@@ -50,7 +50,7 @@ import functools
 import torch
 
 from ._checks import check_batch, check_int
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import BASE_CODES, code_table
 from .integer import TABLE_ROWS, gather, length_rows
@@ -357,7 +357,9 @@ def _kmer_ids_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.kmer import kmer_ids_triton
 
-        return kmer_ids_triton(seqs, lengths, k, stride, canonical, buckets)
+        out = run_triton(kmer_ids_triton, seqs, lengths, k, stride, canonical, buckets)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("kmer_ids"):
         out = _kmer_ids_numba(seqs, lengths, k, stride, canonical, buckets)
         if out is not None:
@@ -377,7 +379,9 @@ def _kmer_counts_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.kmer import kmer_counts_triton
 
-        return kmer_counts_triton(seqs, lengths, k, canonical)
+        out = run_triton(kmer_counts_triton, seqs, lengths, k, canonical)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("kmer_counts"):
         out = _kmer_counts_numba(seqs, lengths, k, canonical)
         if out is not None:

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from ._checks import check_batch, check_index, check_seed
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_enabled, numba_module, run_rows
 from ._philox import (
     STREAM_MUTATE,
@@ -175,7 +175,9 @@ def _mutate_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.mutate import mutate_triton
 
-        return mutate_triton(seqs, lengths, index, threshold, seed, epoch)
+        out = run_triton(mutate_triton, seqs, lengths, index, threshold, seed, epoch)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_enabled() and _numba_mutate_loop() is not None:
         return _mutate_numba(seqs, lengths, index, threshold, seed, epoch)
     return mutate_torch(seqs, lengths, index, threshold, seed, epoch)

@@ -33,7 +33,7 @@ import functools
 import torch
 
 from ._checks import check_batch, check_index, check_seed
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_module, numba_ok, run_numba, run_rows
 from ._philox import STREAM_UNKNOWN_BASE, numba_philox, philox4x32, read_counters
 from ._tables import BASE_CODES
@@ -214,10 +214,13 @@ def _out_shape(seqs: torch.Tensor, layout: str):
 def _one_hot_op(
     seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, layout: str, unknown: str
 ) -> torch.Tensor:
+    seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.one_hot import one_hot_triton
 
-        return one_hot_triton(seqs, lengths, dtype, layout, unknown)
+        out = run_triton(one_hot_triton, seqs, lengths, dtype, layout, unknown)
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("one_hot"):
         out = _one_hot_numba(seqs, lengths, dtype, layout, unknown)
         if out is not None:
@@ -441,7 +444,13 @@ def _one_hot_random_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.one_hot import one_hot_triton
 
-        return one_hot_triton(seqs, lengths, dtype, layout, "random", index=index, seed=seed, epoch=epoch)
+        out = run_triton(
+            lambda: one_hot_triton(
+                seqs, lengths, dtype, layout, "random", index=index, seed=seed, epoch=epoch
+            )
+        )
+        if out is not None:
+            return out
     if seqs.device.type == "cpu" and numba_ok("one_hot"):
         out = _one_hot_numba(seqs, lengths, dtype, layout, "zeros")
         found = _random_columns_numba(seqs, lengths, index, seed, epoch) if out is not None else None

@@ -7,7 +7,7 @@ import functools
 import torch
 
 from ._checks import check_index, check_int, check_seed
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_ok
 from ._philox import STREAM_REVERSE_COMPLEMENT, probability_threshold, read_words
 
@@ -61,7 +61,9 @@ def _bernoulli_gate_op(
     if use_triton(index):
         from deepbiop_gpu.kernels._random import bernoulli_gate_triton
 
-        return bernoulli_gate_triton(index, threshold, seed, epoch, stream)
+        out = run_triton(bernoulli_gate_triton, index, threshold, seed, epoch, stream)
+        if out is not None:
+            return out
     if index.device.type == "cpu" and numba_ok("bernoulli_gate"):
         return bernoulli_gate_numba(index, threshold, seed, epoch, stream)
     return bernoulli_gate_torch(index, threshold, seed, epoch, stream)

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from ._checks import check_batch, check_mask, check_rows
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_enabled, run_rows
 from ._tables import complement_table
 
@@ -104,7 +104,9 @@ def _reverse_complement_op(
     if use_triton(seqs):
         from deepbiop_gpu.kernels.reverse_complement import reverse_complement_triton
 
-        return reverse_complement_triton(seqs, lengths, apply, complement)
+        out = run_triton(reverse_complement_triton, seqs, lengths, apply, complement)
+        if out is not None:
+            return out
     if (
         seqs.device.type == "cpu"
         and seqs.dtype in (torch.uint8, torch.bool)
