@@ -33,7 +33,7 @@ def test_samples_without_index_make_random_transforms_raise(branch):
 
 def test_samples_without_index_are_fine_without_random_transforms():
     batch = Collate()(_samples(3))
-    assert "index" not in batch and batch["sequences"].shape == (3, 24)
+    assert "index" not in batch and batch["sequences"].shape == (3, 20)
 
 
 def test_negative_or_partial_indices_raise_on_the_host(branch):
