@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..packed import PackedReads, pad_rows_numpy
-from ..transforms.base import BatchTransform, run_transforms, transform_steps
+from ..transforms.base import BatchTransform
+from ..transforms.compose import run_transforms, transform_steps
 from ..transforms.fused import BYTES_PLAN, collate_fused, fused_plan
 from .collate import batch_width
 from .labels import LabelResolver, LabelSpec

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from .. import ops
+from ..ops.fused import FusedStep
 from .base import Batch, BatchTransform
 
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
@@ -62,6 +63,10 @@ class OneHotEncoder(BatchTransform):
         out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
         return out
 
+    def fused_step(self) -> FusedStep:
+        """This encoding as the final step of a fused pass (see :class:`BatchTransform`)."""
+        return FusedStep.one_hot(self.dtype, self.layout, self.unknown)
+
     def extra_repr(self) -> str:
         return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}"
 
@@ -88,6 +93,10 @@ class IntegerEncoder(BatchTransform):
         out = dict(batch)
         out["sequences"] = ops.integer(seqs, lengths, pad_value=self.pad_value)
         return out
+
+    def fused_step(self) -> FusedStep:
+        """This encoding as the final step of a fused pass (see :class:`BatchTransform`)."""
+        return FusedStep.integer(self.pad_value)
 
     def extra_repr(self) -> str:
         return f"pad_value={self.pad_value}"
