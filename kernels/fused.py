@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from deepbiop_gpu.ops._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT
+from deepbiop_gpu.ops import _philox
 
 from ._codes import base_code, complement_byte, mutate_byte
 from ._config import cdiv, tile_config
@@ -35,6 +35,10 @@ MAX_STEPS = 16  # steps one kernel takes (3 bits each in KINDS)
 MAX_GRID_X = 2**31 - 1
 KIND_REVERSE_COMPLEMENT, KIND_MUTATE = 4, 5
 ENCODING_IDS = {"bytes": 0, "integer": 1, "one_hot": 2}
+# the Philox streams of the steps, as compile-time globals the kernels may read
+STREAM_CROP = tl.constexpr(_philox.STREAM_CROP)
+STREAM_REVERSE_COMPLEMENT = tl.constexpr(_philox.STREAM_REVERSE_COMPLEMENT)
+STREAM_MUTATE = tl.constexpr(_philox.STREAM_MUTATE)
 
 
 @triton.jit
@@ -83,7 +87,7 @@ def fused_kernel(
     a = n0 * 0 + 1
     c = n0 * 0
     for s in tl.static_range(NSTEPS):
-        kind: tl.constexpr = (KINDS >> (3 * s)) & 7
+        kind = (KINDS >> (3 * s)) & 7
         value = tl.load(param_ptr + 2 * s)
         seed = tl.load(param_ptr + 2 * s + 1)
         start, fire, n_after = _read_step(kind, seed, value, n, rows, index, epoch)
@@ -105,7 +109,7 @@ def fused_kernel(
     # pass 2, per byte: the steps again, following the byte's position through them
     n = n0
     for s in tl.static_range(NSTEPS):
-        kind: tl.constexpr = (KINDS >> (3 * s)) & 7
+        kind = (KINDS >> (3 * s)) & 7
         value = tl.load(param_ptr + 2 * s)
         seed = tl.load(param_ptr + 2 * s + 1)
         start, fire, n_after = _read_step(kind, seed, value, n, rows, index, epoch)

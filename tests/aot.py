@@ -12,8 +12,9 @@ import os
 import pytest
 
 
-def compile_for_cuda(fn, signature, constexprs):
-    """The compiled kernel for sm_90; skips where this Triton's API or mode does not allow it."""
+def compile_for_cuda(fn, signature, constexprs, capability: int = 90):
+    """The compiled kernel for sm_90 (or sm_``capability``); skips where this Triton's API or
+    mode does not allow it."""
     triton = pytest.importorskip("triton")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("triton.jit gives interpreted functions under TRITON_INTERPRET=1")
@@ -24,4 +25,4 @@ def compile_for_cuda(fn, signature, constexprs):
         src = ASTSource(fn=fn, signature=signature, constexprs=constexprs)
     except (ImportError, TypeError) as e:  # another Triton's internal API
         pytest.skip(f"ahead-of-time compile API differs in triton {triton.__version__}: {e}")
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32))
+    return triton.compile(src, target=GPUTarget("cuda", capability, 32))
