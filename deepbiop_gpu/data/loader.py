@@ -35,6 +35,7 @@ from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler, IndexBatch
+from .staging import StagingRing, gather_ragged
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
 __all__ = ["DataLoader"]
@@ -122,8 +123,16 @@ class _InProcessBatches:
         self.transform = transform
         self.threads = threads
         self.pin = pin
+        self.ring: StagingRing | None = None  # set: ragged batches (see .staging)
 
     def _make(self, indices: IndexBatch) -> Any:
+        if self.ring is not None:  # the CPU side of a ragged batch: one gather into the ring
+            samples = self.dataset.__getitems__(indices)
+            ds = samples.dataset
+            index = torch.from_numpy(samples.indices)
+            labels = None if ds.labels is None else ds.labels[index]
+            return gather_ragged(ds.reads, samples.indices, index, labels, samples.epoch, self.ring,
+                                 self.collate_fn.max_len, self.collate_fn.multiple_of)  # fmt: skip
         getitems = getattr(self.dataset, "__getitems__", None)
         samples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
         batch = _collate_transform(self.collate_fn, samples, self.transform, indices.epoch)
@@ -153,6 +162,17 @@ class _InProcessBatches:
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
+
+
+def _ragged_feed_ok(dataset: Any, collate_fn: Callable) -> bool:
+    """Can batches of ``dataset`` cross as ragged reads?  (A plain map-style dataset of this
+    package with the default collate and no CPU transform of its own.)"""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return (
+        isinstance(base, Dataset)
+        and base.transform is None
+        and type(collate_fn) is Collate
+    )
 
 
 class _WorkerCollate:
@@ -333,6 +353,25 @@ class DataLoader:
                     dataset, self.batch_sampler, collate_fn, cpu_transform, num_threads,
                     self.pin_memory,
                 )
+                if self.device.type == "cuda" and _ragged_feed_ok(dataset, collate_fn):
+                    self._use_ragged_feed(self.pin_memory)
+
+    def _use_ragged_feed(self, pin: bool) -> None:
+        """Deliver ragged batches: a gather into a reused (pinned) ring on the CPU, padding and
+        the transform's fusable steps in one pass on the device (:mod:`.staging`)."""
+        assert self._in_process is not None
+        # every batch in flight holds a slot: the prefetch depth, the threads' lead, one spare
+        slots = max(self.prefetch, 1) + 2 * self.num_threads + 2
+        self._in_process.transform = None
+        self._in_process.pin = False
+        self._in_process.ring = StagingRing(slots, pin=pin)
+
+    @property
+    def feed(self) -> str:
+        """How batches reach ``device``: "ragged" (reads' bytes only), "padded" or "cpu"."""
+        if self._in_process is not None and self._in_process.ring is not None:
+            return "ragged"
+        return "cpu" if self.device.type == "cpu" else "padded"
 
     # --------------------------------------------------------------- epochs
     def set_epoch(self, epoch: int) -> None:

@@ -44,7 +44,10 @@ from ..ops.fused import (
     step_rows,
 )
 
-__all__ = ["BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "fusable_step", "run_fused"]
+__all__ = [
+    "BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "fusable_step", "run_fused",
+    "run_plan_ragged",
+]  # fmt: skip
 
 # the CPU loop's threads: at least this many bases each (tests lower it)
 _MIN_BASES_PER_THREAD = MIN_BASES_PER_THREAD
@@ -163,8 +166,20 @@ def _happy(batch: Any, plan: FusedPlan) -> bool:
     return True
 
 
-def _run_device(plan: FusedPlan, sequences, qualities, starts, lengths, width, index, epoch):
-    """The fused op (the Triton kernel) on device tensors: ``(out, quals or None, lengths)``."""
+def run_plan_ragged(
+    plan: FusedPlan,
+    sequences: torch.Tensor,
+    qualities: torch.Tensor | None,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    width: int,
+    index: torch.Tensor | None,
+    epoch: int,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The fused op on ragged reads, on their device: ``(out, quals or None, lengths int64)``.
+
+    One Triton launch on CUDA; the numba loop (or the torch ops) on the CPU.
+    """
     if index is None or not plan.random:
         index = torch.zeros(starts.shape[0], dtype=torch.int64, device=starts.device)
         epoch = 0
@@ -185,7 +200,7 @@ def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
     epoch = batch.get("epoch", 0) if plan.random else 0
     if use_triton(seqs):
         starts = torch.arange(B, dtype=torch.int64, device=seqs.device) * L
-        done = _run_device(
+        done = run_plan_ragged(
             plan, seqs.contiguous().view(-1), None if quals is None else quals.contiguous().view(-1),
             starts, lengths, L, batch.get("index"), epoch,
         )  # fmt: skip

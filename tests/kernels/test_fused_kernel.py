@@ -227,3 +227,27 @@ def test_compose_runs_the_fused_kernel_once(kdevice, monkeypatch):
     assert len(launches) == 1
     for key in ("sequences", "qualities", "lengths"):
         assert torch.equal(got[key].cpu(), want[key]), key
+
+
+def test_ragged_loader_batches_through_the_kernel_equal_padded_cpu_batches(kdevice, monkeypatch,
+                                                                          data_dir):  # fmt: skip
+    """The ragged feed's device side (the fused kernel) against the padded CPU loader."""
+    if kdevice.type != "cpu":
+        pytest.skip("the CUDA twin is benchmarks/_gpu_fused.py (ragged vs padded, identity)")
+    ds = dg.data.dataset.Subset(dg.Dataset(data_dir / "fastq/illumina_novaseq_800reads.fastq"),
+                                np.arange(0, 800, 20))  # fmt: skip
+    transform = Compose([Sampler(100), ReverseComplement(p=0.5), Mutator(0.05), OneHotEncoder()])
+
+    def epoch(ragged):
+        loader = dg.DataLoader(ds, batch_size=16, shuffle=True, seed=2, transform=transform)
+        if ragged:
+            loader._use_ragged_feed(pin=False)
+        return list(loader)
+
+    got = epoch(True)
+    with monkeypatch.context() as m:
+        m.setenv(FORCE_TRITON_ENV, "0")
+        want = epoch(False)
+    for g, w in zip(got, want, strict=True):
+        for key in ("sequences", "qualities", "lengths", "index"):
+            assert torch.equal(g[key], w[key]), key
