@@ -34,6 +34,7 @@ from .collate import Collate, default_collate
 from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
+from .resident import ResidentBatches
 from .sampler import EpochBatchSampler, IndexBatch
 from .staging import StagingRing, gather_ragged
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
@@ -164,6 +165,36 @@ class _InProcessBatches:
             pool.shutdown(wait=True)
 
 
+def _resident_device(dataset: Any) -> torch.device | None:
+    """The device a resident dataset (or a Subset of one) lives on, else None."""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return base.resident if isinstance(base, Dataset) else None
+
+
+def _resident_settings(resident: torch.device, device: Any, num_workers: int, collate_fn: Callable,
+                       torch_kwargs: dict) -> tuple[int, bool]:  # fmt: skip
+    """``(num_workers, pin_memory)`` for a resident dataset (checks the loader fits it)."""
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    if target.type != resident.type or (target.index is not None and target.index != resident.index):
+        raise ValueError(
+            f"the dataset is resident on {resident} but the DataLoader delivers to {target}: "
+            f"pass device={str(resident)!r} (or use a dataset on the CPU)"
+        )
+    if type(collate_fn) is not Collate:
+        raise TypeError("a resident dataset's batches are built on the device: use a Collate")
+    if num_workers > 0:
+        warnings.warn(
+            f"num_workers={num_workers} ignored: a resident dataset's batches are built on "
+            f"{resident} from their indices in this process, workers would have nothing to do",
+            UserWarning,
+            stacklevel=3,
+        )
+        for key in ("persistent_workers", "prefetch_factor", "worker_init_fn",
+                    "multiprocessing_context"):  # fmt: skip
+            torch_kwargs.pop(key, None)
+    return 0, False
+
+
 def _ragged_feed_ok(dataset: Any, collate_fn: Callable) -> bool:
     """Can batches of ``dataset`` cross as ragged reads?  (A plain map-style dataset of this
     package with the default collate and no CPU transform of its own.)"""
@@ -275,6 +306,10 @@ class DataLoader:
             raise TypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
         if pin_memory not in (True, False, "auto"):
             raise ValueError(f"pin_memory must be True, False or 'auto', got {pin_memory!r}")
+        resident = _resident_device(dataset)
+        if resident is not None:  # batches are built on the device from indices: no workers
+            num_workers, pin_memory = _resident_settings(resident, device, num_workers, collate_fn,
+                                                         torch_kwargs)  # fmt: skip
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
@@ -305,6 +340,7 @@ class DataLoader:
         self._ours_with_workers = ours and num_workers > 0
         self.collate_fn = collate_fn
         self._in_process: _InProcessBatches | None = None
+        self._resident: ResidentBatches | None = None
         # CPU delivery with workers: the transform runs in the workers (same results).
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
@@ -347,7 +383,11 @@ class DataLoader:
             self._loader = torch.utils.data.DataLoader(
                 dataset, batch_sampler=self.batch_sampler, collate_fn=worker_collate, **common
             )
-            if num_workers == 0 and ours:
+            if resident is not None:
+                self._resident = ResidentBatches(
+                    dataset, self.batch_sampler, collate_fn.max_len, collate_fn.multiple_of
+                )
+            elif num_workers == 0 and ours:
                 cpu_transform = transform if self.device.type == "cpu" else None
                 self._in_process = _InProcessBatches(
                     dataset, self.batch_sampler, collate_fn, cpu_transform, num_threads,
@@ -368,7 +408,10 @@ class DataLoader:
 
     @property
     def feed(self) -> str:
-        """How batches reach ``device``: "ragged" (reads' bytes only), "padded" or "cpu"."""
+        """How batches reach ``device``: "resident" (indices only), "ragged" (reads' bytes
+        only), "padded" or "cpu"."""
+        if self._resident is not None:
+            return "resident"
         if self._in_process is not None and self._in_process.ring is not None:
             return "ragged"
         return "cpu" if self.device.type == "cpu" else "padded"
@@ -399,7 +442,9 @@ class DataLoader:
         transform_elsewhere = self._transform_in_workers or (
             self._in_process is not None and self._in_process.transform is not None
         )
-        if self._in_process is not None:
+        if self._resident is not None:
+            batches = self._resident
+        elif self._in_process is not None:
             batches = self._in_process
         elif self.num_workers > 0:
             # a new pool of workers (unless persistent) brings new slots: a receiver per pass

@@ -9,8 +9,9 @@ touches a batch (``wait_event``), and every tensor made on the side stream is
 hands its memory out while the step still reads it.
 
 Ragged batches (:class:`~deepbiop_gpu.data.staging.RaggedBatch`: the reads'
-bytes in a pinned staging slot) cross as one copy, and are padded and
-transformed on the device by the fused op, on the same side stream.
+bytes in a pinned staging slot) cross as one copy, and resident batches
+(:mod:`deepbiop_gpu.data.resident`: only indices) not at all; both are
+padded and transformed on the device by the fused op, on the same side stream.
 
 On the CPU the same pipeline runs synchronously, without streams.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .staging import RaggedBatch, ragged_to_device
+from .staging import DeviceBatch
 
 __all__ = ["DevicePrefetcher", "batch_to_device", "iter_tensors"]
 
@@ -120,8 +121,8 @@ class DevicePrefetcher:
         if self.device.type != "cuda":
             cpu = self.device.type == "cpu"
             for batch in self.batches:
-                if isinstance(batch, RaggedBatch):
-                    yield ragged_to_device(batch, self.device, self.transform)
+                if isinstance(batch, DeviceBatch):  # ragged or resident reads
+                    yield batch.materialize(self.device, self.transform)
                     continue
                 if not (cpu and _top_level_cpu(batch)):  # else there is nothing to move
                     batch = batch_to_device(batch, self.device, non_blocking=False)
@@ -140,8 +141,8 @@ class DevicePrefetcher:
             except StopIteration:
                 return False
             with torch.cuda.stream(side):
-                if isinstance(cpu_batch, RaggedBatch):
-                    batch = ragged_to_device(cpu_batch, self.device, self.transform, side)
+                if isinstance(cpu_batch, DeviceBatch):  # ragged or resident reads
+                    batch = cpu_batch.materialize(self.device, self.transform, side)
                 else:
                     batch = batch_to_device(cpu_batch, self.device, non_blocking=True)
                     batch = apply_transform(self.transform, batch, self.epoch)

@@ -34,7 +34,17 @@ import torch
 from ..ops._numba import numba_enabled
 from .collate import batch_width
 
-__all__ = ["RaggedBatch", "StagingRing", "gather_ragged", "ragged_to_device"]
+__all__ = ["DeviceBatch", "RaggedBatch", "StagingRing", "gather_ragged", "ragged_to_device"]
+
+
+class DeviceBatch:
+    """A batch whose padding and transform happen on the device, in
+    :class:`~deepbiop_gpu.data.prefetch.DevicePrefetcher` (ragged or resident reads)."""
+
+    __slots__ = ()
+
+    def materialize(self, device: torch.device, transform: Callable | None, stream: Any = None) -> dict:
+        raise NotImplementedError  # pragma: no cover
 
 
 class _Slot:
@@ -80,7 +90,7 @@ class StagingRing:
             return slot, slot.buffer[:nbytes]
 
 
-class RaggedBatch:
+class RaggedBatch(DeviceBatch):
     """One batch gathered into a staging slot (see the module docstring for the layout)."""
 
     __slots__ = ("slot", "data", "size", "has_quals", "lengths", "width", "names", "labels", "epoch")
@@ -105,6 +115,9 @@ class RaggedBatch:
     def nbytes(self) -> int:
         """Bytes this batch copies host -> device."""
         return self.data.numel()
+
+    def materialize(self, device: torch.device, transform: Callable | None, stream: Any = None) -> dict:
+        return ragged_to_device(self, device, transform, stream)
 
     def views(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(offsets int64 [B+1], index int64 [B], bases uint8 [T], quals uint8 [T] or None)``
@@ -190,31 +203,49 @@ def ragged_to_device(
     padding (the fused op: one kernel launch on CUDA); the rest run after
     it, step by step.  The dict is the one the padded path gives, bit for bit.
     """
-    from ..transforms.compose import run_transforms, transform_steps
-    from ..transforms.fused import BYTES_PLAN, fused_plan, run_plan_ragged
-
     data = rb.data.to(device, non_blocking=True, copy=True)  # (the slot is reused)
     if stream is not None:  # the slot is free again once this copy has completed
         event = torch.cuda.Event()
         event.record(stream)
         rb.slot.event = event
     offsets, index, bases, quals = rb.views(data)
+    starts = offsets[:-1]
+    labels = None if rb.labels is None else rb.labels.to(device, non_blocking=True)
+    return fused_batch(bases, quals, starts, offsets[1:] - starts, rb.width, index, rb.names,
+                       labels, rb.epoch, transform)  # fmt: skip
+
+
+def fused_batch(
+    bases: torch.Tensor,
+    quals: torch.Tensor | None,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    width: int,
+    index: torch.Tensor,
+    names: Any,
+    labels: torch.Tensor | None,
+    epoch: int,
+    transform: Callable | None,
+) -> dict[str, Any]:
+    """The batch dict of ragged reads on their device: padding and the leading fusable steps
+    of ``transform`` in one fused pass, the rest of ``transform`` after it."""
+    from ..transforms.compose import run_transforms, transform_steps
+    from ..transforms.fused import BYTES_PLAN, fused_plan, run_plan_ragged
+
     steps = transform_steps(transform) if transform is not None else []
     plan = fused_plan(steps) if steps else None
     rest = steps[plan.count :] if plan is not None else steps
     plan = plan or BYTES_PLAN
-    starts = offsets[:-1]
-    lengths = offsets[1:] - starts
-    out, out_quals, out_lens = run_plan_ragged(plan, bases, quals, starts, lengths, rb.width, index,
-                                               rb.epoch)  # fmt: skip
+    out, out_quals, out_lens = run_plan_ragged(plan, bases, quals, starts, lengths, width, index,
+                                               epoch)  # fmt: skip
     batch: dict[str, Any] = {"sequences": out, "lengths": out_lens.to(torch.int32)}
     if out_quals is not None:
         batch["qualities"] = out_quals
     batch["index"] = index
-    batch["names"] = rb.names
-    if rb.labels is not None:
-        batch["labels"] = rb.labels.to(device, non_blocking=True)
-    batch["epoch"] = rb.epoch
+    batch["names"] = names
+    if labels is not None:
+        batch["labels"] = labels
+    batch["epoch"] = epoch
     if rest:
         batch = run_transforms(rest, batch)
     return batch

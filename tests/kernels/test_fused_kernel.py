@@ -251,3 +251,25 @@ def test_ragged_loader_batches_through_the_kernel_equal_padded_cpu_batches(kdevi
     for g, w in zip(got, want, strict=True):
         for key in ("sequences", "qualities", "lengths", "index"):
             assert torch.equal(g[key], w[key]), key
+
+
+def test_resident_loader_batches_through_the_kernel_equal_host_batches(kdevice, monkeypatch,
+                                                                       data_dir):  # fmt: skip
+    """A resident dataset's batches (indices -> the fused kernel) against the host loader."""
+    ds = dg.data.dataset.Subset(dg.Dataset(data_dir / "fastq/illumina_novaseq_800reads.fastq"),
+                                np.arange(3, 800, 25))  # fmt: skip
+    transform = Compose([ReverseComplement(p=0.5), Mutator(0.05), IntegerEncoder()])
+
+    def epoch(data, device):
+        loader = dg.DataLoader(data, batch_size=8, shuffle=True, seed=2, transform=transform,
+                               device=device)  # fmt: skip
+        return list(loader)
+
+    resident = dg.data.dataset.Subset(ds.dataset.to(kdevice), ds.indices)
+    got = epoch(resident, kdevice)
+    with monkeypatch.context() as m:
+        m.setenv(FORCE_TRITON_ENV, "0")
+        want = epoch(ds, "cpu")
+    for g, w in zip(got, want, strict=True):
+        for key in ("sequences", "qualities", "lengths", "index"):
+            assert torch.equal(g[key].cpu(), w[key]), key
