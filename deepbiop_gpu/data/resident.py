@@ -30,10 +30,11 @@ __all__ = ["ResidentBatch", "ResidentBatches"]
 class _Epoch:
     """One epoch's order on the host, and (once the first batch asks) on the device."""
 
-    __slots__ = ("rows", "device_rows")
+    __slots__ = ("rows", "host_rows", "device_rows")
 
     def __init__(self, rows: torch.Tensor) -> None:
         self.rows = rows  # int64 [n]: the dataset rows of this epoch, in order (CPU)
+        self.host_rows = rows.numpy()  # the same, for the names and the widths
         self.device_rows: torch.Tensor | None = None
 
     def on(self, device: torch.device) -> torch.Tensor:
@@ -63,7 +64,7 @@ class ResidentBatch(DeviceBatch):
         starts = offsets[index]
         lengths = offsets[index + 1] - starts
         labels = None if ds.labels is None else ds.labels[index]
-        names = reads.names.view(self.epoch_order.rows[self.start : self.stop].numpy())
+        names = reads.names.view(self.epoch_order.host_rows[self.start : self.stop])
         return fused_batch(reads.sequences, reads.qualities, starts, lengths, self.width, index,
                            names, labels, self.epoch, transform)  # fmt: skip
 
@@ -88,7 +89,7 @@ class ResidentBatches:
             order = torch.from_numpy(self.subset_rows)[order]
         epoch = _Epoch(order.contiguous())
         host_lengths = self.dataset.host_lengths
-        rows = epoch.rows.numpy()
+        rows = epoch.host_rows
         size = sampler.batch_size
         for start in range(0, len(rows), size):
             stop = min(start + size, len(rows))

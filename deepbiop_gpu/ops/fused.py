@@ -312,7 +312,8 @@ def fused_torch(
 def _device_params(steps: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """``int64 [S, 2]`` (value, seed) of the steps on ``device``: one copy per plan and device."""
     rows = [[steps[s + 1], steps[s + 2]] for s in range(0, len(steps), 4)] or [[0, 0]]
-    return torch.tensor(rows, dtype=torch.int64).to(device)
+    # non_blocking: no host sync (a pageable source is staged by the driver before this returns)
+    return torch.tensor(rows, dtype=torch.int64).to(device, non_blocking=True)
 
 
 @torch.library.custom_op("deepbiop_gpu::fused", mutates_args=())

@@ -273,3 +273,43 @@ def test_resident_loader_batches_through_the_kernel_equal_host_batches(kdevice, 
     for g, w in zip(got, want, strict=True):
         for key in ("sequences", "qualities", "lengths", "index"):
             assert torch.equal(g[key].cpu(), w[key]), key
+
+
+def test_the_device_side_of_ragged_and_resident_batches_never_reads_device_values(
+    kdevice, monkeypatch, data_dir
+):
+    """No ``.item()`` / ``.tolist()`` / ``.cpu()`` / ``nonzero`` / ``bool()`` on a batch's tensors
+    while it is built on the device (each would be a host sync on CUDA): the kernel path is
+    traced with those methods made to raise."""
+    if kdevice.type != "cpu":
+        pytest.skip("on CUDA, benchmarks/_gpu_fused.py runs the loaders in sync-debug mode")
+    from deepbiop_gpu.data import staging
+
+    ds = dg.Dataset(data_dir / "fastq/illumina_novaseq_800reads.fastq")
+    ds = dg.data.dataset.Subset(ds, np.arange(0, 800, 40))
+    transform = Compose([Sampler(100), ReverseComplement(p=0.5), Mutator(0.05), OneHotEncoder()])
+    forbidden = ["item", "tolist", "cpu", "nonzero", "__bool__", "__int__", "numpy"]
+
+    def guarded(materialize):
+        def run(self, *args, **kwargs):
+            with monkeypatch.context() as m:
+                for name in forbidden:
+                    def refuse(t, *a, _name=name, **k):
+                        raise AssertionError(f"host read of a device value: Tensor.{_name}")
+                    m.setattr(torch.Tensor, name, refuse)
+                return materialize(self, *args, **kwargs)
+        return run
+
+    from deepbiop_gpu.data import resident as resident_module
+
+    ragged = dg.DataLoader(ds, batch_size=8, transform=transform)
+    ragged._use_ragged_feed(pin=False)
+    resident = dg.data.dataset.Subset(ds.dataset.to("cpu"), ds.indices)
+    loaders = (ragged, dg.DataLoader(resident, batch_size=8, transform=transform))
+    for loader in loaders:  # once unguarded: the plan and its (host) tables are built once
+        list(loader)
+    for cls in (staging.RaggedBatch, resident_module.ResidentBatch):
+        monkeypatch.setattr(cls, "materialize", guarded(cls.materialize))
+    for loader in loaders:
+        assert loader.feed in ("ragged", "resident")
+        assert len(list(loader)) == 3
