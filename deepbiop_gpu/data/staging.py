@@ -22,7 +22,6 @@ on the device.  A slot is reused only once the copy out of it has completed
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable
@@ -130,32 +129,6 @@ class RaggedBatch(DeviceBatch):
         return offsets, index, data[o : o + T], quals
 
 
-@functools.cache
-def _gather_loop():
-    """The gather (numba): rows of two buffers back to back, with read-ahead prefetches."""
-    import numba
-
-    from ..ops._numba import numba_prefetch
-
-    prefetch = numba_prefetch()
-
-    @numba.njit(nogil=True)
-    def gather(src, qsrc, has_quals, starts, lens, out, o, total):  # pragma: no cover - compiled
-        pos = o
-        for b in range(starts.shape[0]):
-            if b + 4 < starts.shape[0]:
-                prefetch(src, starts[b + 4])
-            a, n = starts[b], lens[b]
-            for i in range(n):
-                out[pos + i] = src[a + i]
-            if has_quals:
-                for i in range(n):
-                    out[pos + total + i] = qsrc[a + i]
-            pos += n
-
-    return gather
-
-
 def gather_ragged(
     reads: Any,
     rows: np.ndarray,
@@ -184,7 +157,9 @@ def gather_ragged(
     src = reads.sequences.numpy()
     qsrc = reads.qualities.numpy() if has_quals else src
     if numba_enabled() and B:
-        _gather_loop()(src, qsrc, has_quals, starts.astype(np.int64), lens, out, o, T)
+        from ..ops._fused_cpu import gather_rows
+
+        gather_rows(src, qsrc, has_quals, starts.astype(np.int64), lens, out, o, T)
     elif B:  # numpy: one fancy-index gather per buffer
         take = np.repeat(starts.astype(np.int64) - head[:B], lens) + np.arange(T)
         out[o : o + T] = src[take]
