@@ -38,6 +38,7 @@ from .io import __all__ as _io_all
 from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
 from .summary import Summary, summarize
+from .ops.fused import FusedStep
 from .transforms import (
     BatchTransform,
     Compose,
@@ -73,6 +74,8 @@ __all__ = [
     "PairedDataset",
     "Subset",
     "default_collate",
+    # the fused pipeline (one pass / one kernel launch per batch)
+    "FusedStep",
     # cache, export, inspection
     "Cache",
     "CacheError",

@@ -11,7 +11,7 @@ MODULES = [
     "deepbiop_gpu.example_data",
     "deepbiop_gpu.data.collate",
     "deepbiop_gpu.data.sampler",
-    "deepbiop_gpu.transforms.base",
+    "deepbiop_gpu.transforms.compose",
     "deepbiop_gpu.transforms.encoders",
     "deepbiop_gpu.transforms.augment",
     "deepbiop_gpu.ops.encode",
@@ -23,6 +23,7 @@ MODULES = [
     "deepbiop_gpu.ops.crop",
     "deepbiop_gpu.ops.random_gate",
     "deepbiop_gpu.ops._philox",
+    "deepbiop_gpu.ops.fused",
 ]
 
 

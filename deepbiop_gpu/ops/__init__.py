@@ -9,6 +9,7 @@ inputs.  CUDA tensors run the Triton kernel; CPU tensors the torch code.
 
 from .crop import crop, take_windows
 from .encode import encode
+from .fused import FusedStep, fused
 from .integer import integer
 from .kmer import kmer_counts, kmer_ids
 from .mutate import mutate
@@ -20,6 +21,8 @@ __all__ = [
     "bernoulli_gate",
     "crop",
     "encode",
+    "fused",
+    "FusedStep",
     "integer",
     "kmer_counts",
     "kmer_ids",
