@@ -101,3 +101,48 @@ def test_fused_kernel_compiles_for_cuda_with_every_step_kind(capability):
              Sampler(10, mode="center").fused_step(), Sampler(5, mode="end").fused_step()]  # fmt: skip
     spec = ("one_hot", torch.bfloat16, "NLC", "uniform")
     assert "cubin" in _compile(spec, capability, steps, has_quals=True).asm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("length", [150, 10_000])
+def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length):
+    """Every step kind and one-hot float32 out, at the tiles the launcher picks: no local
+    memory (spills would turn a bandwidth-bound kernel into a latency-bound one)."""
+    import os
+    import subprocess
+    import tempfile
+
+    triton = pytest.importorskip("triton")
+    from deepbiop_gpu.kernels._config import tile_config
+    from deepbiop_gpu.kernels.fused import FUSED_TILE, ENCODING_IDS, fused_kernel, kind_codes
+
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if not os.path.exists(tool):
+        pytest.skip("this Triton bundles no cuobjdump")
+    steps = [Sampler(100).fused_step(), ReverseComplement(p=0.5).fused_step(),
+             Mutator(0.01).fused_step()]  # fmt: skip
+    nsteps, kinds = kind_codes(step_rows(steps))
+    cfg = tile_config(length, tile=FUSED_TILE)
+    sig = {name: "i32" for name in fused_kernel.arg_names}
+    sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i64",
+            "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+    consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
+                  UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l)
+    sig |= {k: "constexpr" for k in consts}
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+
+        src = ASTSource(fn=fused_kernel, signature=sig, constexprs=consts)
+    except (ImportError, TypeError) as e:
+        pytest.skip(f"ahead-of-time compile API differs in triton {triton.__version__}: {e}")
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("interpreted functions do not compile")
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32),
+                            options={"num_warps": cfg.num_warps})  # fmt: skip
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(kernel.asm["cubin"])
+        f.flush()
+        usage = subprocess.run([tool, "-res-usage", f.name], capture_output=True, text=True).stdout
+    assert "STACK:0" in usage and "LOCAL:0" in usage, usage
