@@ -313,3 +313,19 @@ def test_the_device_side_of_ragged_and_resident_batches_never_reads_device_value
     for loader in loaders:
         assert loader.feed in ("ragged", "resident")
         assert len(list(loader)) == 3
+
+
+@pytest.mark.parametrize("encoding", ["bytes", "one_hot", "integer"])
+def test_opcheck_on_the_kernel_path(kdevice, encoding):
+    """The fake and the Triton path agree on shapes, dtypes and strides (torch.compile relies
+    on it); the CPU paths are checked in tests/pipeline/test_fused_op.py."""
+    from deepbiop_gpu.ops.fused import step_rows
+
+    gen = torch.Generator().manual_seed(6)
+    seqs, quals, starts, lengths = ragged([b"ACGTNacgt", b"", b"GATTACA" * 3], gen)
+    rows = step_rows(steps_of([Sampler(12, seed=1), ReverseComplement(p=0.5), Mutator(0.2)]))
+    dtype = {"bytes": torch.uint8, "integer": torch.int64}.get(encoding, torch.bfloat16)
+    to = lambda t: t.to(kdevice)  # noqa: E731
+    args = (to(seqs), to(quals), to(starts), to(lengths.to(torch.int32)), to(torch.arange(3) + 5),
+            2, 21, rows, encoding, dtype, "NCL", "uniform", -1)  # fmt: skip
+    torch.library.opcheck(torch.ops.deepbiop_gpu.fused.default, args)
