@@ -19,6 +19,8 @@ tensor, so new seeds or probabilities do not recompile.  Programs are laid
 out on grid axis 0 only (row block * column blocks + column block).
 """
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -157,6 +159,11 @@ def fused_kernel(
 
 def kind_codes(steps: list[int]) -> tuple[int, int]:
     """``(NSTEPS, KINDS)`` of flat ``[kind, value, seed, mode]`` step rows."""
+    return _kind_codes(tuple(steps))
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_codes(steps: tuple[int, ...]) -> tuple[int, int]:
     kinds = 0
     count = len(steps) // 4
     if count > MAX_STEPS:

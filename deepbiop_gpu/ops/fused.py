@@ -123,7 +123,8 @@ def output_width(width: int, steps: list[int]) -> int:
     return out
 
 
-def _encoder_args(encoder: FusedStep | None) -> tuple[str, torch.dtype, str, str, int]:
+def encoder_args(encoder: FusedStep | None) -> tuple[str, torch.dtype, str, str, int]:
+    """The op's ``(encoding, dtype, layout, unknown, pad_value)`` of an encoder step (None: bytes)."""
     if encoder is None:
         return "bytes", torch.uint8, "NLC", "zeros", 0
     if encoder.kind == "integer":
@@ -471,7 +472,7 @@ def fused(
             raise ValueError(f"{name} is on {t.device} but sequences is on {sequences.device}")
     if encoder is not None and not encoder.is_encoder:
         raise ValueError(f"encoder must be a one_hot or integer step, got {encoder.kind!r}")
-    encoding, dtype, layout, unknown, pad_value = _encoder_args(encoder)
+    encoding, dtype, layout, unknown, pad_value = encoder_args(encoder)
     if encoding == "one_hot" and (dtype not in DTYPES or layout not in LAYOUTS or unknown not in UNKNOWN_MODES):
         raise ValueError(f"bad one-hot encoder {encoder!r}")
     out, quals, lens = run_op(

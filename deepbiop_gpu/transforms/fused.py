@@ -37,7 +37,7 @@ from ..ops._numba import numba_ok
 from ..ops.fused import (
     MIN_BASES_PER_THREAD,
     FusedStep,
-    _encoder_args,
+    encoder_args,
     _fused_op,
     cpu_output,
     fused_numba,
@@ -72,7 +72,7 @@ class FusedPlan:
         self.random = any(s.random for s in self.steps)  # some step needs batch["index"]
         self.touches_qualities = any(s.kind != "mutate" for s in self.steps)
         self.crops = [s.value for s in self.steps if s.kind == "crop"]
-        self.encoding = _encoder_args(encoder)  # (encoding, dtype, layout, unknown, pad_value)
+        self.encoding = encoder_args(encoder)  # (encoding, dtype, layout, unknown, pad_value)
         self.output = cpu_output(*self.encoding)  # how the CPU loop writes the bases
         self.count = count
 
