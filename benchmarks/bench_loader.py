@@ -28,10 +28,17 @@ machine is shared), all times are listed.
 ``--profile`` adds a cProfile of one ``num_workers=0`` epoch of each
 pipeline (top functions by own time) to the report.
 
+``--feed`` measures instead what a CUDA loader's CPU side does per batch
+(no GPU needed): the padded collate (what crosses PCIe today) against the
+ragged gather into the staging ring (what crosses with the ragged feed), on
+the bundled ONT file and a 150 bp file, and the bytes each ships per real
+base (``benchmarks/results/feed.md``).
+
 Usage::
 
     python benchmarks/bench_loader.py                 # writes benchmarks/results/loader.md
     python benchmarks/bench_loader.py --reads 100000 --epochs 1   # quick, prints only
+    python benchmarks/bench_loader.py --feed          # writes benchmarks/results/feed.md
 """
 
 from __future__ import annotations
@@ -357,6 +364,102 @@ def stage_breakdown(ds, rounds: int = 5) -> list[tuple[str, float, float]]:
     return [(p.name, res[p.name].p50 * 1e3, res[p.name].p20 * 1e3) for p in provs]
 
 
+# ------------------------------------------------------------------ feed
+FEED_BATCHES = {"ont": (32, 236), "short": (256, 4096)}
+
+
+def _feed_cost(ds, batch: int, rounds: int = 5) -> dict[str, float]:
+    """Best-of-``rounds`` CPU ms per batch (padded collate / ragged gather) and bytes per base."""
+    from deepbiop_gpu.data.dataset import collate_rows
+    from deepbiop_gpu.data.staging import StagingRing, gather_ragged
+
+    reads = ds.reads
+    n = len(ds)
+    order = np.random.default_rng(0).permutation(n)
+    batches = [order[i : i + batch] for i in range(0, n - batch + 1, batch)] or [order]
+    ring = StagingRing(4, pin=False)
+    padded_s, ragged_s = [], []
+    padded_bytes = ragged_bytes = bases = 0
+    for r in range(rounds):
+        t = time.perf_counter()
+        for rows in batches:
+            b = collate_rows(reads, rows, torch.from_numpy(rows), None, 0, None, None, 8)
+            if r == 0:
+                padded_bytes += sum(v.numel() * v.element_size() for v in b.values()
+                                    if isinstance(v, torch.Tensor))  # fmt: skip
+        padded_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for rows in batches:
+            rb = gather_ragged(reads, rows, torch.from_numpy(rows), None, 0, ring, None, 8)
+            if r == 0:
+                ragged_bytes += rb.nbytes
+                bases += rb.bases
+        ragged_s.append(time.perf_counter() - t)
+    k = len(batches)
+    return {
+        "batches": k,
+        "padded_ms": min(padded_s) / k * 1e3,
+        "ragged_ms": min(ragged_s) / k * 1e3,
+        "padded_bpb": padded_bytes / bases,
+        "ragged_bpb": ragged_bytes / bases,
+        "allocations": ring.allocations,
+    }
+
+
+def feed_table(out: Path | None) -> None:
+    """The feed table (see the module docstring): ``--feed``."""
+    from deepbiop_gpu import Dataset
+    from deepbiop_gpu.example_data import __file__ as examples
+
+    ont = Path(examples).parent / "lambda_phage_ont.fastq.gz"
+    short = short_fastq(100_000)
+    info = machine_info(["numba"])
+    rows = []
+    for key, name, path in (("ont", "ONT lambda (bundled)", ont), ("short", "150 bp x 100k", short)):
+        ds = Dataset(path)
+        lengths = ds.reads.lengths.numpy()
+        for batch in FEED_BATCHES[key]:
+            _feed_cost(ds, batch, rounds=1)  # compile / warm the loops
+            c = _feed_cost(ds, batch)
+            rows.append((
+                name, f"{len(ds):,}", f"{lengths.mean():.0f} (max {lengths.max():,})", batch,
+                c["batches"], f"{c['padded_ms']:.3f}", f"{c['ragged_ms']:.3f}",
+                f"{c['padded_bpb']:.2f}", f"{c['ragged_bpb']:.3f}", c["allocations"],
+            ))  # fmt: skip
+            print(rows[-1], flush=True)
+    lines = [
+        "# Feeding a CUDA loader: padded batches against ragged reads",
+        "",
+        f"Command: `python benchmarks/bench_loader.py --feed` ({info['date']}, git {info['git']}, "
+        f"{info['host_cpu']}, {info['nproc']} CPUs, torch {info['torch']}, numba "
+        f"{info.get('numba', '-')}, load {info['load']}).  No GPU is involved: this is the CPU "
+        "side of each batch and what it hands to the host-to-device copy.",
+        "",
+        "* **padded**: the batch collated and padded on the CPU (`sequences` and `qualities` "
+        "`uint8 [B, Lmax]`, `lengths`, `index`), what crossed PCIe before the ragged feed;",
+        "* **ragged**: the batch's reads gathered back to back into a reused staging slot "
+        "(offsets, index, bases, qualities: `deepbiop_gpu/data/staging.py`), what crosses now; "
+        "the fused kernel pads on the device.",
+        "",
+        "CPU ms per batch: best of 5 passes over shuffled batches (one thread).  Bytes per real "
+        "base: every byte handed to the copy, divided by the bases of the reads (qualities "
+        "included, so 2 is the floor for FASTQ).  Slots allocated: buffers the 4-slot ring "
+        "allocated over all passes (the rest reused them).",
+        "",
+        markdown_table(
+            ["file", "reads", "mean length", "B", "batches", "padded CPU ms/batch",
+             "ragged CPU ms/batch", "padded bytes/base", "ragged bytes/base", "slots allocated"],
+            rows, align="lrrrrrrrrr",
+        ),  # fmt: skip
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    target = out or RESULTS / "feed.md"
+    target.write_text(text)
+    print(f"written to {target}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reads", type=int, default=1_000_000)
@@ -365,7 +468,11 @@ def main() -> None:
     ap.add_argument("--files", default="plain,gzip")
     ap.add_argument("--profile", action="store_true", help="cProfile a workers=0 epoch of each")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--feed", action="store_true", help="the feed table only (feed.md)")
     args = ap.parse_args()
+    if args.feed:
+        feed_table(args.out)
+        return
     write = args.reads == 1_000_000 or args.out is not None
     out_md = args.out or RESULTS / "loader.md"
     workers = [int(w) for w in args.workers.split(",")]

@@ -43,6 +43,7 @@ from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
 from .quality_models import QualityModel
 from .summary import Summary, summarize
+from .ops.fused import FusedStep
 from .transforms import (
     BatchTransform,
     Compose,
@@ -79,6 +80,8 @@ __all__ = [
     "PairedDataset",
     "Subset",
     "default_collate",
+    # the fused pipeline (one pass / one kernel launch per batch)
+    "FusedStep",
     # cache, export, inspection
     "Cache",
     "CacheError",

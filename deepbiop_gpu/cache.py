@@ -1121,6 +1121,7 @@ class Cache:
         *,
         transform: Callable | None = None,
         full_check: bool = False,
+        device: torch.device | str | None = None,
     ) -> Dataset | SampleCacheDataset:
         """Open a cache as a :class:`~deepbiop_gpu.Dataset`, zero-copy.
 
@@ -1145,6 +1146,10 @@ class Cache:
             As in :class:`~deepbiop_gpu.Dataset`.
         full_check : bool
             Verify the checksum of every array (reads every byte once).
+        device : str or torch.device, optional
+            Make the dataset resident there (:meth:`Dataset.to
+            <deepbiop_gpu.Dataset.to>`): the columns are copied to the device
+            once, straight from the memory map.
 
         Returns
         -------
@@ -1189,7 +1194,7 @@ class Cache:
         sizes = _file_sizes(meta)
         if len(paths) != len(sizes):
             paths = [""] * len(sizes)
-        return _Dataset.from_reads(
+        dataset = _Dataset.from_reads(
             reads,
             labels=labels,
             classes=classes,
@@ -1197,3 +1202,4 @@ class Cache:
             file_sizes=sizes,
             transform=transform,
         )
+        return dataset if device is None else dataset.to(device)

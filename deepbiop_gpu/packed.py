@@ -413,6 +413,19 @@ def pad_rows_numpy(
     return outs
 
 
+def check_fits(nbytes: int, device: torch.device) -> None:
+    """Raise a clear ``MemoryError`` if ``nbytes`` exceed ``device`` 's free memory (CUDA)."""
+    if device.type != "cuda":
+        return
+    free, total = torch.cuda.mem_get_info(device)
+    if nbytes > free:
+        raise MemoryError(
+            f"the reads need {nbytes:,} bytes on {device} but only {free:,} of {total:,} are "
+            "free: keep them on the CPU (a CUDA DataLoader ships each batch ragged), take a "
+            "Subset, or use a larger device"
+        )
+
+
 def _round_up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple if multiple > 1 else x
 
@@ -705,7 +718,16 @@ class PackedReads:
         )
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> PackedReads:
-        """Move the tensors to ``device`` (names stay on the host)."""
+        """Move the tensors to ``device`` (names stay on the host).
+
+        On CUDA this first checks that the columns fit in the device's free
+        memory and raises a ``MemoryError`` giving the bytes needed and free
+        otherwise (never an out-of-memory error halfway through the copy).
+        """
+        device = torch.device(device)
+        if device.type == "cuda" and self.sequences.device != device:
+            quals = 0 if self.qualities is None else self.qualities.numel()
+            check_fits(self.sequences.numel() + quals + 8 * self.offsets.numel(), device)
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> PackedReads:

@@ -109,3 +109,19 @@ def acgt_code(b):
 def acgt_byte(code):
     """Code 0..3 -> upper-case 'A', 'C', 'G', 'T' (int32)."""
     return tl.where(code == 0, 65, tl.where(code == 1, 67, tl.where(code == 2, 71, 84)))
+
+
+@triton.jit
+def mutate_byte(x, word, threshold, divisor):
+    """The substitution rule of ``mutate`` for a byte ``x`` and its Philox ``word``.
+
+    An A/C/G/T byte (either case) whose ``word`` (int64 holding a uint32) is
+    below ``threshold`` becomes base ``(code + 1 + (word * 3) // divisor) & 3``
+    in the case of ``x``; every other byte is kept.  ``divisor`` is
+    ``max(threshold, 1)``.  Returns int32.
+    """
+    x = x.to(tl.int32)
+    code = acgt_code(x)
+    hit = (code < 4) & (word < threshold)
+    j = ((word * 3) // divisor).to(tl.int32)  # 0, 1 or 2 where hit
+    return tl.where(hit, acgt_byte((code + 1 + j) & 3) | (x & 0x20), x)

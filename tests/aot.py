@@ -15,8 +15,9 @@ import tempfile
 import pytest
 
 
-def compile_for_cuda(fn, signature, constexprs, *, num_warps=None, divisible=()):
-    """The compiled kernel for sm_90; skips where this Triton's API or mode does not allow it.
+def compile_for_cuda(fn, signature, constexprs, capability: int = 90, *, num_warps=None,
+                     divisible=()):
+    """The compiled kernel for sm_90 (or sm_``capability``); skips where this Triton's API or mode does not allow it.
 
     ``num_warps``: the launch's (Triton's default otherwise); ``divisible``:
     argument names to mark 16-divisible, as the JIT does for aligned pointers
@@ -34,7 +35,7 @@ def compile_for_cuda(fn, signature, constexprs, *, num_warps=None, divisible=())
     except (ImportError, TypeError) as e:  # another Triton's internal API
         pytest.skip(f"ahead-of-time compile API differs in triton {triton.__version__}: {e}")
     options = {} if num_warps is None else {"num_warps": num_warps}
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
+    return triton.compile(src, target=GPUTarget("cuda", capability, 32), options=options)
 
 
 def cuobjdump() -> str:

@@ -11,7 +11,7 @@ MODULES = [
     "deepbiop_gpu.example_data",
     "deepbiop_gpu.data.collate",
     "deepbiop_gpu.data.sampler",
-    "deepbiop_gpu.transforms.base",
+    "deepbiop_gpu.transforms.compose",
     "deepbiop_gpu.transforms.encoders",
     "deepbiop_gpu.transforms.augment",
     "deepbiop_gpu.ops.encode",
@@ -28,6 +28,7 @@ MODULES = [
     "deepbiop_gpu.quality_models",
     "deepbiop_gpu.ops.simulate_qualities",
     "deepbiop_gpu.transforms.quality",
+    "deepbiop_gpu.ops.fused",
 ]
 
 

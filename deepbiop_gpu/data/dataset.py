@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from ..packed import PackedReads, pad_rows_numpy
-from ..transforms.base import BatchTransform, run_transforms, transform_steps
+from ..transforms.base import BatchTransform
+from ..transforms.compose import run_transforms, transform_steps
 from ..transforms.fused import BYTES_PLAN, collate_fused, fused_plan
 from .collate import Sample, batch_width, transform_pad_values
 from .labels import LabelResolver, LabelSpec
@@ -281,6 +282,11 @@ class Dataset(torch.utils.data.Dataset):
     (1200, ['E. coli', 'phage'], torch.uint8)
     """
 
+    #: the device the reads live on after :meth:`to` (None: on the host, not resident)
+    resident: torch.device | None = None
+    #: ``int64 [n]`` read lengths on the host, kept by :meth:`to` (batch widths need no sync)
+    host_lengths: np.ndarray | None = None
+
     def __init__(
         self,
         paths: PathLike | Sequence[PathLike],
@@ -448,6 +454,44 @@ class Dataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Epoch seen by the dataset's random transforms (the DataLoader sets it)."""
         self.epoch = int(epoch)
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """This dataset with its packed columns resident on ``device`` (a new Dataset).
+
+        Bases, qualities, offsets and labels are copied to ``device`` once; a
+        :class:`~deepbiop_gpu.DataLoader` over the result builds each batch on
+        the device from its indices only (one fused kernel launch: padding,
+        augmentations, encoding), with the same batches as any other loader.
+        Raises ``MemoryError`` with the bytes needed and free if the columns
+        do not fit.  ``to("cpu")`` gives a CPU-resident dataset (the same
+        path, run by the CPU fused loop).
+
+        Examples
+        --------
+        >>> ds = Dataset("reads.fastq.gz").to("cuda")  # doctest: +SKIP
+        >>> loader = DataLoader(ds, batch_size=4096, shuffle=True, device="cuda",
+        ...                     transform=Compose([Mutator(0.01), OneHotEncoder()]))  # doctest: +SKIP
+        """
+        import copy
+
+        from ..packed import check_fits
+        from .resident import host_lengths
+
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        reads, labels = self.reads, self.labels
+        if reads.sequences.device != device:
+            extra = 0 if labels is None else labels.numel() * labels.element_size()
+            quals = 0 if reads.qualities is None else reads.qualities.numel()
+            check_fits(reads.sequences.numel() + quals + 8 * reads.offsets.numel() + extra, device)
+        lengths = self.host_lengths if self.host_lengths is not None else host_lengths(reads.offsets)
+        moved = copy.copy(self)
+        moved.reads = reads.to(device)
+        moved.labels = None if labels is None else labels.to(device)
+        moved.host_lengths = lengths
+        moved.resident = device
+        return moved
 
     def __repr__(self) -> str:
         files = ", ".join(Path(p).name for p in self.paths[:3]) + (", ..." if len(self.paths) > 3 else "")

@@ -34,7 +34,9 @@ from .collate import Collate, default_collate
 from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
+from .resident import ResidentBatches
 from .sampler import EpochBatchSampler, IndexBatch
+from .staging import StagingRing, gather_ragged
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
 __all__ = ["DataLoader"]
@@ -122,8 +124,16 @@ class _InProcessBatches:
         self.transform = transform
         self.threads = threads
         self.pin = pin
+        self.ring: StagingRing | None = None  # set: ragged batches (see .staging)
 
     def _make(self, indices: IndexBatch) -> Any:
+        if self.ring is not None:  # the CPU side of a ragged batch: one gather into the ring
+            samples = self.dataset.__getitems__(indices)
+            ds = samples.dataset
+            index = torch.from_numpy(samples.indices)
+            labels = None if ds.labels is None else ds.labels[index]
+            return gather_ragged(ds.reads, samples.indices, index, labels, samples.epoch, self.ring,
+                                 self.collate_fn.max_len, self.collate_fn.multiple_of)  # fmt: skip
         getitems = getattr(self.dataset, "__getitems__", None)
         samples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
         batch = _collate_transform(self.collate_fn, samples, self.transform, indices.epoch)
@@ -153,6 +163,47 @@ class _InProcessBatches:
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
+
+
+def _resident_device(dataset: Any) -> torch.device | None:
+    """The device a resident dataset (or a Subset of one) lives on, else None."""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return base.resident if isinstance(base, Dataset) else None
+
+
+def _resident_settings(resident: torch.device, device: Any, num_workers: int, collate_fn: Callable,
+                       torch_kwargs: dict) -> tuple[int, bool]:  # fmt: skip
+    """``(num_workers, pin_memory)`` for a resident dataset (checks the loader fits it)."""
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    if target.type != resident.type or (target.index is not None and target.index != resident.index):
+        raise ValueError(
+            f"the dataset is resident on {resident} but the DataLoader delivers to {target}: "
+            f"pass device={str(resident)!r} (or use a dataset on the CPU)"
+        )
+    if type(collate_fn) is not Collate:
+        raise TypeError("a resident dataset's batches are built on the device: use a Collate")
+    if num_workers > 0:
+        warnings.warn(
+            f"num_workers={num_workers} ignored: a resident dataset's batches are built on "
+            f"{resident} from their indices in this process, workers would have nothing to do",
+            UserWarning,
+            stacklevel=3,
+        )
+        for key in ("persistent_workers", "prefetch_factor", "worker_init_fn",
+                    "multiprocessing_context"):  # fmt: skip
+            torch_kwargs.pop(key, None)
+    return 0, False
+
+
+def _ragged_feed_ok(dataset: Any, collate_fn: Callable) -> bool:
+    """Can batches of ``dataset`` cross as ragged reads?  (A plain map-style dataset of this
+    package with the default collate and no CPU transform of its own.)"""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return (
+        isinstance(base, Dataset)
+        and base.transform is None
+        and type(collate_fn) is Collate
+    )
 
 
 class _WorkerCollate:
@@ -255,6 +306,10 @@ class DataLoader:
             raise TypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
         if pin_memory not in (True, False, "auto"):
             raise ValueError(f"pin_memory must be True, False or 'auto', got {pin_memory!r}")
+        resident = _resident_device(dataset)
+        if resident is not None:  # batches are built on the device from indices: no workers
+            num_workers, pin_memory = _resident_settings(resident, device, num_workers, collate_fn,
+                                                         torch_kwargs)  # fmt: skip
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
@@ -285,6 +340,7 @@ class DataLoader:
         self._ours_with_workers = ours and num_workers > 0
         self.collate_fn = collate_fn
         self._in_process: _InProcessBatches | None = None
+        self._resident: ResidentBatches | None = None
         # CPU delivery with workers: the transform runs in the workers (same results).
         self._transform_in_workers = (
             transform is not None and self.device.type == "cpu" and num_workers > 0 and ours
@@ -327,12 +383,38 @@ class DataLoader:
             self._loader = torch.utils.data.DataLoader(
                 dataset, batch_sampler=self.batch_sampler, collate_fn=worker_collate, **common
             )
-            if num_workers == 0 and ours:
+            if resident is not None:
+                self._resident = ResidentBatches(
+                    dataset, self.batch_sampler, collate_fn.max_len, collate_fn.multiple_of
+                )
+            elif num_workers == 0 and ours:
                 cpu_transform = transform if self.device.type == "cpu" else None
                 self._in_process = _InProcessBatches(
                     dataset, self.batch_sampler, collate_fn, cpu_transform, num_threads,
                     self.pin_memory,
                 )
+                if self.device.type == "cuda" and _ragged_feed_ok(dataset, collate_fn):
+                    self._use_ragged_feed(self.pin_memory)
+
+    def _use_ragged_feed(self, pin: bool) -> None:
+        """Deliver ragged batches: a gather into a reused (pinned) ring on the CPU, padding and
+        the transform's fusable steps in one pass on the device (:mod:`.staging`)."""
+        assert self._in_process is not None
+        # every batch in flight holds a slot: the prefetch depth, the threads' lead, one spare
+        slots = max(self.prefetch, 1) + 2 * self.num_threads + 2
+        self._in_process.transform = None
+        self._in_process.pin = False
+        self._in_process.ring = StagingRing(slots, pin=pin)
+
+    @property
+    def feed(self) -> str:
+        """How batches reach ``device``: "resident" (indices only), "ragged" (reads' bytes
+        only), "padded" or "cpu"."""
+        if self._resident is not None:
+            return "resident"
+        if self._in_process is not None and self._in_process.ring is not None:
+            return "ragged"
+        return "cpu" if self.device.type == "cpu" else "padded"
 
     # --------------------------------------------------------------- epochs
     def set_epoch(self, epoch: int) -> None:
@@ -360,7 +442,9 @@ class DataLoader:
         transform_elsewhere = self._transform_in_workers or (
             self._in_process is not None and self._in_process.transform is not None
         )
-        if self._in_process is not None:
+        if self._resident is not None:
+            batches = self._resident
+        elif self._in_process is not None:
             batches = self._in_process
         elif self.num_workers > 0:
             # a new pool of workers (unless persistent) brings new slots: a receiver per pass

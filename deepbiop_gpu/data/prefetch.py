@@ -8,6 +8,11 @@ touches a batch (``wait_event``), and every tensor made on the side stream is
 ``record_stream``-ed on the consumer's stream so the caching allocator never
 hands its memory out while the step still reads it.
 
+Ragged batches (:class:`~deepbiop_gpu.data.staging.RaggedBatch`: the reads'
+bytes in a pinned staging slot) cross as one copy, and resident batches
+(:mod:`deepbiop_gpu.data.resident`: only indices) not at all; both are
+padded and transformed on the device by the fused op, on the same side stream.
+
 On the CPU the same pipeline runs synchronously, without streams.
 """
 
@@ -18,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
+
+from .staging import DeviceBatch
 
 __all__ = ["DevicePrefetcher", "batch_to_device", "iter_tensors"]
 
@@ -114,6 +121,9 @@ class DevicePrefetcher:
         if self.device.type != "cuda":
             cpu = self.device.type == "cpu"
             for batch in self.batches:
+                if isinstance(batch, DeviceBatch):  # ragged or resident reads
+                    yield batch.materialize(self.device, self.transform)
+                    continue
                 if not (cpu and _top_level_cpu(batch)):  # else there is nothing to move
                     batch = batch_to_device(batch, self.device, non_blocking=False)
                 yield apply_transform(self.transform, batch, self.epoch)
@@ -131,8 +141,11 @@ class DevicePrefetcher:
             except StopIteration:
                 return False
             with torch.cuda.stream(side):
-                batch = batch_to_device(cpu_batch, self.device, non_blocking=True)
-                batch = apply_transform(self.transform, batch, self.epoch)
+                if isinstance(cpu_batch, DeviceBatch):  # ragged or resident reads
+                    batch = cpu_batch.materialize(self.device, self.transform, side)
+                else:
+                    batch = batch_to_device(cpu_batch, self.device, non_blocking=True)
+                    batch = apply_transform(self.transform, batch, self.epoch)
                 ready = torch.cuda.Event()
                 ready.record(side)
             in_flight.append((batch, ready))

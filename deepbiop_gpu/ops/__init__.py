@@ -11,6 +11,7 @@ launch: see :func:`triton_usable`); CPU tensors the torch code.
 from ._dispatch import triton_usable
 from .crop import crop, take_windows
 from .encode import encode
+from .fused import FusedStep, fused
 from .integer import integer
 from .kmer import kmer_counts, kmer_ids
 from .mutate import mutate
@@ -23,6 +24,8 @@ __all__ = [
     "bernoulli_gate",
     "crop",
     "encode",
+    "fused",
+    "FusedStep",
     "integer",
     "kmer_counts",
     "kmer_ids",

@@ -31,6 +31,7 @@ __all__ = [
     "AHEAD_BYTES",
     "first_word",
     "fused_loop",
+    "gather_rows",
     "mutate_read",
     "philox",
     "read_counters",
@@ -258,3 +259,28 @@ def fused_loop(
                 out_quals[b, i] = qbuf[i]
             for i in range(n, width):
                 out_quals[b, i] = 0
+
+
+@numba.njit(nogil=True, cache=True)
+def gather_rows(src, qsrc, has_quals, starts, lens, out, o, total):  # pragma: no cover
+    """Reads ``src[starts[b]:][:lens[b]]`` back to back into ``out[o:]``, their qualities
+    (``qsrc``) into ``out[o + total:]``: the CPU side of a ragged batch."""
+    pos = np.uint64(o)
+    q = np.uint64(o + total)
+    B = starts.shape[0]
+    for b in range(B):
+        ahead = b + AHEAD  # shuffled batches miss the cache: fetch a later read's first bytes
+        if ahead < B:
+            pa = starts[ahead]
+            prefetch(src, pa)
+            if has_quals:
+                prefetch(qsrc, pa)
+        a = np.uint64(starts[b])
+        n = np.uint64(lens[b])
+        for i in range(n):
+            out[pos + i] = src[a + i]
+        if has_quals:
+            for i in range(n):
+                out[q + i] = qsrc[a + i]
+            q += n
+        pos += n

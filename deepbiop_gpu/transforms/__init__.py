@@ -1,7 +1,8 @@
 """Batch transforms (``nn.Module`` s on batch dicts), composable with :class:`Compose`."""
 
 from .augment import Mutator, ReverseComplement, Sampler
-from .base import BatchTransform, Compose
+from .base import BatchTransform
+from .compose import Compose
 from .encoders import IntegerEncoder, KmerEncoder, OneHotEncoder
 from .quality import SimulateQualities
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch  # noqa: F401 (the examples below use it)
 
 from .. import ops
+from ..ops._philox import probability_threshold
+from ..ops.fused import FusedStep
 from ..ops.random_gate import bernoulli_gate
 from .base import Batch, BatchTransform
 
@@ -66,6 +68,11 @@ class ReverseComplement(BatchTransform):
             out["qualities"] = ops.reverse_complement(batch["qualities"], lengths, apply=apply, complement=False)
         return out
 
+    def fused_step(self) -> FusedStep:
+        """A reverse-complement step with this ``p`` and ``seed`` (see :class:`BatchTransform`)."""
+        step = FusedStep.reverse_complement(probability_threshold(self.p, "p"), self.seed)
+        return step._replace(random=self.random)  # forward asks for the index when 0 < p < 1
+
     def extra_repr(self) -> str:
         return f"p={self.p}, seed={self.seed}"
 
@@ -96,6 +103,10 @@ class Mutator(BatchTransform):
         out = dict(batch)
         out["sequences"] = ops.mutate(seqs, lengths, self.rate, self.seed, index, epoch)
         return out
+
+    def fused_step(self) -> FusedStep:
+        """A mutate step with this ``rate`` and ``seed`` (see :class:`BatchTransform`)."""
+        return FusedStep.mutate(probability_threshold(self.rate, "rate"), self.seed)
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}, seed={self.seed}"
@@ -145,6 +156,10 @@ class Sampler(BatchTransform):
         if batch.get("qualities") is not None:
             out["qualities"] = ops.take_windows(batch["qualities"], starts, new_lengths, self.length)
         return out
+
+    def fused_step(self) -> FusedStep:
+        """A crop step with this ``length``, ``mode`` and ``seed`` (see :class:`BatchTransform`)."""
+        return FusedStep.crop(self.length, self.mode, self.seed)
 
     def extra_repr(self) -> str:
         return f"length={self.length}, mode={self.mode!r}, seed={self.seed}"

@@ -5,18 +5,25 @@ A batch dict is what :class:`~deepbiop_gpu.DataLoader` delivers (see
 ``lengths`` ``int32 [B]``, optional ``qualities`` ``uint8 [B, L]``,
 ``index`` ``int64 [B]`` and ``epoch``.  Augmentations keep bytes; encoders
 replace ``sequences`` with their tensor, so they come last in a
-:class:`Compose`.  Transforms never modify the dict they are given.
+:class:`~deepbiop_gpu.Compose`.  Transforms never modify the dict they are given.
+
+A transform that can run inside the fused pass (one pass per read on the
+CPU, one kernel launch per batch on CUDA) describes its step with
+:meth:`BatchTransform.fused_step`; :mod:`deepbiop_gpu.transforms.fused`
+builds the plan from those descriptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-__all__ = ["BatchTransform", "Compose", "run_transforms", "transform_steps"]
+if TYPE_CHECKING:
+    from ..ops.fused import FusedStep
+
+__all__ = ["Batch", "BatchTransform"]
 
 Batch = dict[str, Any]
 
@@ -29,6 +36,17 @@ class BatchTransform(nn.Module):
 
     def forward(self, batch: Batch) -> Batch:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def fused_step(self) -> FusedStep | None:
+        """This transform as a step of the fused pass, or None when it cannot fuse.
+
+        Fusable transforms (the augmentations Sampler, ReverseComplement,
+        Mutator; the encoders OneHotEncoder, IntegerEncoder) return a
+        :class:`~deepbiop_gpu.ops.fused.FusedStep` built from their current
+        settings.  A subclass that overrides ``forward`` (and not
+        ``fused_step``) is never fused: its ``forward`` runs.
+        """
+        return None
 
     # helpers for subclasses ------------------------------------------------
     def _byte_sequences(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,84 +85,3 @@ class BatchTransform(nn.Module):
             )
         epoch = batch.get("epoch", 0)
         return index, epoch
-
-
-class Compose(BatchTransform):
-    """Run transforms one after the other.
-
-    On CPU batches with numba installed, the leading :class:`Sampler`,
-    :class:`ReverseComplement` and :class:`Mutator` steps and an ending
-    :class:`OneHotEncoder` or :class:`IntegerEncoder` run fused, as one
-    compiled pass per read over several threads, with the same result bit
-    for bit (see :mod:`deepbiop_gpu.transforms.fused`).
-
-    Parameters
-    ----------
-    transforms : sequence of callables
-        Batch transforms (or any ``batch -> batch`` callables).
-
-    Examples
-    --------
-    >>> from deepbiop_gpu import Compose, ReverseComplement, Mutator, OneHotEncoder
-    >>> pipeline = Compose([ReverseComplement(p=0.5), Mutator(0.01), OneHotEncoder()])
-    >>> compiled = torch.compile(pipeline, fullgraph=True)  # doctest: +SKIP
-    """
-
-    def __init__(self, transforms: Sequence[Callable[[Batch], Batch]]) -> None:
-        super().__init__()
-        if isinstance(transforms, (nn.Module,)) or not isinstance(transforms, Sequence):
-            raise TypeError("Compose takes a list of transforms")
-        for i, t in enumerate(transforms):
-            if not callable(t):
-                raise TypeError(f"transforms[{i}] is not callable: {t!r}")
-        self.transforms = nn.ModuleList([t for t in transforms if isinstance(t, nn.Module)])
-        self._all = list(transforms)
-        self.random = any(getattr(t, "random", False) for t in transforms)
-
-    def forward(self, batch: Batch) -> Batch:
-        return run_transforms(self._all, batch)
-
-    def __len__(self) -> int:
-        return len(self._all)
-
-    def __getitem__(self, i: int) -> Callable[[Batch], Batch]:
-        return self._all[i]
-
-    def extra_repr(self) -> str:
-        return "\n".join(repr(t) for t in self._all if not isinstance(t, nn.Module))
-
-
-def transform_steps(transform: Callable[[Batch], Batch]) -> list[Callable[[Batch], Batch]]:
-    """The steps a batch transform runs: a :class:`Compose` 's list, else ``[transform]``."""
-    if type(transform) is Compose:  # a subclass may override forward
-        return transform._all
-    return [transform]
-
-
-_FUSED = None  # deepbiop_gpu.transforms.fused, imported on first use (it imports this module)
-
-
-def _import_fused():
-    global _FUSED
-    from . import fused
-
-    _FUSED = fused
-    return fused
-
-
-def run_transforms(transforms: Sequence[Callable[[Batch], Batch]], batch: Batch) -> Batch:
-    """Run ``transforms`` in order on ``batch``, fusing the leading steps on CPU batches.
-
-    The leading run of fusable transforms goes through one compiled pass
-    (:mod:`deepbiop_gpu.transforms.fused`) when the batch is on the CPU and
-    numba is installed; the result is the same bit for bit.
-    """
-    if not torch.compiler.is_compiling():
-        fused_module = _FUSED or _import_fused()
-        plan = fused_module.fused_plan(transforms)
-        fused = fused_module.run_fused(plan, batch) if plan is not None else None
-        if fused is not None:
-            batch, transforms = fused, transforms[plan.count :]  # type: ignore[union-attr]
-    for t in transforms:
-        batch = t(batch)
-    return batch

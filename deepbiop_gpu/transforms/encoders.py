@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from .. import ops
+from ..ops.fused import FusedStep
 from .base import Batch, BatchTransform
 
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
@@ -61,14 +62,6 @@ class OneHotEncoder(BatchTransform):
     [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
 
-    def __new__(cls, *args, **kwargs):
-        # unknown="random" is a private subclass: the fused CPU path takes only the exact
-        # OneHotEncoder type, so this one runs step by step (its own op, on every device)
-        unknown = kwargs.get("unknown", args[2] if len(args) > 2 else "zeros")
-        if cls is OneHotEncoder and unknown == "random":
-            cls = _RandomOneHotEncoder
-        return super().__new__(cls)
-
     def __init__(
         self, dtype: torch.dtype = torch.float32, layout: str = "NLC", unknown: str = "zeros", seed: int = 0,
         *, alphabet: str = "dna",
@@ -103,16 +96,19 @@ class OneHotEncoder(BatchTransform):
         out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
         return out
 
+    def fused_step(self) -> FusedStep | None:
+        """This encoding as the final step of a fused pass (see :class:`BatchTransform`).
+
+        ``unknown="random"`` does not fuse (yet): it runs its own op after the
+        fused augmentations, on every device, with the same bits.
+        """
+        if self.unknown == "random":
+            return None
+        return FusedStep.one_hot(self.dtype, self.layout, self.unknown)
+
     def extra_repr(self) -> str:
         seed = f", seed={self.seed}" if self.unknown == "random" else ""
         return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}{seed}"
-
-
-class _RandomOneHotEncoder(OneHotEncoder):
-    """:class:`OneHotEncoder` with ``unknown="random"`` (what the constructor returns for it)."""
-
-    def _get_name(self) -> str:
-        return "OneHotEncoder"
 
 
 class IntegerEncoder(BatchTransform):
@@ -140,6 +136,10 @@ class IntegerEncoder(BatchTransform):
         out = dict(batch)
         out["sequences"] = ops.integer(seqs, lengths, pad_value=self.pad_value)
         return out
+
+    def fused_step(self) -> FusedStep:
+        """This encoding as the final step of a fused pass (see :class:`BatchTransform`)."""
+        return FusedStep.integer(self.pad_value)
 
     def extra_repr(self) -> str:
         return f"pad_value={self.pad_value}"

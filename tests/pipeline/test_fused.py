@@ -383,3 +383,57 @@ def test_the_compiled_loop_is_reused_by_the_next_process():
     hits, shape = runs[1].stdout.split(maxsplit=1)
     assert shape.strip() == "(1, 5, 4)"
     assert int(hits) >= 1  # loaded from numba's on-disk cache, not compiled again
+
+
+# --- one description of the plan: the transforms describe their own steps ----------------
+
+
+def test_transforms_describe_their_steps():
+    from deepbiop_gpu.ops.fused import FusedStep
+
+    assert Sampler(40, mode="center", seed=3).fused_step() == FusedStep.crop(40, "center", 3)
+    assert Mutator(1.0, seed=2).fused_step() == FusedStep.mutate(2**32, 2)
+    assert ReverseComplement(p=0.5, seed=1).fused_step().value == 2**31
+    assert OneHotEncoder(torch.float16, "NCL").fused_step().is_encoder
+    assert IntegerEncoder(pad_value=7).fused_step() == FusedStep.integer(7)
+    assert KmerEncoder(3).fused_step() is None  # not fusable: the plan stops there
+    plan = fused.fused_plan([Sampler(10), Mutator(0.1), OneHotEncoder(), Mutator(0.2)])
+    assert plan.count == 3 and [s.kind for s in plan.steps] == ["crop", "mutate"]
+    assert plan.encoder.kind == "one_hot"
+
+
+def test_a_subclass_that_keeps_forward_fuses_and_one_with_its_own_step_uses_it(monkeypatch):
+    class Tagged(Mutator):  # only adds an attribute: still the Mutator step
+        tag = "x"
+
+    class Twice(ReverseComplement):  # its own forward *and* its own fused step: fuses as two
+        def forward(self, batch):
+            return super().forward(super().forward(batch))
+
+        def fused_step(self):  # the plan takes one step per transform: describe one of them
+            return None
+
+    assert fused.fused_plan([Tagged(0.1), OneHotEncoder()]).count == 2
+    assert fused.fused_plan([Twice(), OneHotEncoder()]) is None
+    gen = torch.Generator().manual_seed(9)
+    batch = _batch(random_reads(gen, 9, 30))
+    transforms = [Tagged(0.3), Twice(p=0.5), OneHotEncoder()]
+    assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
+
+
+def test_the_runner_is_not_imported_by_base_and_fused_does_not_know_the_classes():
+    import ast
+    import inspect
+
+    from deepbiop_gpu.transforms import base
+
+    def imported(module):
+        tree = ast.parse(inspect.getsource(module))
+        return {
+            ("." * node.level) + (node.module or "")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+
+    assert not imported(base) & {".fused", ".compose", "deepbiop_gpu.transforms.fused"}
+    assert not imported(fused) & {".augment", ".encoders", ".compose"}

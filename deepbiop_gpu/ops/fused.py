@@ -1,0 +1,485 @@
+"""``fused``: a pipeline of crop / reverse-complement / mutate steps and an encoder, in one pass.
+
+The op behind the fused path of :class:`~deepbiop_gpu.Compose` and the
+loaders.  It reads *ragged* reads (one flat byte buffer, the start of each
+read in it, its length) and writes the padded, encoded batch, every read
+going through the steps in order, its qualities following its bases:
+
+* CUDA tensors: one Triton kernel launch for the whole batch
+  (:mod:`deepbiop_gpu.kernels.fused`);
+* CPU tensors: the numba loop of :mod:`deepbiop_gpu.ops._fused_cpu` (one
+  compiled pass per read, threaded), or, without numba, the torch
+  implementations of the single ops one after the other.
+
+All three give the same bits as the transforms one by one: they draw the same
+Philox words (:mod:`deepbiop_gpu.ops._philox`) and apply the same rules.
+
+A step is a :class:`FusedStep`; the transforms describe themselves as one
+(``Sampler.fused_step()``, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ._checks import check_int, check_seed
+from ._dispatch import run_op, run_triton, use_triton
+from ._numba import numba_ok, run_numba
+from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT
+from ._tables import ACGT, acgt_table, complement_table
+from .crop import MODES
+from .integer import PAD_OFFSET, integer_table
+from .one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
+
+__all__ = ["ENCODINGS", "STEP_KINDS", "FusedStep", "fused", "fused_torch", "output_width"]
+
+# what the loops and the kernel call the steps (steps[s, 0] / the kernel's kind codes)
+STEP_KINDS = ("crop", "reverse_complement", "mutate")
+ENCODINGS = ("bytes", "integer", "one_hot")
+
+
+class FusedStep(NamedTuple):
+    """One step of a fused pipeline, as a transform describes itself (``fused_step()``).
+
+    Augmentations (``kind`` in :data:`STEP_KINDS`) and encoders (``"one_hot"``,
+    ``"integer"``); build them with the class methods.
+
+    ==================== ================================================================
+    field                meaning
+    ==================== ================================================================
+    ``kind``             ``"crop"``, ``"reverse_complement"``, ``"mutate"``,
+                         ``"one_hot"`` or ``"integer"``
+    ``value``            crop: the window length; reverse_complement / mutate: the
+                         probability as the integer threshold ``T`` of
+                         :func:`~deepbiop_gpu.ops._philox.probability_threshold`;
+                         integer: the padding value
+    ``seed``             the Philox key of a random step
+    ``mode``             crop: one of :data:`~deepbiop_gpu.ops.crop.MODES`;
+                         one_hot: the layout (``"NLC"`` / ``"NCL"``)
+    ``random``           the step draws per-read numbers: it needs ``batch["index"]``
+    ``dtype``            one_hot: the output dtype
+    ``unknown``          one_hot: ``"zeros"`` or ``"uniform"``
+    ==================== ================================================================
+
+    Examples
+    --------
+    >>> FusedStep.crop(100, "center").kind
+    'crop'
+    """
+
+    kind: str
+    value: int = 0
+    seed: int = 0
+    mode: str = ""
+    random: bool = False
+    dtype: torch.dtype | None = None
+    unknown: str = ""
+
+    @classmethod
+    def crop(cls, length: int, mode: str = "random", seed: int = 0) -> FusedStep:
+        return cls("crop", length, seed, mode, mode == "random")
+
+    @classmethod
+    def reverse_complement(cls, threshold: int, seed: int = 0) -> FusedStep:
+        return cls("reverse_complement", threshold, seed, "", 0 < threshold < 1 << 32)
+
+    @classmethod
+    def mutate(cls, threshold: int, seed: int = 0) -> FusedStep:
+        return cls("mutate", threshold, seed, "", True)  # the op asks for the index even at 0
+
+    @classmethod
+    def one_hot(cls, dtype: torch.dtype, layout: str, unknown: str) -> FusedStep:
+        return cls("one_hot", 0, 0, layout, False, dtype, unknown)
+
+    @classmethod
+    def integer(cls, pad_value: int) -> FusedStep:
+        return cls("integer", pad_value)
+
+    @property
+    def is_encoder(self) -> bool:
+        return self.kind in ("one_hot", "integer")
+
+
+def step_rows(steps: Sequence[FusedStep]) -> list[int]:
+    """The augmentation steps as flat ``[kind, value, seed, mode]`` int rows (the op's ``steps``)."""
+    flat: list[int] = []
+    for s in steps:
+        kind = STEP_KINDS.index(s.kind)
+        flat += [kind, s.value, s.seed, MODES.index(s.mode) if s.kind == "crop" else 0]
+    return flat
+
+
+def output_width(width: int, steps: list[int]) -> int:
+    """The output width: the last crop's window, else the batch ``width``."""
+    out = width
+    for s in range(0, len(steps), 4):
+        if steps[s] == 0:
+            out = steps[s + 1]
+    return out
+
+
+def encoder_args(encoder: FusedStep | None) -> tuple[str, torch.dtype, str, str, int]:
+    """The op's ``(encoding, dtype, layout, unknown, pad_value)`` of an encoder step (None: bytes)."""
+    if encoder is None:
+        return "bytes", torch.uint8, "NLC", "zeros", 0
+    if encoder.kind == "integer":
+        return "integer", torch.int64, "NLC", "zeros", encoder.value
+    return "one_hot", encoder.dtype, encoder.mode, encoder.unknown, 0  # type: ignore[return-value]
+
+
+def _output_shape(B: int, W: int, encoding: str, layout: str) -> tuple[int, ...]:
+    if encoding != "one_hot":
+        return (B, W)
+    return (B, 4, W) if layout == "NCL" else (B, W, 4)
+
+
+# --- the CPU loop (numba) -------------------------------------------------------------
+
+
+class _Output:
+    """How the CPU loop writes a base: raw-bit table rows, and the tensor they make."""
+
+    __slots__ = ("table", "planes", "dtype", "squeeze")
+
+    def __init__(self, table: np.ndarray, planes: bool, dtype: torch.dtype, squeeze: bool) -> None:
+        self.table = table  # [257, k] raw bits: rows 0..255 the bytes, row 256 padding
+        self.planes = planes  # one-hot NCL: table[x, c] goes to channel c; else rows of k words
+        self.dtype = dtype  # the output tensor's dtype (a view of the bits)
+        self.squeeze = squeeze  # [B, L, 1] words -> [B, L] (bytes, integers)
+
+    def allocate(self, rows: int, width: int) -> tuple[np.ndarray, torch.Tensor]:
+        """The loop's output array and the tensor sharing its memory."""
+        table = self.table
+        shape = (rows, 4, width) if self.planes else (rows, width, table.shape[1])
+        bits = np.empty(shape, table.dtype)
+        if bits.size == 0:  # numpy gives empty arrays zero strides, which torch cannot view
+            final = (
+                (rows, width)
+                if self.squeeze
+                else ((rows, 4, width) if self.planes else (rows, width, 4))
+            )
+            return bits, torch.empty(final, dtype=self.dtype)
+        out = torch.from_numpy(bits).view(self.dtype)
+        return bits, (out.view(rows, width) if self.squeeze else out)
+
+
+@functools.cache
+def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad_value: int) -> _Output:
+    """The CPU loop's output tables for an encoding."""
+    cpu = torch.device("cpu")
+    if encoding == "bytes":
+        table = np.arange(PAD_OFFSET + 1, dtype=np.int64)
+        table[PAD_OFFSET] = 0
+        return _Output(table.astype(np.uint8).reshape(-1, 1), False, torch.uint8, True)
+    if encoding == "integer":
+        table = integer_table(pad_value, cpu)[: PAD_OFFSET + 1].numpy().reshape(-1, 1)
+        return _Output(table, False, torch.int64, True)
+    table = one_hot_table(dtype, unknown, cpu)[: PAD_OFFSET + 1]
+    if layout == "NCL":
+        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[table.element_size()]
+        return _Output(table.view(bits).numpy(), True, dtype, False)
+    # NLC: the 4 values of a base as one or two wide words (uint8: one int32)
+    wide = table.view(torch.int64) if table.element_size() >= 2 else table.view(torch.int32)
+    return _Output(wide.numpy(), False, dtype, False)
+
+
+@functools.cache
+def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cpu = torch.device("cpu")
+    letters = np.frombuffer(ACGT, dtype=np.uint8).copy()
+    return complement_table(cpu).numpy(), acgt_table(cpu).numpy(), letters
+
+
+class _Shape:
+    """Stands in for a ``[B, L]`` tensor where :func:`run_numba` only reads the shape."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, *shape: int) -> None:
+        self.shape = shape
+
+
+_STREAMS = tuple(np.uint64(s) for s in (STREAM_CROP, STREAM_REVERSE_COMPLEMENT, STREAM_MUTATE))
+_NO_QUALS = np.empty((0, 0), np.uint8)  # stand-ins of the loop's quality arguments
+_NO_BYTES = np.empty(0, np.uint8)
+
+# the loop's threads: at least this many bases each (~0.5 ms of work; handing a
+# range to another thread costs ~50 us on small VMs, more than it saves below that)
+MIN_BASES_PER_THREAD = 1 << 17
+
+
+def fused_numba(
+    src: np.ndarray,
+    qsrc: np.ndarray | None,
+    starts: np.ndarray,
+    lens: np.ndarray,
+    width: int,
+    index: np.ndarray,
+    epoch: int,
+    steps: np.ndarray,
+    output: _Output,
+    min_bases: int = MIN_BASES_PER_THREAD,
+) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray] | None:
+    """The numba loop on reads ``src[starts[b]:][:lens[b]]`` of a batch ``width`` wide.
+
+    ``starts``, ``lens`` (clamped to ``[0, width]``) and ``index`` are ``int64``
+    arrays; ``steps`` is ``int64 [S, 4]`` (:func:`step_rows`).  Returns
+    ``(sequences, qualities or None, lengths int64)`` in the output
+    encoding, or None if numba could not compile the loop.
+    """
+    from ._fused_cpu import fused_loop
+
+    B = len(starts)
+    crops = [int(s[1]) for s in steps if s[0] == 0]
+    out_width = crops[-1] if crops else width
+    width_max = max(width, 1, *crops)
+    out_bits, out = output.allocate(B, out_width)
+    has_quals = qsrc is not None
+    out_quals = np.empty((B, out_width), np.uint8) if has_quals else _NO_QUALS
+    out_lens = np.empty(B, np.int64)
+    comp, acgt, letters = _byte_tables()
+    args = (src, qsrc if has_quals else _NO_BYTES, has_quals, starts, lens, width, index, epoch,
+            steps, width_max, comp, acgt, letters, output.table, output.planes, out_bits,
+            out_quals, out_lens, *_STREAMS)  # fmt: skip
+    if not run_numba("fused", fused_loop, _Shape(B, width_max), *args, min_bases=min_bases):
+        return None
+    return out, (torch.from_numpy(out_quals) if has_quals else None), out_lens
+
+
+# --- the torch implementation (any device; the CPU without numba) ----------------------
+
+
+def fused_torch(
+    sequences: torch.Tensor,
+    qualities: torch.Tensor | None,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    epoch: int,
+    width: int,
+    steps: list[int],
+    encoding: str,
+    dtype: torch.dtype,
+    layout: str,
+    unknown: str,
+    pad_value: int,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The single ops' torch implementations one after the other, on the padded batch."""
+    from ..packed import pad_ragged
+    from .crop import crop_torch, take_windows_torch
+    from .integer import integer_torch
+    from .mutate import mutate_torch
+    from .one_hot import one_hot_torch
+    from .random_gate import bernoulli_gate_torch
+    from .reverse_complement import reverse_complement_torch
+
+    lens = lengths.to(torch.int64).clamp(0, width)
+    starts = starts.to(torch.int64)
+    seqs = pad_ragged(sequences, starts, lens, width)
+    quals = None if qualities is None else pad_ragged(qualities, starts, lens, width)
+    for s in range(0, len(steps), 4):
+        kind, value, seed, mode = steps[s : s + 4]
+        if kind == 0:
+            seqs, lens, windows = crop_torch(seqs, lens, index, value, MODES[mode], seed, epoch)
+            if quals is not None:
+                quals = take_windows_torch(quals, windows, lens, value)
+        elif kind == 1:
+            apply = None
+            if value < 1 << 32:
+                apply = bernoulli_gate_torch(index, value, seed, epoch, STREAM_REVERSE_COMPLEMENT)
+            seqs = reverse_complement_torch(seqs, lens, apply)
+            if quals is not None:
+                quals = reverse_complement_torch(quals, lens, apply, complement=False)
+        elif value > 0:
+            seqs = mutate_torch(seqs, lens, index, value, seed, epoch)
+    if encoding == "integer":
+        out = integer_torch(seqs, lens, pad_value)
+    elif encoding == "one_hot":
+        out = one_hot_torch(seqs, lens, dtype, layout, unknown)
+    else:
+        out = seqs
+    return out, quals, lens
+
+
+# --- the op ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _device_params(steps: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """``int64 [S, 2]`` (value, seed) of the steps on ``device``: one copy per plan and device."""
+    rows = [[steps[s + 1], steps[s + 2]] for s in range(0, len(steps), 4)] or [[0, 0]]
+    # non_blocking: no host sync (a pageable source is staged by the driver before this returns)
+    return torch.tensor(rows, dtype=torch.int64).to(device, non_blocking=True)
+
+
+@torch.library.custom_op("deepbiop_gpu::fused", mutates_args=())
+def _fused_op(
+    sequences: torch.Tensor,
+    qualities: torch.Tensor | None,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    epoch: int,
+    width: int,
+    steps: list[int],
+    encoding: str,
+    dtype: torch.dtype,
+    layout: str,
+    unknown: str,
+    pad_value: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    B = starts.shape[0]
+    done = None
+    if use_triton(sequences):
+        from deepbiop_gpu.kernels.fused import fused_triton
+
+        params = _device_params(tuple(steps), sequences.device)
+        done = run_triton(
+            fused_triton, sequences, qualities, starts, lengths, index, epoch, width, steps,
+            params, encoding, dtype, layout, unknown, pad_value,
+        )  # fmt: skip
+    if done is not None:
+        out, quals, lens = done
+    else:
+        done = None
+        if sequences.device.type == "cpu" and numba_ok("fused") and B:
+            output = cpu_output(encoding, dtype, layout, unknown, pad_value)
+            lens_np = np.clip(lengths.numpy().astype(np.int64), 0, width)
+            done = fused_numba(
+                sequences.numpy(), None if qualities is None else qualities.numpy(),
+                starts.to(torch.int64).numpy(), lens_np, width,
+                index.to(torch.int64).contiguous().numpy(), epoch,
+                np.array(steps, dtype=np.int64).reshape(-1, 4), output,
+            )  # fmt: skip
+            if done is not None:
+                done = (done[0], done[1], torch.from_numpy(done[2]))
+        if done is None:
+            done = fused_torch(sequences, qualities, starts, lengths, index, epoch, width, steps,
+                               encoding, dtype, layout, unknown, pad_value)  # fmt: skip
+        out, quals, lens = done
+    if quals is None:
+        quals = sequences.new_empty((0, 0))
+    return out, quals, lens
+
+
+@_fused_op.register_fake
+def _(
+    sequences: torch.Tensor,
+    qualities: torch.Tensor | None,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    index: torch.Tensor,
+    epoch: int,
+    width: int,
+    steps: list[int],
+    encoding: str,
+    dtype: torch.dtype,
+    layout: str,
+    unknown: str,
+    pad_value: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    B = starts.shape[0]
+    W = output_width(width, steps)
+    out_dtype = {"bytes": torch.uint8, "integer": torch.int64}.get(encoding, dtype)
+    out = sequences.new_empty(_output_shape(B, W, encoding, layout), dtype=out_dtype)
+    quals = sequences.new_empty((B, W) if qualities is not None else (0, 0))
+    return out, quals, starts.new_empty((B,), dtype=torch.int64)
+
+
+def fused(
+    sequences: torch.Tensor,
+    starts: torch.Tensor,
+    lengths: torch.Tensor,
+    width: int,
+    steps: Sequence[FusedStep] = (),
+    encoder: FusedStep | None = None,
+    *,
+    qualities: torch.Tensor | None = None,
+    index: torch.Tensor | None = None,
+    epoch: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Pad ragged reads into a batch, run augmentation steps and an encoder: one pass.
+
+    Read ``b`` is ``sequences[starts[b] : starts[b] + min(lengths[b], width)]``.
+    It goes through ``steps`` in order (crop, reverse-complement, mutate,
+    any order and number, with the rules of :func:`crop`,
+    :func:`reverse_complement` + :func:`bernoulli_gate` and :func:`mutate`),
+    its qualities following its bases, and is written once, padded, in the
+    encoding of ``encoder`` (one-hot, integer, or bytes when None).  The
+    result equals padding the reads into a ``[B, width]`` batch and running
+    the ops one by one, bit for bit, on every device.
+
+    Parameters
+    ----------
+    sequences : Tensor, ``uint8 [N]``
+        Flat buffer holding the reads (e.g. ``PackedReads.sequences``).
+    starts : Tensor, ``int64 [B]``
+        Where each read starts in ``sequences`` (int64: buffers may exceed 2 GB).
+    lengths : Tensor, ``int32`` or ``int64 [B]``
+        Read lengths; clamped to ``[0, width]``.
+    width : int
+        The batch width (longer reads are truncated to it).
+    steps : sequence of :class:`FusedStep`
+        Augmentations, e.g. ``[t.fused_step() for t in (Sampler(100), Mutator(0.01))]``.
+    encoder : :class:`FusedStep`, optional
+        ``OneHotEncoder(...).fused_step()`` or ``IntegerEncoder(...).fused_step()``.
+    qualities : Tensor, ``uint8 [N]``, optional
+        Qualities, laid out like ``sequences``.
+    index : Tensor, ``int64 [B]``, optional
+        Sample index of each read; needed by the random steps.
+    epoch : int
+
+    Returns
+    -------
+    (sequences, qualities or None, lengths ``int64 [B]``): ``sequences`` is
+    ``uint8 [B, W]`` (bytes), ``int64 [B, W]`` (integer) or one-hot
+    ``[B, W, 4]`` / ``[B, 4, W]``, with ``W`` the last crop's length or
+    ``width``; qualities ``uint8 [B, W]``; lengths after the crops.
+
+    Examples
+    --------
+    >>> flat = torch.tensor(list(b"ACGTTTGA"), dtype=torch.uint8)
+    >>> out, _, n = fused(flat, torch.tensor([0, 4]), torch.tensor([4, 4]), 4,
+    ...                   [FusedStep.reverse_complement(1 << 32)])
+    >>> [bytes(r) for r in out.tolist()], n.tolist()
+    ([b'ACGT', b'TCAA'], [4, 4])
+    """
+    width = check_int(width, "width", low=0)
+    check_seed(epoch, "epoch")
+    for name, t in (("sequences", sequences), ("starts", starts), ("lengths", lengths)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if sequences.dtype != torch.uint8 or sequences.dim() != 1:
+        raise ValueError(f"sequences must be uint8 [N], got {sequences.dtype} {tuple(sequences.shape)}")
+    B = starts.shape[0]
+    if starts.dtype != torch.int64 or starts.dim() != 1 or lengths.shape != (B,):
+        raise ValueError(
+            f"starts must be int64 [B] and lengths [B], got {starts.dtype} {tuple(starts.shape)} "
+            f"and {tuple(lengths.shape)}"
+        )
+    if qualities is not None and (qualities.shape != sequences.shape or qualities.dtype != torch.uint8):
+        raise ValueError("qualities must be uint8, shaped like sequences")
+    rows = step_rows(steps)
+    needs_index = any(s.random for s in steps)
+    if index is None:
+        if needs_index:
+            raise ValueError("random steps need index: the sample index of each read (int64 [B])")
+        index = torch.zeros(B, dtype=torch.int64, device=starts.device)
+    for name, t in (("starts", starts), ("lengths", lengths), ("index", index)):
+        if t.device != sequences.device:
+            raise ValueError(f"{name} is on {t.device} but sequences is on {sequences.device}")
+    if encoder is not None and not encoder.is_encoder:
+        raise ValueError(f"encoder must be a one_hot or integer step, got {encoder.kind!r}")
+    encoding, dtype, layout, unknown, pad_value = encoder_args(encoder)
+    if encoding == "one_hot" and (dtype not in DTYPES or layout not in LAYOUTS or unknown not in UNKNOWN_MODES):
+        raise ValueError(f"bad one-hot encoder {encoder!r}")
+    out, quals, lens = run_op(
+        _fused_op, sequences, qualities, starts, lengths, index, epoch, width, rows,
+        encoding, dtype, layout, unknown, pad_value,
+    )  # fmt: skip
+    return out, (quals if qualities is not None else None), lens

@@ -1,0 +1,148 @@
+"""The ``fused`` op: registered for torch.compile, its arguments checked, and its Triton kernel
+compiling ahead of time for sm_80 and sm_90 in every encoder specialisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from aot import compile_for_cuda
+
+from deepbiop_gpu import IntegerEncoder, Mutator, OneHotEncoder, ReverseComplement, Sampler
+from deepbiop_gpu.ops.fused import FusedStep, fused, step_rows
+
+
+def _ragged():
+    flat = torch.tensor(list(b"ACGTNacgtRYGGGATTACA"), dtype=torch.uint8)
+    starts = torch.tensor([0, 5, 12], dtype=torch.int64)
+    lengths = torch.tensor([5, 4, 8], dtype=torch.int32)
+    return flat, starts, lengths
+
+
+STEPS = [Sampler(6, seed=1), ReverseComplement(p=0.5), Mutator(0.3, seed=2)]
+
+
+@pytest.mark.parametrize("encoder", [None, OneHotEncoder(layout="NCL"), IntegerEncoder()], ids=repr)
+def test_torch_compile_fullgraph_traces_the_fused_op(encoder):
+    flat, starts, lengths = _ragged()
+    quals = flat.flip(0).contiguous()
+    index = torch.tensor([3, 1, 2], dtype=torch.int64)
+    steps = [t.fused_step() for t in STEPS]
+    enc = encoder and encoder.fused_step()
+
+    def pipeline(flat, quals, starts, lengths, index):
+        return fused(flat, starts, lengths, 8, steps, enc, qualities=quals, index=index, epoch=3)
+
+    want = pipeline(flat, quals, starts, lengths, index)
+    got = torch.compile(pipeline, fullgraph=True, backend="eager")(flat, quals, starts, lengths, index)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and torch.equal(g, w)
+    rows = step_rows(steps)
+    args = (flat, quals, starts, lengths, index, 3, 8, rows, "bytes", torch.uint8, "NLC", "zeros", 0)
+    torch.library.opcheck(torch.ops.deepbiop_gpu.fused.default, args)
+
+
+def test_fused_op_checks_its_arguments():
+    flat, starts, lengths = _ragged()
+    with pytest.raises(ValueError, match="random steps need index"):
+        fused(flat, starts, lengths, 8, [Mutator(0.1).fused_step()])
+    with pytest.raises(ValueError, match="sequences must be uint8"):
+        fused(flat.view(4, 5), starts, lengths, 8)
+    with pytest.raises(ValueError, match="starts must be int64"):
+        fused(flat, starts.int(), lengths, 8)
+    with pytest.raises(ValueError, match="encoder must be a one_hot or integer step"):
+        fused(flat, starts, lengths, 8, encoder=FusedStep.crop(3))
+    out, quals, lens = fused(flat, starts, lengths, 6)
+    assert quals is None and lens.tolist() == [5, 4, 6]
+    assert [bytes(r) for r in out.tolist()] == [b"ACGTN\0", b"acgt\0\0", b"GGATTA"]
+
+
+_POINTERS = {torch.float32: "*fp32", torch.bfloat16: "*bf16", torch.float16: "*fp16", torch.uint8: "*u8"}
+ENCODER_SPECS = [("bytes", torch.uint8, "NLC", "zeros"), ("integer", torch.int64, "NLC", "zeros")] + [
+    ("one_hot", dtype, layout, unknown)
+    for dtype in _POINTERS
+    for layout in ("NLC", "NCL")
+    for unknown in ("zeros", "uniform")
+    if not (dtype == torch.uint8 and unknown == "uniform")
+]
+
+
+def _compile(spec, capability, steps, has_quals=True):
+    from deepbiop_gpu.kernels.fused import ENCODING_IDS, fused_kernel, kind_codes
+
+    encoding, dtype, layout, unknown = spec
+    nsteps, kinds = kind_codes(step_rows(steps))
+    out = "*i64" if encoding == "integer" else _POINTERS[dtype]
+    sig = {name: "i32" for name in fused_kernel.arg_names}
+    sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i32",
+            "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": out, "qout_ptr": "*u8",
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+    ncl = encoding == "one_hot" and layout == "NCL"
+    consts = dict(
+        NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
+        UNIFORM=unknown == "uniform", STRIDE_OL=4 if encoding == "one_hot" and not ncl else 1,
+        HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128,
+    )  # fmt: skip
+    sig |= {k: "constexpr" for k in consts}
+    return compile_for_cuda(fused_kernel, sig, consts, capability)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capability", [80, 90])
+@pytest.mark.parametrize("spec", ENCODER_SPECS, ids=lambda s: "-".join(map(str, s)))
+def test_fused_kernel_compiles_for_cuda_in_every_encoder_specialisation(spec, capability):
+    assert "cubin" in _compile(spec, capability, []).asm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capability", [80, 90])
+def test_fused_kernel_compiles_for_cuda_with_every_step_kind(capability):
+    steps = [Sampler(50).fused_step(), ReverseComplement(p=0.5).fused_step(),
+             Mutator(0.1).fused_step(), Sampler(20, mode="start").fused_step(),
+             Sampler(10, mode="center").fused_step(), Sampler(5, mode="end").fused_step()]  # fmt: skip
+    spec = ("one_hot", torch.bfloat16, "NLC", "uniform")
+    assert "cubin" in _compile(spec, capability, steps, has_quals=True).asm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("length", [150, 10_000])
+def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length):
+    """Every step kind and one-hot float32 out, at the tiles the launcher picks: no local
+    memory (spills would turn a bandwidth-bound kernel into a latency-bound one)."""
+    import os
+    import subprocess
+    import tempfile
+
+    triton = pytest.importorskip("triton")
+    from deepbiop_gpu.kernels._config import tile_config
+    from deepbiop_gpu.kernels.fused import FUSED_TILE, ENCODING_IDS, fused_kernel, kind_codes
+
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if not os.path.exists(tool):
+        pytest.skip("this Triton bundles no cuobjdump")
+    steps = [Sampler(100).fused_step(), ReverseComplement(p=0.5).fused_step(),
+             Mutator(0.01).fused_step()]  # fmt: skip
+    nsteps, kinds = kind_codes(step_rows(steps))
+    cfg = tile_config(length, tile=FUSED_TILE)
+    sig = {name: "i32" for name in fused_kernel.arg_names}
+    sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i64",
+            "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+    consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
+                  UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l)
+    sig |= {k: "constexpr" for k in consts}
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+
+        src = ASTSource(fn=fused_kernel, signature=sig, constexprs=consts)
+    except (ImportError, TypeError) as e:
+        pytest.skip(f"ahead-of-time compile API differs in triton {triton.__version__}: {e}")
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("interpreted functions do not compile")
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32),
+                            options={"num_warps": cfg.num_warps})  # fmt: skip
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(kernel.asm["cubin"])
+        f.flush()
+        usage = subprocess.run([tool, "-res-usage", f.name], capture_output=True, text=True).stdout
+    assert "STACK:0" in usage and "LOCAL:0" in usage, usage
