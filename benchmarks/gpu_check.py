@@ -28,6 +28,9 @@ a     one_hot 95, crop 50, kmer_ids 29, rc 23, mutate 21,    260    180 s
 b     one_hot 56, crop 30, kmer_ids 19, mutate 16, rc 9,     147    100 s
       kmer_counts 7, bernoulli 4, integer 3, encode 3
 c     one_hot 8, crop 4, 2 each for the others, bernoulli 1  25     60 s
+f     fused kernel: 16 encoder variants x a few plans        ~20    60 s
+      (``benchmarks/_gpu_fused.py``: GB/s vs copy at >= 1 GB,
+      resident / ragged / padded loaders, identity, sync debug)
 d     the loader pipeline (bernoulli, rc, mutate, one_hot)   ~8     70 s
 ====  =====================================================  =====  ========
 
@@ -207,7 +210,7 @@ def run_cpu(path: str, fn, *args):
 # ------------------------------------------------------------ part a
 DEADLINE_S = 150.0 if DRY else 460.0  # the whole script, startup included
 # seconds kept for the parts after each one (scaled down with the dry run's deadline)
-RESERVE_S = {k: v * DEADLINE_S / 460.0 for k, v in {"a": 230.0, "b": 130.0, "c": 70.0}.items()}
+RESERVE_S = {k: v * DEADLINE_S / 460.0 for k, v in {"a": 290.0, "b": 190.0, "c": 130.0}.items()}
 
 
 def remaining() -> float:
@@ -857,6 +860,8 @@ PARTS: dict[str, tuple[str, Any]] = {
     "a": ("CUDA-marked tests (pytest -m gpu)", lambda p, lane, ctx: part_a(p, lane, ctx["log_dir"])),
     "b": ("CPU == CUDA bit identity", lambda p, lane, ctx: part_b(p, lane)),
     "c": ("Kernel bandwidth vs device copy", lambda p, lane, ctx: part_c(p, lane)),
+    "f": ("Fused pipeline: one launch per batch, resident / ragged / padded (issue 9)",
+          lambda p, lane, ctx: __import__("_gpu_fused").part_fused(p, lane)),
     "d": ("Loader on CUDA + GPU idle per training step",
           lambda p, lane, ctx: part_d(p, lane, ctx["fastq"], ctx["proc"])),
 }
