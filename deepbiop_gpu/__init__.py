@@ -33,6 +33,7 @@ from .data import (
     default_collate,
 )
 from .errors import DeepBiopError, FormatError, UnknownFormatError
+from .filters import FilterReport, ReadFilter, filter_file
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
 from .packed import PackedReads, Record, StringColumn, pad_ragged
@@ -49,6 +50,7 @@ from .transforms import (
     Sampler,
 )
 from .validation import Finding, validate
+from .writers import Writer, write
 
 __all__ = [
     "__version__",
@@ -84,6 +86,12 @@ __all__ = [
     "summarize",
     "Finding",
     "validate",
+    # filter and write reads
+    "ReadFilter",
+    "FilterReport",
+    "filter_file",
+    "write",
+    "Writer",
     # transforms
     "BatchTransform",
     "Compose",
