@@ -196,6 +196,34 @@ def _error_table() -> np.ndarray:
     return np.power(10.0, -np.maximum(q, 0) / 10.0)
 
 
+def _loops():
+    """The compiled loops (:mod:`deepbiop_gpu._fastx_loops`), or None without numba."""
+    from .writers import _loops as loops
+
+    return loops()
+
+
+@functools.lru_cache(maxsize=1)
+def _base_classes() -> np.ndarray:
+    """``uint8 [256]``: bit 1 for N/n, bit 2 for A/C/G/T (either case), bit 4 for G/C."""
+    t = _byte_table(b"Nn") | (_byte_table(b"ACGTacgt") << 1) | (_byte_table(b"GCgc") << 2)
+    return t.astype(np.uint8)
+
+
+def _base_counts(seq: np.ndarray, offsets: np.ndarray, need_gc: bool):
+    """Per read: N count, A/C/G/T count and G/C count (the last two None when not needed)."""
+    loops = _loops()
+    n = len(offsets) - 1
+    if loops is not None:
+        ns, acgt, gc = (np.empty(n, np.int64) for _ in range(3))
+        loops.base_counts(seq, offsets, _base_classes(), ns, acgt, gc)
+        return ns, acgt, gc
+    ns = _count(_byte_table(b"Nn"), seq, offsets)
+    if not need_gc:
+        return ns, None, None
+    return ns, _count(_byte_table(b"ACGTacgt"), seq, offsets), _count(_byte_table(b"GCgc"), seq, offsets)
+
+
 def _count(table: np.ndarray, seq: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``int64 [n]``: per read, how many bytes ``table`` marks."""
     return _segment_sum(table[seq], offsets)
@@ -221,13 +249,16 @@ def _keys_for(longest: int) -> tuple[np.ndarray, np.ndarray]:
     return _hash_keys(size)
 
 
-def sequence_hashes(reads: PackedReads, canonical: bool = False) -> np.ndarray:
+def sequence_hashes(
+    reads: PackedReads, canonical: bool = False, rows: np.ndarray | None = None
+) -> np.ndarray:
     """128-bit hash of each read's sequence: ``uint64 [n, 2]``.
 
     ``h = sum_j K[j] * byte[j] + K[-1] * length`` (mod ``2**64``) for two
     independent key arrays ``K``; equal sequences have equal hashes.  With
     ``canonical``, the smaller (as a pair) of the hashes of the sequence
-    and of its reverse complement, so both strands hash alike.
+    and of its reverse complement, so both strands hash alike.  ``rows``:
+    hash only those reads (``uint64 [len(rows), 2]``).
 
     Examples
     --------
@@ -239,7 +270,7 @@ def sequence_hashes(reads: PackedReads, canonical: bool = False) -> np.ndarray:
     >>> bool((hc[0] == hc[2]).all())
     True
     """
-    n = len(reads)
+    n = len(reads) if rows is None else len(rows)
     out = np.zeros((n, 2), dtype=np.uint64)
     if n == 0:
         return out
@@ -247,11 +278,19 @@ def sequence_hashes(reads: PackedReads, canonical: bool = False) -> np.ndarray:
     offsets = reads.offsets.cpu().numpy()
     lengths = offsets[1:] - offsets[:-1]
     k1, k2 = _keys_for(int(lengths.max()) + 1)
-    comp = None
-    if canonical:
-        from .ops._tables import complement_table
+    from .ops._tables import complement_table
 
-        comp = complement_table(torch.device("cpu")).numpy().astype(np.uint8)
+    comp = complement_table(torch.device("cpu")).numpy().astype(np.uint8)
+    loops = _loops()
+    if loops is not None:
+        index = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        loops.multilinear_hashes(seq, offsets, index, k1, k2, comp, canonical, out)
+        return out
+    if rows is not None:
+        picked = reads[np.asarray(rows, dtype=np.int64)]
+        seq, offsets = picked.sequences.cpu().numpy(), picked.offsets.cpu().numpy()
+    if not canonical:
+        comp = None
     for a in range(0, n, _BLOCK):
         b = min(n, a + _BLOCK)
         block_offsets = offsets[a : b + 1] - offsets[a]
@@ -490,23 +529,20 @@ class ReadFilter:
         if self.max_length is not None:
             out.append(("max_length", lengths > self.max_length))
         if self.needs_qualities:
-            qual = reads.qualities.cpu().numpy()
+            err, qsum, low = self._quality_stats(reads.qualities.cpu().numpy(), offsets)
             if self.min_quality is not None:
-                out.append(("min_quality", self.mean_quality_of(qual, offsets) < self.min_quality))
+                out.append(("min_quality", self._mean_quality(err, qsum, lengths) < self.min_quality))
             if self.low_quality_threshold is not None:
-                low = _count(_low_table(self.low_quality_threshold), qual, offsets)
                 out.append(("low_quality", low > self.max_low_quality_fraction * lengths))
-        if self.max_n is not None or self.max_n_fraction is not None:
-            ns = _count(_byte_table(b"Nn"), seq, offsets)
+        if self.max_n is not None or self.max_n_fraction is not None or self.gc_range is not None:
+            ns, acgt, gc = _base_counts(seq, offsets, need_gc=self.gc_range is not None)
             if self.max_n is not None:
                 out.append(("max_n", ns > self.max_n))
             if self.max_n_fraction is not None:
                 out.append(("max_n_fraction", ns > self.max_n_fraction * lengths))
-        if self.gc_range is not None:
-            acgt = _count(_byte_table(b"ACGTacgt"), seq, offsets)
-            gc = _count(_byte_table(b"GCgc"), seq, offsets)
-            lo, hi = self.gc_range
-            out.append(("gc_range", (acgt == 0) | (gc < lo * acgt) | (gc > hi * acgt)))
+            if self.gc_range is not None:
+                lo, hi = self.gc_range
+                out.append(("gc_range", (acgt == 0) | (gc < lo * acgt) | (gc > hi * acgt)))
         if self.names is not None:
             out.append(("names", ~_names_in(reads.names, self.names)))
         if self.exclude_names is not None:
@@ -523,16 +559,48 @@ class ReadFilter:
             out.append(("predicate", ~keep))
         return out
 
-    def mean_quality_of(self, qual: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """``float64 [n]``: mean read quality (Phred) by :attr:`quality_mean`; 0 for empty reads."""
-        lengths = offsets[1:] - offsets[:-1]
+    def _quality_stats(self, qual: np.ndarray, offsets: np.ndarray):
+        """Per read: sum of error probabilities, sum of phred+33 bytes, low-quality base count."""
+        loops = _loops()
+        n = len(offsets) - 1
+        threshold = self.low_quality_threshold if self.low_quality_threshold is not None else 0
+        if loops is not None:
+            err, qsum, low = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)
+            loops.quality_sums(qual, offsets, _error_table(), _low_table(threshold), err, qsum, low)
+            return err, qsum, low
+        err = qsum = low = None
+        if self.min_quality is not None:
+            if self.quality_mean == "error":
+                err = _segment_sum(_error_table()[qual], offsets, dtype=np.float64)
+            else:
+                qsum = _segment_sum(qual, offsets)
+        if self.low_quality_threshold is not None:
+            low = _count(_low_table(threshold), qual, offsets)
+        return err, qsum, low
+
+    def _mean_quality(self, err, qsum, lengths: np.ndarray) -> np.ndarray:
         safe = np.maximum(lengths, 1)
         if self.quality_mean == "arithmetic":
-            return _segment_sum(qual, offsets) / safe - 33.0 * (lengths > 0)
-        err = _segment_sum(_error_table()[qual], offsets, dtype=np.float64) / safe
+            return qsum / safe - 33.0 * (lengths > 0)
         with np.errstate(divide="ignore"):
-            mean = -10.0 * np.log10(np.where(lengths > 0, err, 1.0))
-        return mean
+            return -10.0 * np.log10(np.where(lengths > 0, err / safe, 1.0)) + 0.0  # no -0.0
+
+    def mean_quality(self, reads: PackedReads) -> np.ndarray:
+        """``float64 [n]``: each read's mean quality (Phred) by :attr:`quality_mean`; 0 when empty.
+
+        >>> r = PackedReads.from_records([("a", b"AC", b"+5"), ("b", b"", b"")])
+        >>> ReadFilter(quality_mean="arithmetic").mean_quality(r).tolist()
+        [15.0, 0.0]
+        >>> [round(q, 2) for q in ReadFilter().mean_quality(r).tolist()]
+        [12.6, 0.0]
+        """
+        if reads.qualities is None:
+            raise ValueError("these reads have no qualities (FASTA, or SAM/BAM without QUAL)")
+        offsets = reads.offsets.cpu().numpy()
+        err, qsum, _ = ReadFilter(min_quality=0, quality_mean=self.quality_mean)._quality_stats(
+            reads.qualities.cpu().numpy(), offsets
+        )
+        return self._mean_quality(err, qsum, offsets[1:] - offsets[:-1])
 
     def _run(self) -> _FilterRun:
         return _FilterRun(self)
@@ -596,7 +664,7 @@ class _FilterRun:
             alive &= ~fail
         if filt.dedup is not None and alive.any():
             rows = np.flatnonzero(alive)
-            h = sequence_hashes(reads[rows], canonical=filt.dedup == "canonical")
+            h = sequence_hashes(reads, canonical=filt.dedup == "canonical", rows=rows)
             first = self._first_unseen(h)
             counts["dedup"] += int((~first).sum())
             alive[rows[~first]] = False
@@ -778,10 +846,8 @@ def filter_file(
                 mask = run.chunk_mask(chunk)
                 if reservoir:
                     run.offer(chunk, mask, start)
-                elif mask.all():
-                    writer.write(chunk)
                 else:
-                    writer.write(chunk[np.flatnonzero(mask)])
+                    writer.write(chunk, None if mask.all() else np.flatnonzero(mask))
                 done_bytes += int(chunk.offsets[-1])
                 if progress is not None:
                     progress(run.start, done_bytes)

@@ -157,43 +157,60 @@ def assemble(
     line_width: int | None = None,
     quality_offset: int = 33,
     fill_quality: int | str | bytes | None = None,
-) -> bytes | np.ndarray:
-    """The FASTQ / FASTA text of ``reads`` as one ``uint8`` array (vectorised).
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """The FASTQ / FASTA text of ``reads`` (or of reads ``rows``) as one ``uint8`` array.
 
     Records are ``@name[ description]\\nSEQ\\n+\\nQUAL\\n`` (FASTQ) or
     ``>name[ description]\\nSEQ\\n`` (FASTA); with ``line_width`` the
     sequence (and FASTQ quality) lines are wrapped every ``line_width``
-    characters.
+    characters.  One compiled pass with numba; vectorised numpy without.
 
     Examples
     --------
     >>> reads = PackedReads.from_records([("r1", b"ACGT", b"IIII", "x y"), ("r2", b"", b"")])
     >>> bytes(assemble(reads, "fastq"))
     b'@r1 x y\\nACGT\\n+\\nIIII\\n@r2\\n\\n+\\n\\n'
-    >>> bytes(assemble(reads, "fasta", line_width=3))
-    b'>r1 x y\\nACG\\nT\\n>r2\\n\\n'
+    >>> bytes(assemble(reads, "fasta", line_width=3, rows=np.array([0])))
+    b'>r1 x y\\nACG\\nT\\n'
     """
-    n = len(reads)
+    fastq = format == "fastq"
+    width = line_width or 0
+    qual_add, fill = _quality_plan(reads, fastq, quality_offset, fill_quality)
+    offsets = reads.offsets.cpu().numpy()
+    if rows is None:
+        rows = np.arange(len(reads), dtype=np.int64)
+    else:
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows.astype(np.int64, copy=False)
+    n = len(rows)
     if n == 0:
         return np.zeros(0, dtype=np.uint8)
-    fastq = format == "fastq"
-    seq = reads.sequences.cpu().numpy()
-    offsets = reads.offsets.cpu().numpy()
-    lengths = offsets[1:] - offsets[:-1]
-    qual = None
-    if fastq:
-        qual = _output_qualities(reads, quality_offset, fill_quality)
     names, descs = reads.names, reads.descriptions
-    name_len = names.offsets[1:] - names.offsets[:-1]
-    desc_len = descs.offsets[1:] - descs.offsets[:-1]
-    has_desc = desc_len > 0
-    header = 1 + name_len + has_desc + desc_len + 1  # '@' name [' ' desc] '\n'
-    width = line_width or None
+    lengths = (offsets[1:] - offsets[:-1])[rows]
+    name_len = (names.offsets[1:] - names.offsets[:-1])[rows]
+    desc_len = (descs.offsets[1:] - descs.offsets[:-1])[rows]
+    header = 1 + name_len + (desc_len > 0) + desc_len + 1  # '@' name [' ' desc] '\n'
     body = lengths + _wrapped(lengths, width) + 1  # bases (+ line breaks) '\n'
     record = header + body + (2 + body if fastq else 0)  # '+\n' quals '\n'
     starts = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(record, out=starts[1:])
     out = np.empty(int(starts[-1]), dtype=np.uint8)
+    seq = reads.sequences.cpu().numpy()
+    qual = reads.qualities.cpu().numpy() if reads.qualities is not None else np.zeros(0, np.uint8)
+    loops = _loops()
+    if loops is not None:
+        loops.assemble_records(
+            out, starts, rows, seq, offsets, qual, reads.qualities is not None, fill, qual_add,
+            names.data, names.offsets, descs.data, descs.offsets, fastq, width,
+        )  # fmt: skip
+        return out
+    if not (n == len(reads) and np.array_equal(rows, np.arange(n))):
+        reads = reads[rows]
+        seq, offsets = reads.sequences.cpu().numpy(), reads.offsets.cpu().numpy()
+        qual = reads.qualities.cpu().numpy() if reads.qualities is not None else qual
+        names, descs = reads.names, reads.descriptions
+    has_desc = desc_len > 0
     rec = starts[:-1]
     out[rec] = ord("@") if fastq else ord(">")
     _fill(out, rec + 1, name_len, names.data)
@@ -213,6 +230,10 @@ def assemble(
         out[seq_end + 1] = ord("+")
         out[seq_end + 2] = 10
         q_start = seq_end + 3
+        if reads.qualities is None:
+            qual = np.full(len(seq), fill, dtype=np.uint8)
+        elif qual_add:
+            qual = qual + np.uint8(qual_add)
         if width:
             _fill_wrapped(out, q_start, lengths, qual, width)
         else:
@@ -221,10 +242,23 @@ def assemble(
     return out
 
 
-def _output_qualities(
-    reads: PackedReads, quality_offset: int, fill_quality: int | str | bytes | None
-) -> np.ndarray:
-    """Phred+33 qualities of ``reads`` re-encoded for the output (``uint8 [total]``)."""
+def _loops():
+    """The compiled loops (:mod:`deepbiop_gpu._fastx_loops`), or None without numba."""
+    from .ops._numba import numba_enabled
+
+    if not numba_enabled():
+        return None
+    from . import _fastx_loops
+
+    return _fastx_loops
+
+
+def _quality_plan(
+    reads: PackedReads, fastq: bool, quality_offset: int, fill_quality: int | str | bytes | None
+) -> tuple[int, int]:
+    """``(added to each phred+33 byte, fill byte)`` for the output; checks what cannot be written."""
+    if not fastq:
+        return 0, 0
     if reads.qualities is None:
         if fill_quality is None:
             raise ValueError(
@@ -239,16 +273,13 @@ def _output_qualities(
             q = int(fill_quality)
         if not 0 <= q <= 93:
             raise ValueError(f"fill_quality must be a Phred score in [0, 93], got {fill_quality!r}")
-        return np.full(reads.total_bases, q + quality_offset, dtype=np.uint8)
-    qual = reads.qualities.cpu().numpy()
-    if quality_offset == 33:
-        return qual
-    if len(qual) and int(qual.max()) > 126 - 31:
+        return 0, q + quality_offset
+    if quality_offset == 64 and reads.total_bases and int(reads.qualities.max()) > 126 - 31:
         raise ValueError(
             f"a quality above Phred {126 - 31 - 33} cannot be written with quality_offset=64 "
             f"(the character would pass '~')"
         )
-    return qual + np.uint8(31)
+    return (31 if quality_offset == 64 else 0), 0
 
 
 # -------------------------------------------------------------- compression
@@ -421,8 +452,12 @@ class Writer:
     def closed(self) -> bool:
         return self._fh is None
 
-    def write(self, reads: PackedReads) -> None:
-        """Append ``reads`` (any number, including none)."""
+    def write(self, reads: PackedReads, rows: np.ndarray | None = None) -> None:
+        """Append ``reads`` (any number, including none), or only reads ``rows`` of them.
+
+        ``rows``: an ``int64`` index array or a ``bool [n]`` mask; the reads are
+        written straight from ``reads``' buffers, without gathering them first.
+        """
         if self._fh is None:
             raise ValueError(f"{self.path}: the writer is closed")
         try:
@@ -432,13 +467,21 @@ class Writer:
                 line_width=self.line_width,
                 quality_offset=self.quality_offset,
                 fill_quality=self.fill_quality,
+                rows=rows,
             )
             self._sink.write(data)
         except BaseException:
             self.abort()
             raise
-        self.reads_written += len(reads)
-        self.bases_written += reads.total_bases
+        if rows is None:
+            self.reads_written += len(reads)
+            self.bases_written += reads.total_bases
+        else:
+            rows = np.asarray(rows)
+            rows = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows
+            lengths = (reads.offsets[1:] - reads.offsets[:-1]).cpu().numpy()
+            self.reads_written += len(rows)
+            self.bases_written += int(lengths[rows].sum())
         self.bytes_written += len(data)
 
     def close(self) -> None:

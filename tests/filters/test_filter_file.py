@@ -51,7 +51,7 @@ def test_streaming_equals_in_memory(crit, chunk, tmp_path):
 
 
 @pytest.mark.parametrize("crit", [{"dedup": "canonical", "subsample": 0.5}, {"subsample": 17, "seed": 4}], ids=str)
-def test_one_read_chunks(crit, tmp_path):
+def test_one_read_chunks(crit, tmp_path, cpu_path):
     out = tmp_path / "kept.fa"
     report = filter_file(SMALL, out, reads_per_chunk=1, **crit)
     f = ReadFilter(**crit)

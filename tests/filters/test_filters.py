@@ -141,7 +141,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("crit", CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
-def test_criteria_match_naive_reference(crit):
+def test_criteria_match_naive_reference(crit, cpu_path):
+    """Both CPU paths (numba loops, numpy) against the reference."""
     reads = with_quals()
     keep, removed = naive_filter(reads, crit)
     f = ReadFilter(**crit)
@@ -153,6 +154,17 @@ def test_criteria_match_naive_reference(crit):
     kept = f(reads)
     assert kept.equals(reads[np.flatnonzero(keep)])
     assert f.report.bases_kept == kept.total_bases
+
+
+def test_numba_and_numpy_hashes_are_bit_identical(monkeypatch):
+    from deepbiop_gpu.ops._numba import NUMBA_ENV
+
+    reads = with_quals()
+    got = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv(NUMBA_ENV, flag)
+        got[flag] = [sequence_hashes(reads, canonical=c) for c in (False, True)]
+    assert all((a == b).all() for a, b in zip(got["0"], got["1"]))
 
 
 def test_names_and_exclude_names_from_lists_and_files(tmp_path):
@@ -211,7 +223,7 @@ def test_quality_criteria_without_qualities_raise():
      {"dedup": "exact"}, {"dedup": "canonical"}, {"names": ["chr1", "MT", ""]}],  # fmt: skip
     ids=str,
 )
-def test_criteria_on_fasta_match_naive_reference(crit):
+def test_criteria_on_fasta_match_naive_reference(crit, cpu_path):
     reads = without_quals()
     keep, removed = naive_filter(reads, crit)
     f = ReadFilter(**crit)
@@ -219,7 +231,7 @@ def test_criteria_on_fasta_match_naive_reference(crit):
     assert {k: v for k, v in f.report.removed.items() if v} == removed
 
 
-def test_dedup_hash_is_case_sensitive_and_canonical_is_strand_blind():
+def test_dedup_hash_is_case_sensitive_and_canonical_is_strand_blind(cpu_path):
     reads = PackedReads.from_records(
         [("a", b"AACCGT", None), ("b", b"aaccgt", None), ("c", b"ACGGTT", None), ("d", b"AACCGT", None),
          ("e", b"", None), ("f", b"", None), ("g", b"RYN", None), ("h", b"NRY", None)]  # fmt: skip
@@ -228,6 +240,7 @@ def test_dedup_hash_is_case_sensitive_and_canonical_is_strand_blind():
     assert ReadFilter(dedup="canonical").mask(reads).tolist() == [True, True, False, False, True, False, True, False]
     h = sequence_hashes(reads)
     assert h.shape == (8, 2) and h.dtype == np.uint64
+    assert (sequence_hashes(reads, rows=np.array([3, 0])) == h[[3, 0]]).all()
     # equal-length rows (2-D path) and ragged rows (reduceat path) hash alike
     same = PackedReads.from_records([("x", b"AACCGT", None), ("y", b"ACG", None)])
     assert (sequence_hashes(same)[0] == h[0]).all()

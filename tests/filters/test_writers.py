@@ -254,7 +254,7 @@ def test_empty_and_device_independent(tmp_path):
     assert isinstance(moved.sequences, torch.Tensor)
 
 
-def test_assembly_matches_a_naive_record_loop(tmp_path):
+def test_assembly_matches_a_naive_record_loop(tmp_path, cpu_path):
     """The vectorised assembly equals f-string records, on ragged reads with descriptions."""
     from deepbiop_gpu.writers import assemble
 
@@ -286,3 +286,17 @@ def test_assembly_matches_a_naive_record_loop(tmp_path):
         )  # fmt: skip
         assert bytes(assemble(reads, "fastq", line_width=width)) == fq
         assert bytes(assemble(reads, "fasta", line_width=width)) == fa
+        odd = np.arange(1, len(recs), 2)
+        assert bytes(assemble(reads, "fasta", line_width=width, rows=odd)) == bytes(
+            assemble(reads[odd], "fasta", line_width=width)
+        )
+        filled = bytes(assemble(PackedReads(reads.sequences, reads.offsets, None, reads.names,
+                                            reads.descriptions), "fastq", fill_quality="5"))  # fmt: skip
+        assert filled == b"".join(
+            b"@%s%s\n%s\n+\n%s\n"
+            % (r.name.encode(), (b" " + r.description.encode()) if r.description else b"",
+               r.sequence, b"5" * len(r.sequence))
+            for r in recs
+        )  # fmt: skip
+        q64 = bytes(assemble(reads, "fastq", quality_offset=64))
+        assert q64.split(b"\n")[3] == bytes(c + 31 for c in recs[0].quality)
