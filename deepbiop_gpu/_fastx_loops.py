@@ -18,8 +18,11 @@ __all__ = ["assemble_records", "base_counts", "quality_sums", "multilinear_hashe
 def _copy_wrapped(out, p, src, a, n, width, add):
     """Copy ``src[a:a+n]`` (+ ``add``) to ``out[p:]``, a newline every ``width`` bytes; new ``p``."""
     if width <= 0:
-        for j in range(n):
-            out[p + j] = src[a + j] + add
+        if add == 0:
+            out[p : p + n] = src[a : a + n]  # a plain copy (vectorised)
+        else:
+            for j in range(n):
+                out[p + j] = src[a + j] + add
         return p + n
     for j in range(n):
         if j and j % width == 0:
@@ -43,16 +46,14 @@ def assemble_records(
         out[p] = marker
         p += 1
         a, b = name_offsets[r], name_offsets[r + 1]
-        for j in range(a, b):
-            out[p] = names[j]
-            p += 1
+        out[p : p + b - a] = names[a:b]
+        p += b - a
         a, b = desc_offsets[r], desc_offsets[r + 1]
         if b > a:
             out[p] = 32
             p += 1
-            for j in range(a, b):
-                out[p] = descs[j]
-                p += 1
+            out[p : p + b - a] = descs[a:b]
+            p += b - a
         out[p] = 10
         p += 1
         s, n = offsets[r], offsets[r + 1] - offsets[r]
@@ -136,3 +137,25 @@ def multilinear_hashes(seq, offsets, rows, k1, k2, comp, canonical, out):
                 h2 = g2
         out[k, 0] = h1
         out[k, 1] = h2
+
+
+def _philox():
+    from .ops._philox import numba_philox
+
+    return numba_philox()
+
+
+_philox_fn = _philox()
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+@numba.njit(nogil=True, cache=True)
+def read_words01(k0, k1, index, stream, w0_out, w1_out):
+    """Words 0 and 1 of Philox draw 0 of each read (epoch 0), as ``ops._philox.read_words`` gives them."""
+    for i in range(len(index)):
+        idx = np.uint64(index[i])
+        c1 = idx & _M32
+        c3 = ((idx >> np.uint64(32)) << np.uint64(8) | np.uint64(stream)) & _M32
+        w0, w1, _, _ = _philox_fn(k0, k1, np.uint64(0), c1, np.uint64(0), c3)
+        w0_out[i] = w0
+        w1_out[i] = w1

@@ -370,9 +370,16 @@ def _names_in(names: StringColumn, wanted: np.ndarray) -> np.ndarray:
 
 def _subsample_words(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two 32-bit Philox words per read, keyed on ``(seed, read index)``."""
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    loops = _loops()
+    if loops is not None:
+        w0, w1 = np.empty(len(index), np.uint64), np.empty(len(index), np.uint64)
+        k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64((seed >> 32) & 0xFFFFFFFF)
+        loops.read_words01(k0, k1, index, STREAM_SUBSAMPLE, w0, w1)
+        return w0.astype(np.int64), w1.astype(np.int64)
     from .ops._philox import read_words
 
-    w = read_words(seed, torch.from_numpy(np.ascontiguousarray(index, dtype=np.int64)), 0, STREAM_SUBSAMPLE)
+    w = read_words(seed, torch.from_numpy(index), 0, STREAM_SUBSAMPLE)
     return w[0].numpy(), w[1].numpy()
 
 
@@ -602,16 +609,16 @@ class ReadFilter:
         )
         return self._mean_quality(err, qsum, offsets[1:] - offsets[:-1])
 
-    def _run(self) -> _FilterRun:
-        return _FilterRun(self)
+    def _run(self, streaming: bool = False) -> _FilterRun:
+        return _FilterRun(self, streaming)
 
     def mask(self, reads: PackedReads) -> np.ndarray:
         """``bool [n]``: which reads pass every criterion (also sets :attr:`report`)."""
         run = self._run()
         mask = run.chunk_mask(reads)
         mask = run.finish_in_memory(mask)
-        lengths = (reads.offsets[1:] - reads.offsets[:-1]).cpu().numpy()
-        run.report.bases_kept = int(lengths[mask].sum())
+        offsets = reads.offsets.cpu().numpy()
+        run.report.bases_kept = int(offsets[-1]) if mask.all() else int(np.diff(offsets)[mask].sum())
         self.report = run.report
         return mask
 
@@ -641,8 +648,9 @@ def _low_table(threshold: int) -> np.ndarray:
 class _FilterRun:
     """One pass of a filter over a stream of chunks: the global read index, the dedup set, the reservoir."""
 
-    def __init__(self, filt: ReadFilter) -> None:
+    def __init__(self, filt: ReadFilter, streaming: bool = False) -> None:
         self.filt = filt
+        self.streaming = streaming  # more chunks may follow: remember the hashes
         self.report = FilterReport(filt.criteria)
         self.start = 0  # global index of the next chunk's first read
         self.seen: set[bytes] = set()
@@ -675,22 +683,21 @@ class _FilterRun:
             counts["subsample"] += int(drop.sum())
             alive[rows[drop]] = False
         self.report.reads_in += n
-        self.report.bases_in += int(reads.offsets[-1])
+        self.report.bases_in += int(reads.offsets.cpu().numpy()[-1])
         self.start += n
         return alive
 
     def _first_unseen(self, h: np.ndarray) -> np.ndarray:
         """``bool [m]``: the hashes seen neither earlier in ``h`` nor in an earlier chunk."""
-        keys = np.ascontiguousarray(h).view("V16").reshape(-1)
-        _, first_idx = np.unique(keys, return_index=True)
-        first = np.zeros(len(keys), dtype=bool)
-        first[first_idx] = True
+        first = _first_occurrences(h)
+        if not self.streaming:
+            return first
         cand = np.flatnonzero(first)
-        as_bytes = keys[cand].tolist()  # 16-byte keys: the stream's hash set holds these
+        keys = np.ascontiguousarray(h[cand]).view("V16").reshape(-1).tolist()  # 16-byte keys
         if self.seen:
-            known = np.fromiter(map(self.seen.__contains__, as_bytes), dtype=bool, count=len(cand))
+            known = np.fromiter(map(self.seen.__contains__, keys), dtype=bool, count=len(cand))
             first[cand[known]] = False
-        self.seen.update(as_bytes)
+        self.seen.update(keys)
         return first
 
     # int subsample -------------------------------------------------------
@@ -759,6 +766,25 @@ class _FilterRun:
         reads = PackedReads.concat(self.res_parts)
         index = np.concatenate(self.res_part_index)
         return reads[np.argsort(index, kind="stable")]
+
+
+def _first_occurrences(h: np.ndarray) -> np.ndarray:
+    """``bool [m]``: True for the first row of each distinct ``(h[:, 0], h[:, 1])`` pair."""
+    m = len(h)
+    first = np.zeros(m, dtype=bool)
+    if m == 0:
+        return first
+    order = np.argsort(h[:, 0], kind="stable")  # equal keys keep their input order
+    a, b = h[order, 0], h[order, 1]
+    same_a = a[1:] == a[:-1]
+    if bool((same_a & (b[1:] != b[:-1])).any()):  # two words-0 alike, words-1 not: sort on both
+        order = np.lexsort((np.arange(m), h[:, 1], h[:, 0]))
+        a, b = h[order, 0], h[order, 1]
+        same_a = a[1:] == a[:-1]
+    new = np.ones(m, dtype=bool)
+    new[1:] = ~(same_a & (b[1:] == b[:-1]))
+    first[order[new]] = True
+    return first
 
 
 def _bottom_k(keys: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -835,7 +861,7 @@ def filter_file(
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not paths:
         raise ValueError("filter_file needs at least one input file")
-    run = filt._run()
+    run = filt._run(streaming=True)
     reservoir = isinstance(filt.subsample, int)
     done_bytes = 0
     with Writer(output, format, compression, level=level, line_width=line_width,

@@ -479,7 +479,7 @@ class Writer:
         else:
             rows = np.asarray(rows)
             rows = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows
-            lengths = (reads.offsets[1:] - reads.offsets[:-1]).cpu().numpy()
+            lengths = np.diff(reads.offsets.cpu().numpy())
             self.reads_written += len(rows)
             self.bases_written += int(lengths[rows].sum())
         self.bytes_written += len(data)
