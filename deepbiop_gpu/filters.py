@@ -832,7 +832,9 @@ def filter_file(
         ``compression``, ``level``, ``line_width``, ``quality_offset``,
         ``fill_quality``).
     progress : callable, optional
-        ``progress(reads_read, bytes_read)`` after each chunk.
+        ``progress(reads_read, bases_read)`` after each chunk.
+    filter : ReadFilter, optional
+        A filter to use instead of ``**criteria``.
     **criteria
         :class:`ReadFilter`'s parameters.
 

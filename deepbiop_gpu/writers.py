@@ -396,6 +396,10 @@ class Writer:
         FASTQ from reads without qualities: the Phred score (``30``) or
         character (``"I"``) given to every base.  Without it, writing FASTQ
         from such reads raises ``ValueError``.
+    fsync : bool
+        Flush the file to disk before renaming it onto ``path``, so that it
+        is complete even after a power failure (slower).  Without it, an
+        exception or a killed process still never leaves a partial file.
 
     The data goes to a temporary file beside ``path``, renamed onto it by
     :meth:`close` (or leaving the ``with`` block normally); :meth:`abort`
@@ -424,8 +428,10 @@ class Writer:
         line_width: int | None = None,
         quality_offset: int = 33,
         fill_quality: int | str | bytes | None = None,
+        fsync: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        self.fsync = fsync
         self.format, self.compression = detect_output(self.path, format, compression)
         if quality_offset not in (33, 64):
             raise ValueError(f"quality_offset must be 33 or 64, got {quality_offset}")
@@ -491,7 +497,8 @@ class Writer:
         try:
             self._sink.finish()
             self._fh.flush()
-            os.fsync(self._fh.fileno()) if os.environ.get("DEEPBIOP_GPU_FSYNC") else None
+            if self.fsync:
+                os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
             mode = 0o666 & ~_umask()
@@ -525,6 +532,14 @@ class Writer:
 
     def __del__(self) -> None:  # an abandoned writer leaves no temporary file
         if getattr(self, "_fh", None) is not None:
+            import warnings
+
+            warnings.warn(
+                f"Writer({self.path!r}) was never closed: its output was discarded "
+                "(use it as a context manager, or call close())",
+                ResourceWarning,
+                stacklevel=2,
+            )
             self.abort()
 
     def __repr__(self) -> str:
@@ -548,6 +563,7 @@ def write(
     level: int | None = None,
     quality_offset: int = 33,
     fill_quality: int | str | bytes | None = None,
+    fsync: bool = False,
 ) -> int:
     """Write ``reads`` to a FASTQ / FASTA file (plain, gzip or BGZF), atomically.
 
@@ -576,6 +592,7 @@ def write(
         line_width=line_width,
         quality_offset=quality_offset,
         fill_quality=fill_quality,
+        fsync=fsync,
     ) as w:
         w.write(reads)
     return w.reads_written

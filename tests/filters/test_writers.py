@@ -300,3 +300,14 @@ def test_assembly_matches_a_naive_record_loop(tmp_path, cpu_path):
         )  # fmt: skip
         q64 = bytes(assemble(reads, "fastq", quality_offset=64))
         assert q64.split(b"\n")[3] == bytes(c + 31 for c in recs[0].quality)
+
+
+def test_fsync_and_unclosed_writer(tmp_path):
+    reads = read(NOVASEQ)[:10]
+    write(reads, tmp_path / "synced.fq", fsync=True)
+    assert read(tmp_path / "synced.fq").equals(reads)
+    w = Writer(tmp_path / "forgotten.fq")
+    w.write(reads)
+    with pytest.warns(ResourceWarning, match="never closed"):
+        w.__del__()
+    assert sorted(os.listdir(tmp_path)) == ["synced.fq"]
