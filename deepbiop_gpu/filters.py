@@ -540,16 +540,17 @@ class ReadFilter:
             if self.min_quality is not None:
                 out.append(("min_quality", self._mean_quality(err, qsum, lengths) < self.min_quality))
             if self.low_quality_threshold is not None:
-                out.append(("low_quality", low > self.max_low_quality_fraction * lengths))
+                out.append(("low_quality", low / np.maximum(lengths, 1) > self.max_low_quality_fraction))
         if self.max_n is not None or self.max_n_fraction is not None or self.gc_range is not None:
             ns, acgt, gc = _base_counts(seq, offsets, need_gc=self.gc_range is not None)
             if self.max_n is not None:
                 out.append(("max_n", ns > self.max_n))
             if self.max_n_fraction is not None:
-                out.append(("max_n_fraction", ns > self.max_n_fraction * lengths))
+                out.append(("max_n_fraction", ns / np.maximum(lengths, 1) > self.max_n_fraction))
             if self.gc_range is not None:
                 lo, hi = self.gc_range
-                out.append(("gc_range", (acgt == 0) | (gc < lo * acgt) | (gc > hi * acgt)))
+                frac = gc / np.maximum(acgt, 1)
+                out.append(("gc_range", (acgt == 0) | (frac < lo) | (frac > hi)))
         if self.names is not None:
             out.append(("names", ~_names_in(reads.names, self.names)))
         if self.exclude_names is not None:

@@ -18,8 +18,10 @@ leaves a partial file under the final name.
 from __future__ import annotations
 
 import os
+import queue
 import struct
 import tempfile
+import threading
 import zlib
 from typing import IO, Any
 
@@ -367,6 +369,56 @@ class _Sink:
             self.fh.write(BGZF_EOF)
 
 
+_STOP = object()
+
+
+class _Background:
+    """A sink whose writes (compression included) run in one background thread.
+
+    Compression then overlaps the caller's parsing, filtering and assembly
+    (ISA-L and zlib release the GIL).  At most two chunks wait in the queue;
+    an error in the thread is raised by the next :meth:`write` or by
+    :meth:`finish`.
+    """
+
+    def __init__(self, sink: _Sink) -> None:
+        self.sink = sink
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="deepbiop_gpu-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self._error is None:  # after an error, only drain
+                try:
+                    self.sink.write(item)
+                except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, data: np.ndarray | bytes) -> None:
+        self._raise()
+        self._queue.put(data)  # a fresh array from assemble(): never reused by the caller
+
+    def finish(self) -> None:
+        self.stop()
+        self._raise()
+        self.sink.finish()
+
+    def stop(self) -> None:
+        """Let the thread write what is queued, and end it (idempotent)."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+
 # ------------------------------------------------------------------- writer
 class Writer:
     """Write reads to a FASTQ / FASTA file chunk by chunk; atomic on close.
@@ -400,6 +452,9 @@ class Writer:
         Flush the file to disk before renaming it onto ``path``, so that it
         is complete even after a power failure (slower).  Without it, an
         exception or a killed process still never leaves a partial file.
+    threads : {1, 0}
+        ``1``: compress in a background thread, overlapping the caller's
+        work (gzip / BGZF); ``0``: everything in the calling thread.
 
     The data goes to a temporary file beside ``path``, renamed onto it by
     :meth:`close` (or leaving the ``with`` block normally); :meth:`abort`
@@ -429,6 +484,7 @@ class Writer:
         quality_offset: int = 33,
         fill_quality: int | str | bytes | None = None,
         fsync: bool = False,
+        threads: int = 1,
     ) -> None:
         self.path = os.fspath(path)
         self.fsync = fsync
@@ -449,7 +505,9 @@ class Writer:
         )
         self._fh: IO[bytes] | None = os.fdopen(fd, "wb", buffering=1 << 20)
         try:
-            self._sink = _Sink(self._fh, self.compression, level)
+            self._sink: _Sink | _Background = _Sink(self._fh, self.compression, level)
+            if threads and self.compression != "none":
+                self._sink = _Background(self._sink)
         except BaseException:
             self.abort()
             raise
@@ -510,6 +568,9 @@ class Writer:
 
     def abort(self) -> None:
         """Drop everything written: delete the temporary file, leave ``path`` alone."""
+        sink = getattr(self, "_sink", None)
+        if isinstance(sink, _Background):
+            sink.stop()
         fh, self._fh = self._fh, None
         if fh is not None:
             try:

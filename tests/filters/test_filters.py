@@ -77,12 +77,12 @@ def naive_fails(rec: dbg.Record, crit: dict) -> str | None:
     if "low_quality_threshold" in crit or "max_low_quality_fraction" in crit:
         t = crit.get("low_quality_threshold", 15)
         f = crit.get("max_low_quality_fraction", 0.4)
-        if sum(x < t for x in q) > f * n:
+        if n and sum(x < t for x in q) / n > f:
             return "low_quality"
     ns = sum(c in b"Nn" for c in seq)
     if "max_n" in crit and ns > crit["max_n"]:
         return "max_n"
-    if "max_n_fraction" in crit and ns > crit["max_n_fraction"] * n:
+    if "max_n_fraction" in crit and n and ns / n > crit["max_n_fraction"]:
         return "max_n_fraction"
     if "gc_range" in crit:
         acgt = sum(c in b"ACGTacgt" for c in seq)
@@ -132,6 +132,8 @@ CASES = [
     {"max_n": 0},
     {"max_n": 2},
     {"max_n_fraction": 0.01},
+    {"max_n_fraction": 1 / 150},  # exactly one N in a 150 bp read: on the boundary, kept
+    {"gc_range": (0.5, 0.5)},
     {"gc_range": (0.4, 0.6)},
     {"gc_range": (0.0, 1.0)},
     {"dedup": "exact"},

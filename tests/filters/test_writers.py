@@ -311,3 +311,41 @@ def test_fsync_and_unclosed_writer(tmp_path):
     with pytest.warns(ResourceWarning, match="never closed"):
         w.__del__()
     assert sorted(os.listdir(tmp_path)) == ["synced.fq"]
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_compression_error_reaches_the_caller(tmp_path, monkeypatch, threads):
+    """An error while compressing (in the background thread or not) surfaces and leaves no file."""
+    from deepbiop_gpu import writers
+
+    calls = {"n": 0}
+    real = writers._Sink.write
+
+    def failing(self, data):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("no space left (injected)")
+        return real(self, data)
+
+    monkeypatch.setattr(writers._Sink, "write", failing)
+    target = tmp_path / "out.fq.gz"
+    with pytest.raises(OSError, match="injected"):
+        with Writer(target, threads=threads) as w:
+            for chunk in dbg.iter_chunks(NOVASEQ, 100):
+                w.write(chunk)
+    assert w.closed and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_background_and_inline_compression_write_the_same_bytes(tmp_path, threads):
+    for ext in ("fq.gz", "fq.bgz"):
+        out = tmp_path / f"{threads}.{ext}"
+        with Writer(out, threads=threads) as w:
+            for chunk in dbg.iter_chunks(NOVASEQ, 50):
+                w.write(chunk)
+        ref = tmp_path / f"ref.{ext}"
+        with Writer(ref, threads=0) as w:
+            w.write(read(NOVASEQ))
+        if ext == "fq.bgz":  # block boundaries do not depend on the chunking
+            assert out.read_bytes() == ref.read_bytes()
+        assert gzip.decompress(out.read_bytes()) == NOVASEQ.read_bytes()
