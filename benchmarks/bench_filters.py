@@ -1,4 +1,4 @@
-"""Filter / dedup / subsample / convert throughput: deepbiop_gpu against fastp, seqkit, samtools and dnaio.
+"""Filter / dedup / subsample / convert throughput against fastp, seqkit, samtools and dnaio.
 
 Every case reads the 1M x 150 bp gzip FASTQ of ``bench_io.py`` and writes
 gzip at compression level 1 on every side (ISA-L for deepbiop_gpu and dnaio
@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
@@ -49,7 +47,8 @@ import dnaio
 mode = {mode!r}
 seen = set()
 rng = random.Random(11)
-with dnaio.open(sys.argv[1]) as reader, dnaio.open(sys.argv[2], mode="w", compression_level={level}) as writer:
+out = dnaio.open(sys.argv[2], mode="w", compression_level={level})
+with dnaio.open(sys.argv[1]) as reader, out as writer:
     for rec in reader:
         if mode == "lenqual":
             q = rec.qualities
@@ -111,47 +110,167 @@ def main() -> None:
     def dnaio_cmd(mode: str) -> list[str]:
         return [py, "-c", DNAIO.format(mode=mode, level=LEVEL), str(src), str(tmp / "dnaio.fq.gz")]
 
-    fastp_base = ["fastp", "-i", str(src), "-o", str(tmp / "fastp.fq.gz"), "-w", str(THREADS),
-                  "-z", str(LEVEL), "-A", "-G", "-j", "/dev/null", "-h", "/dev/null"]  # fmt: skip
+    fastp_base = [
+        "fastp",
+        "-i",
+        str(src),
+        "-o",
+        str(tmp / "fastp.fq.gz"),
+        "-w",
+        str(THREADS),
+        "-z",
+        str(LEVEL),
+        "-A",
+        "-G",
+        "-j",
+        "/dev/null",
+        "-h",
+        "/dev/null",
+    ]
     cases: list[tuple[str, str, list[str] | None, Path]] = [
-        ("length >= 100 + mean quality >= 20", "deepbiop_gpu filter_file",
-         ours("dict(min_length=100, min_quality=20, quality_mean='arithmetic')"), tmp / "ours.fq.gz"),
-        ("length >= 100 + mean quality >= 20", "fastp -l 100 -e 20",
-         fastp_base + ["-l", "100", "-e", "20", "-n", "50", "-u", "100"] if have["fastp"] else None,
-         tmp / "fastp.fq.gz"),
-        ("length >= 100 + mean quality >= 20", "seqkit seq -m 100 -Q 20",
-         ["seqkit", "seq", "-j", str(THREADS), "-m", "100", "-Q", "20",
-          str(src), "-o", str(tmp / "seqkit.fq.gz")] if have["seqkit"] else None, tmp / "seqkit.fq.gz"),
-        ("length >= 100 + mean quality >= 20", "dnaio + isal script", dnaio_cmd("lenqual") if have["dnaio"] else None,
-         tmp / "dnaio.fq.gz"),
-        ("dedup (exact sequence)", "deepbiop_gpu filter_file", ours("dict(dedup='exact')"), tmp / "ours.fq.gz"),
-        ("dedup (exact sequence)", "fastp --dedup",
-         fastp_base + ["--dedup", "-Q", "-L"] if have["fastp"] else None, tmp / "fastp.fq.gz"),
-        ("dedup (exact sequence)", "seqkit rmdup -s",
-         ["seqkit", "rmdup", "-j", str(THREADS), "-s", str(src), "-o",
-          str(tmp / "seqkit.fq.gz")] if have["seqkit"] else None, tmp / "seqkit.fq.gz"),
-        ("dedup (exact sequence)", "dnaio + isal script", dnaio_cmd("dedup") if have["dnaio"] else None,
-         tmp / "dnaio.fq.gz"),
-        ("subsample p = 0.1", "deepbiop_gpu filter_file", ours("dict(subsample=0.1, seed=11)"), tmp / "ours.fq.gz"),
-        ("subsample p = 0.1", "seqkit sample -p 0.1",
-         ["seqkit", "sample", "-j", str(THREADS), "-p", "0.1", "-s", "11",
-          str(src), "-o", str(tmp / "seqkit.fq.gz")] if have["seqkit"] else None, tmp / "seqkit.fq.gz"),
-        ("subsample p = 0.1", "dnaio + isal script", dnaio_cmd("subsample") if have["dnaio"] else None,
-         tmp / "dnaio.fq.gz"),
-    ]  # fmt: skip
+        (
+            "length >= 100 + mean quality >= 20",
+            "deepbiop_gpu filter_file",
+            ours("dict(min_length=100, min_quality=20, quality_mean='arithmetic')"),
+            tmp / "ours.fq.gz",
+        ),
+        (
+            "length >= 100 + mean quality >= 20",
+            "fastp -l 100 -e 20",
+            fastp_base + ["-l", "100", "-e", "20", "-n", "50", "-u", "100"]
+            if have["fastp"]
+            else None,
+            tmp / "fastp.fq.gz",
+        ),
+        (
+            "length >= 100 + mean quality >= 20",
+            "seqkit seq -m 100 -Q 20",
+            [
+                "seqkit",
+                "seq",
+                "-j",
+                str(THREADS),
+                "-m",
+                "100",
+                "-Q",
+                "20",
+                str(src),
+                "-o",
+                str(tmp / "seqkit.fq.gz"),
+            ]
+            if have["seqkit"]
+            else None,
+            tmp / "seqkit.fq.gz",
+        ),
+        (
+            "length >= 100 + mean quality >= 20",
+            "dnaio + isal script",
+            dnaio_cmd("lenqual") if have["dnaio"] else None,
+            tmp / "dnaio.fq.gz",
+        ),
+        (
+            "dedup (exact sequence)",
+            "deepbiop_gpu filter_file",
+            ours("dict(dedup='exact')"),
+            tmp / "ours.fq.gz",
+        ),
+        (
+            "dedup (exact sequence)",
+            "fastp --dedup",
+            fastp_base + ["--dedup", "-Q", "-L"] if have["fastp"] else None,
+            tmp / "fastp.fq.gz",
+        ),
+        (
+            "dedup (exact sequence)",
+            "seqkit rmdup -s",
+            ["seqkit", "rmdup", "-j", str(THREADS), "-s", str(src), "-o", str(tmp / "seqkit.fq.gz")]
+            if have["seqkit"]
+            else None,
+            tmp / "seqkit.fq.gz",
+        ),
+        (
+            "dedup (exact sequence)",
+            "dnaio + isal script",
+            dnaio_cmd("dedup") if have["dnaio"] else None,
+            tmp / "dnaio.fq.gz",
+        ),
+        (
+            "subsample p = 0.1",
+            "deepbiop_gpu filter_file",
+            ours("dict(subsample=0.1, seed=11)"),
+            tmp / "ours.fq.gz",
+        ),
+        (
+            "subsample p = 0.1",
+            "seqkit sample -p 0.1",
+            [
+                "seqkit",
+                "sample",
+                "-j",
+                str(THREADS),
+                "-p",
+                "0.1",
+                "-s",
+                "11",
+                str(src),
+                "-o",
+                str(tmp / "seqkit.fq.gz"),
+            ]
+            if have["seqkit"]
+            else None,
+            tmp / "seqkit.fq.gz",
+        ),
+        (
+            "subsample p = 0.1",
+            "dnaio + isal script",
+            dnaio_cmd("subsample") if have["dnaio"] else None,
+            tmp / "dnaio.fq.gz",
+        ),
+    ]
     bam = tmp / "reads.bam"
     if have["samtools"]:
-        subprocess.run(["samtools", "import", "-@", str(THREADS), "-0", str(src), "-o", str(bam)], check=True)
+        subprocess.run(
+            ["samtools", "import", "-@", str(THREADS), "-0", str(src), "-o", str(bam)], check=True
+        )
         cases += [
-            ("convert BAM -> FASTQ.gz", "deepbiop-gpu convert",
-             [py, "-m", "deepbiop_gpu.cli", "convert", str(bam), "-o", str(tmp / "ours.fq.gz"),
-              "--level", str(LEVEL), "-q"], tmp / "ours.fq.gz"),
-            ("convert BAM -> FASTQ.gz", "samtools fastq",
-             ["samtools", "fastq", "-@", str(THREADS), "-c", str(LEVEL), "-0", str(tmp / "sam.fq.gz"), str(bam)],
-             tmp / "sam.fq.gz"),
-        ]  # fmt: skip
+            (
+                "convert BAM -> FASTQ.gz",
+                "deepbiop-gpu convert",
+                [
+                    py,
+                    "-m",
+                    "deepbiop_gpu.cli",
+                    "convert",
+                    str(bam),
+                    "-o",
+                    str(tmp / "ours.fq.gz"),
+                    "--level",
+                    str(LEVEL),
+                    "-q",
+                ],
+                tmp / "ours.fq.gz",
+            ),
+            (
+                "convert BAM -> FASTQ.gz",
+                "samtools fastq",
+                [
+                    "samtools",
+                    "fastq",
+                    "-@",
+                    str(THREADS),
+                    "-c",
+                    str(LEVEL),
+                    "-0",
+                    str(tmp / "sam.fq.gz"),
+                    str(bam),
+                ],
+                tmp / "sam.fq.gz",
+            ),
+        ]
     else:
-        notes.append("convert BAM -> FASTQ.gz needs samtools (to make the BAM and to compare): skipped")
+        notes.append(
+            "convert BAM -> FASTQ.gz needs samtools (to make the BAM and to compare): skipped"
+        )
 
     info = _common.machine_info(["isal", "dnaio", "numba"])
     start = time.perf_counter()
@@ -166,8 +285,23 @@ def main() -> None:
         rate = n / wall
         if tool.startswith("deepbiop"):
             ours_rate[what] = rate
-        speed = f"{ours_rate[what] / rate:.2f}x" if what in ours_rate and not tool.startswith("deepbiop") else ""
-        rows.append((what, tool, f"{wall:.2f}", f"{rate / 1e6:.2f} M", f"{cpu:.2f}", f"{rss:.0f}", f"{kept:,}", speed))
+        speed = (
+            f"{ours_rate[what] / rate:.2f}x"
+            if what in ours_rate and not tool.startswith("deepbiop")
+            else ""
+        )
+        rows.append(
+            (
+                what,
+                tool,
+                f"{wall:.2f}",
+                f"{rate / 1e6:.2f} M",
+                f"{cpu:.2f}",
+                f"{rss:.0f}",
+                f"{kept:,}",
+                speed,
+            )
+        )
         print(rows[-1], flush=True)
         for p in tmp.glob("*.fq.gz"):
             p.unlink()
@@ -178,7 +312,10 @@ def main() -> None:
     warm_rows = []
     filter_file(src, tmp / "warm.fq.gz", min_quality=20, dedup="exact", subsample=0.5, level=LEVEL)
     for what, crit in (
-        ("length >= 100 + mean quality >= 20", dict(min_length=100, min_quality=20, quality_mean="arithmetic")),
+        (
+            "length >= 100 + mean quality >= 20",
+            dict(min_length=100, min_quality=20, quality_mean="arithmetic"),
+        ),
         ("dedup (exact sequence)", dict(dedup="exact")),
         ("subsample p = 0.1", dict(subsample=0.1, seed=11)),
         ("convert BAM -> FASTQ.gz", None),
@@ -191,7 +328,9 @@ def main() -> None:
         else:
             report = filter_file(src, tmp / "warm.fq.gz", level=LEVEL, **crit)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
-        warm_rows.append((what, f"{wall:.2f}", f"{n / wall / 1e6:.2f} M", f"{cpu:.2f}", f"{report.kept:,}"))
+        warm_rows.append(
+            (what, f"{wall:.2f}", f"{n / wall / 1e6:.2f} M", f"{cpu:.2f}", f"{report.kept:,}")
+        )
         print(warm_rows[-1], flush=True)
 
     # in-memory Dataset.filter on loaded reads
@@ -237,9 +376,9 @@ The `vs` column is (deepbiop_gpu reads/s) / (that tool's reads/s): above 1 means
 
 Command: `python benchmarks/bench_filters.py --repeats {args.repeats}` ({elapsed:.0f} s)
 
-Machine: {info['nproc']} CPUs ({info['host_cpu']}), shared with other jobs: load average {info['load']} at the start, {_common.load_average()} at the end.
+Machine: {info["nproc"]} CPUs ({info["host_cpu"]}), shared with other jobs: load average {info["load"]} at the start, {_common.load_average()} at the end.
 
-Versions: {vers}; {'; '.join(tools) or 'no external tools'}
+Versions: {vers}; {"; ".join(tools) or "no external tools"}
 
 {_common.markdown_table(["task", "tool", "wall s", "reads/s", "CPU s", "peak RSS MiB", "reads kept", "vs"], rows, "llrrrrrr")}
 
@@ -254,7 +393,7 @@ Notes:
   (larger files, more CPU), so its rows are not at level 1.
 - The subsample draws differ between tools (each has its own generator); the kept counts are ~10%.
 - The BAM is the FASTQ imported unaligned (`samtools import`): no reverse-strand reads.
-{''.join(f"- {note}{chr(10)}" for note in notes)}
+{"".join(f"- {note}{chr(10)}" for note in notes)}
 ## deepbiop_gpu without its start-up
 
 The same tasks run by `filter_file` in the benchmark's process after a warm-up

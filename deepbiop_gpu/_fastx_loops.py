@@ -16,7 +16,10 @@ __all__ = ["assemble_records", "base_counts", "quality_sums", "multilinear_hashe
 
 @numba.njit(nogil=True, cache=True)
 def _copy_wrapped(out, p, src, a, n, width, add):
-    """Copy ``src[a:a+n]`` (+ ``add``) to ``out[p:]``, a newline every ``width`` bytes; new ``p``."""
+    """Copy ``src[a:a+n]`` (+ ``add``) to ``out[p:]``, a newline every ``width`` bytes.
+
+    Returns the new ``p``.
+    """
     if width <= 0:
         if add == 0:
             out[p : p + n] = src[a : a + n]  # a plain copy (vectorised)
@@ -35,10 +38,23 @@ def _copy_wrapped(out, p, src, a, n, width, add):
 
 @numba.njit(nogil=True, cache=True)
 def assemble_records(
-    out, rec_starts, rows, seq, offsets, qual, has_qual, fill, qual_add,
-    names, name_offsets, descs, desc_offsets, fastq, width,
-):  # fmt: skip
-    """Write the records of reads ``rows`` into ``out`` at ``rec_starts`` (sizes computed by the caller)."""
+    out,
+    rec_starts,
+    rows,
+    seq,
+    offsets,
+    qual,
+    has_qual,
+    fill,
+    qual_add,
+    names,
+    name_offsets,
+    descs,
+    desc_offsets,
+    fastq,
+    width,
+):
+    """Write the records of reads ``rows`` into ``out`` at ``rec_starts`` (sized by the caller)."""
     marker = 64 if fastq else 62
     for k in range(len(rows)):
         r = rows[k]
@@ -112,7 +128,7 @@ def base_counts(seq, offsets, classes, n_out, acgt_out, gc_out):
 
 @numba.njit(nogil=True, cache=True)
 def multilinear_hashes(seq, offsets, rows, k1, k2, comp, canonical, out):
-    """The 128-bit multilinear hash of reads ``rows`` (see :func:`deepbiop_gpu.filters.sequence_hashes`)."""
+    """The 128-bit multilinear hash of reads ``rows`` (see ``filters.sequence_hashes``)."""
     last = len(k1) - 1
     for k in range(len(rows)):
         r = rows[k]
@@ -151,7 +167,7 @@ _M32 = np.uint64(0xFFFFFFFF)
 
 @numba.njit(nogil=True, cache=True)
 def read_words01(k0, k1, index, stream, w0_out, w1_out):
-    """Words 0 and 1 of Philox draw 0 of each read (epoch 0), as ``ops._philox.read_words`` gives them."""
+    """Words 0 and 1 of Philox draw 0 of each read (epoch 0), as ``read_words`` gives them."""
     for i in range(len(index)):
         idx = np.uint64(index[i])
         c1 = idx & _M32

@@ -430,6 +430,7 @@ def _run_filter(args: argparse.Namespace, files: Sequence[str], desc: str, **cri
                 args.output,
                 reads_per_chunk=args.reads_per_chunk,
                 quality_offset=args.quality_offset,
+                reference=args.reference,
                 progress=progress.update,
                 **_output_options(args),
                 **criteria,
@@ -600,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--reads-per-chunk", type=int, default=100_000, help="reads in memory at a time")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+        p.add_argument("--reference", metavar="FASTA", help="reference of CRAM input")
         reads_options(p)
 
     p = sub.add_parser("filter", help="filter, deduplicate and subsample reads into a new file")

@@ -106,7 +106,7 @@ class FilterReport:
 
     Examples
     --------
-    >>> r = FilterReport(["min_length"], reads_in=10, removed={"min_length": 3}, bases_in=100, bases_kept=80)
+    >>> r = FilterReport(["min_length"], reads_in=10, removed={"min_length": 3})
     >>> r.kept, r.to_dict()["removed"]
     (7, {'min_length': 3})
     """
@@ -221,7 +221,11 @@ def _base_counts(seq: np.ndarray, offsets: np.ndarray, need_gc: bool):
     ns = _count(_byte_table(b"Nn"), seq, offsets)
     if not need_gc:
         return ns, None, None
-    return ns, _count(_byte_table(b"ACGTacgt"), seq, offsets), _count(_byte_table(b"GCgc"), seq, offsets)
+    return (
+        ns,
+        _count(_byte_table(b"ACGTacgt"), seq, offsets),
+        _count(_byte_table(b"GCgc"), seq, offsets),
+    )
 
 
 def _count(table: np.ndarray, seq: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -262,7 +266,8 @@ def sequence_hashes(
 
     Examples
     --------
-    >>> r = PackedReads.from_records([("a", b"ACCG", None), ("b", b"ACCG", None), ("c", b"CGGT", None)])
+    >>> recs = [("a", b"ACCG", None), ("b", b"ACCG", None), ("c", b"CGGT", None)]
+    >>> r = PackedReads.from_records(recs)
     >>> h = sequence_hashes(r)
     >>> bool((h[0] == h[1]).all()), bool((h[0] == h[2]).all())
     (True, False)
@@ -447,17 +452,25 @@ class ReadFilter:
             raise ValueError(f"quality_mean must be 'error' or 'arithmetic', got {quality_mean!r}")
         if dedup not in (None, "exact", "canonical"):
             raise ValueError(f"dedup must be None, 'exact' or 'canonical', got {dedup!r}")
-        for key, value in (("min_length", min_length), ("max_length", max_length), ("max_n", max_n)):
+        for key, value in (
+            ("min_length", min_length),
+            ("max_length", max_length),
+            ("max_n", max_n),
+        ):
             if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
                 raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
-        for key, value in (("max_low_quality_fraction", max_low_quality_fraction),
-                           ("max_n_fraction", max_n_fraction)):  # fmt: skip
+        for key, value in (
+            ("max_low_quality_fraction", max_low_quality_fraction),
+            ("max_n_fraction", max_n_fraction),
+        ):
             if value is not None and not 0 <= value <= 1:
                 raise ValueError(f"{key} must be in [0, 1], got {value!r}")
         if gc_range is not None:
             lo, hi = gc_range
             if not 0 <= lo <= hi <= 1:
-                raise ValueError(f"gc_range must be (lo, hi) with 0 <= lo <= hi <= 1, got {gc_range!r}")
+                raise ValueError(
+                    f"gc_range must be (lo, hi) with 0 <= lo <= hi <= 1, got {gc_range!r}"
+                )
             gc_range = (float(lo), float(hi))
         if predicate is not None and not callable(predicate):
             raise TypeError(f"predicate must be callable, got {type(predicate).__name__}")
@@ -481,7 +494,9 @@ class ReadFilter:
         self.max_length = max_length
         self.min_quality = min_quality
         self.quality_mean = quality_mean
-        self.low_quality_threshold = (15 if low_quality_threshold is None else low_quality_threshold) if low else None
+        self.low_quality_threshold = (
+            (15 if low_quality_threshold is None else low_quality_threshold) if low else None
+        )
         self.max_low_quality_fraction = (
             (0.4 if max_low_quality_fraction is None else max_low_quality_fraction) if low else None
         )
@@ -489,7 +504,9 @@ class ReadFilter:
         self.max_n_fraction = max_n_fraction
         self.gc_range = gc_range
         self.names = None if names is None else _as_names(names, "names")
-        self.exclude_names = None if exclude_names is None else _as_names(exclude_names, "exclude_names")
+        self.exclude_names = (
+            None if exclude_names is None else _as_names(exclude_names, "exclude_names")
+        )
         self.predicate = predicate
         self.dedup = dedup
         self.subsample = subsample
@@ -528,9 +545,11 @@ class ReadFilter:
                 f"these reads have no qualities (FASTA, or SAM/BAM without QUAL), so the quality "
                 f"criteria ({wanted}) cannot be applied"
             )
-        seq = reads.sequences.cpu().numpy() if any(
-            c in self.criteria for c in ("max_n", "max_n_fraction", "gc_range")
-        ) else None
+        seq = (
+            reads.sequences.cpu().numpy()
+            if any(c in self.criteria for c in ("max_n", "max_n_fraction", "gc_range"))
+            else None
+        )
         if self.min_length is not None:
             out.append(("min_length", lengths < self.min_length))
         if self.max_length is not None:
@@ -538,9 +557,13 @@ class ReadFilter:
         if self.needs_qualities:
             err, qsum, low = self._quality_stats(reads.qualities.cpu().numpy(), offsets)
             if self.min_quality is not None:
-                out.append(("min_quality", self._mean_quality(err, qsum, lengths) < self.min_quality))
+                out.append(
+                    ("min_quality", self._mean_quality(err, qsum, lengths) < self.min_quality)
+                )
             if self.low_quality_threshold is not None:
-                out.append(("low_quality", low / np.maximum(lengths, 1) > self.max_low_quality_fraction))
+                out.append(
+                    ("low_quality", low / np.maximum(lengths, 1) > self.max_low_quality_fraction)
+                )
         if self.max_n is not None or self.max_n_fraction is not None or self.gc_range is not None:
             ns, acgt, gc = _base_counts(seq, offsets, need_gc=self.gc_range is not None)
             if self.max_n is not None:
@@ -562,7 +585,8 @@ class ReadFilter:
             keep = np.asarray(keep)
             if keep.shape != (n,) or keep.dtype != np.bool_:
                 raise ValueError(
-                    f"predicate must return a bool mask of shape ({n},), got {keep.dtype} {keep.shape}"
+                    f"predicate must return a bool mask of shape ({n},), "
+                    f"got {keep.dtype} {keep.shape}"
                 )
             out.append(("predicate", ~keep))
         return out
@@ -619,7 +643,9 @@ class ReadFilter:
         mask = run.chunk_mask(reads)
         mask = run.finish_in_memory(mask)
         offsets = reads.offsets.cpu().numpy()
-        run.report.bases_kept = int(offsets[-1]) if mask.all() else int(np.diff(offsets)[mask].sum())
+        run.report.bases_kept = (
+            int(offsets[-1]) if mask.all() else int(np.diff(offsets)[mask].sum())
+        )
         self.report = run.report
         return mask
 
@@ -634,7 +660,9 @@ class ReadFilter:
             value = {
                 "low_quality": (self.low_quality_threshold, self.max_low_quality_fraction),
                 "names": f"<{len(self.names)} names>" if self.names is not None else None,
-                "exclude_names": f"<{len(self.exclude_names)} names>" if self.exclude_names is not None else None,
+                "exclude_names": f"<{len(self.exclude_names)} names>"
+                if self.exclude_names is not None
+                else None,
             }.get(c, getattr(self, c, None))
             parts.append(f"{c}={value!r}")
         return f"ReadFilter({', '.join(parts)})"
@@ -647,7 +675,10 @@ def _low_table(threshold: int) -> np.ndarray:
 
 
 class _FilterRun:
-    """One pass of a filter over a stream of chunks: the global read index, the dedup set, the reservoir."""
+    """One pass of a filter over a stream of chunks.
+
+    Holds the global read index, the dedup hash set and the int-subsample reservoir.
+    """
 
     def __init__(self, filt: ReadFilter, streaming: bool = False) -> None:
         self.filt = filt
@@ -746,7 +777,9 @@ class _FilterRun:
         k = self.filt.subsample
         chosen = np.sort(self.res_index[_bottom_k(self.res_keys, np.arange(len(self.res_keys)), k)])
         reads = PackedReads.concat(self.res_parts) if self.res_parts else None
-        all_index = np.concatenate(self.res_part_index) if self.res_part_index else np.zeros(0, np.int64)
+        all_index = (
+            np.concatenate(self.res_part_index) if self.res_part_index else np.zeros(0, np.int64)
+        )
         order = np.argsort(all_index, kind="stable")
         pos = order[np.searchsorted(all_index[order], chosen)]
         self.res_parts = [reads[np.sort(pos)]] if reads is not None and len(chosen) else []
@@ -805,6 +838,7 @@ def filter_file(
     *,
     reads_per_chunk: int = 100_000,
     quality_offset: int = 33,
+    reference: str | os.PathLike[str] | None = None,
     format: str | None = None,
     compression: str | None = None,
     level: int | None = None,
@@ -828,6 +862,8 @@ def filter_file(
         Reads in memory at a time.  The result does not depend on it.
     quality_offset : {33, 64}
         Input FASTQ quality encoding.
+    reference : path, optional
+        Reference FASTA of CRAM inputs (when their header's URLs cannot be used).
     format, compression, level, line_width, output_quality_offset, fill_quality
         Output options (:class:`~deepbiop_gpu.Writer`'s ``format``,
         ``compression``, ``level``, ``line_width``, ``quality_offset``,
@@ -867,10 +903,19 @@ def filter_file(
     run = filt._run(streaming=True)
     reservoir = isinstance(filt.subsample, int)
     done_bytes = 0
-    with Writer(output, format, compression, level=level, line_width=line_width,
-                quality_offset=output_quality_offset, fill_quality=fill_quality) as writer:  # fmt: skip
+    with Writer(
+        output,
+        format,
+        compression,
+        level=level,
+        line_width=line_width,
+        quality_offset=output_quality_offset,
+        fill_quality=fill_quality,
+    ) as writer:
         for path in paths:
-            for chunk in iter_chunks(path, reads_per_chunk, quality_offset=quality_offset):
+            for chunk in iter_chunks(
+                path, reads_per_chunk, quality_offset=quality_offset, reference=reference
+            ):
                 start = run.start
                 mask = run.chunk_mask(chunk)
                 if reservoir:

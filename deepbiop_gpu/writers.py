@@ -81,7 +81,9 @@ def detect_output(
     if compression in ("gz", "zlib"):
         compression = "gzip"
     if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)} or None, got {compression!r}")
+        raise ValueError(
+            f"compression must be one of {', '.join(COMPRESSIONS)} or None, got {compression!r}"
+        )
     if format is None:
         format = FORMAT_EXTENSIONS.get(ext)
         if format is None:
@@ -119,7 +121,9 @@ def _fill(out: np.ndarray, starts: np.ndarray, lengths: np.ndarray, data: np.nda
     stride = int(starts[1] - starts[0]) if n > 1 else m
     if n and stride >= m and np.all(lengths == m) and np.all(np.diff(starts) == stride):
         # rows of one length at a fixed stride (e.g. short reads): one strided 2-D copy
-        view = np.lib.stride_tricks.as_strided(out[int(starts[0]) :], shape=(n, m), strides=(stride, 1))
+        view = np.lib.stride_tricks.as_strided(
+            out[int(starts[0]) :], shape=(n, m), strides=(stride, 1)
+        )
         view[...] = data.reshape(n, m)
         return
     out[_region_mask(len(out), starts, lengths)] = data
@@ -203,9 +207,22 @@ def assemble(
     loops = _loops()
     if loops is not None:
         loops.assemble_records(
-            out, starts, rows, seq, offsets, qual, reads.qualities is not None, fill, qual_add,
-            names.data, names.offsets, descs.data, descs.offsets, fastq, width,
-        )  # fmt: skip
+            out,
+            starts,
+            rows,
+            seq,
+            offsets,
+            qual,
+            reads.qualities is not None,
+            fill,
+            qual_add,
+            names.data,
+            names.offsets,
+            descs.data,
+            descs.offsets,
+            fastq,
+            width,
+        )
         return out
     if not (n == len(reads) and np.array_equal(rows, np.arange(n))):
         reads = reads[rows]
@@ -258,7 +275,7 @@ def _loops():
 def _quality_plan(
     reads: PackedReads, fastq: bool, quality_offset: int, fill_quality: int | str | bytes | None
 ) -> tuple[int, int]:
-    """``(added to each phred+33 byte, fill byte)`` for the output; checks what cannot be written."""
+    """``(added to each phred+33 byte, fill byte)`` for the output; rejects the unwritable."""
     if not fastq:
         return 0, 0
     if reads.qualities is None:
@@ -269,7 +286,9 @@ def _quality_plan(
             )
         if isinstance(fill_quality, (str, bytes)):
             if len(fill_quality) != 1:
-                raise ValueError(f"fill_quality must be one character or a Phred score, got {fill_quality!r}")
+                raise ValueError(
+                    f"fill_quality must be one character or a Phred score, got {fill_quality!r}"
+                )
             q = ord(fill_quality) - 33
         else:
             q = int(fill_quality)
@@ -605,7 +624,10 @@ class Writer:
 
     def __repr__(self) -> str:
         state = "closed" if self._fh is None else "open"
-        return f"Writer({self.path!r}, {self.format}, {self.compression}, {state}, {self.reads_written} reads)"
+        return (
+            f"Writer({self.path!r}, {self.format}, {self.compression}, {state}, "
+            f"{self.reads_written} reads)"
+        )
 
 
 def _umask() -> int:

@@ -18,7 +18,10 @@ FILES = [
     DATA / "fastq" / "illumina_hiseq2500_pe_R2.fastq.gz",
     DATA / "fastq" / "illumina_hiseq2500_pe_R1.fastq.gz",  # again: every read a duplicate
 ]
-SMALL = [DATA / "fastq" / "illumina_novaseq_800reads.fastq", DATA / "fastq" / "zero_length_records.fastq"]
+SMALL = [
+    DATA / "fastq" / "illumina_novaseq_800reads.fastq",
+    DATA / "fastq" / "zero_length_records.fastq",
+]
 
 
 @functools.cache
@@ -50,14 +53,20 @@ def test_streaming_equals_in_memory(crit, chunk, tmp_path):
     assert report.bases_kept == got.total_bases
 
 
-@pytest.mark.parametrize("crit", [{"dedup": "canonical", "subsample": 0.5}, {"subsample": 17, "seed": 4}], ids=str)
+@pytest.mark.parametrize(
+    "crit", [{"dedup": "canonical", "subsample": 0.5}, {"subsample": 17, "seed": 4}], ids=str
+)
 def test_one_read_chunks(crit, tmp_path, cpu_path):
     out = tmp_path / "kept.fa"
     report = filter_file(SMALL, out, reads_per_chunk=1, **crit)
     f = ReadFilter(**crit)
     expected = f(in_memory(tuple(SMALL)))
     back = read(out)
-    assert back.equals(PackedReads(expected.sequences, expected.offsets, None, expected.names, expected.descriptions))
+    assert back.equals(
+        PackedReads(
+            expected.sequences, expected.offsets, None, expected.names, expected.descriptions
+        )
+    )
     assert report == f.report
 
 
@@ -72,8 +81,15 @@ def test_seeded_stream_is_reproducible(tmp_path):
 def test_output_options_and_progress(tmp_path):
     seen = []
     out = tmp_path / "x.fq"
-    report = filter_file(SMALL[0], out, max_n=0, output_quality_offset=64, line_width=50,
-                         reads_per_chunk=300, progress=lambda n, b: seen.append(n))  # fmt: skip
+    report = filter_file(
+        SMALL[0],
+        out,
+        max_n=0,
+        output_quality_offset=64,
+        line_width=50,
+        reads_per_chunk=300,
+        progress=lambda n, b: seen.append(n),
+    )
     assert seen == [300, 600, 800]
     back = read(out, quality_offset=64)
     assert back.equals(ReadFilter(max_n=0)(read(SMALL[0]))) and report.kept == len(back)
@@ -107,8 +123,17 @@ def test_failure_mid_stream_leaves_no_output(tmp_path):
 
 def test_fasta_input_quality_criterion_raises(tmp_path):
     with pytest.raises(ValueError, match="no qualities"):
-        filter_file(DATA / "fasta" / "softmasked_with_N_4seqs.fasta", tmp_path / "o.fa", min_quality=20)
+        filter_file(
+            DATA / "fasta" / "softmasked_with_N_4seqs.fasta", tmp_path / "o.fa", min_quality=20
+        )
     assert list(tmp_path.iterdir()) == []
-    report = filter_file(DATA / "fasta" / "softmasked_with_N_4seqs.fasta", tmp_path / "o.fa", max_n=0)
-    assert report.kept == len(read(tmp_path / "o.fa")) == int(np.sum(ReadFilter(max_n=0).mask(
-        read(DATA / "fasta" / "softmasked_with_N_4seqs.fasta"))))  # fmt: skip
+    report = filter_file(
+        DATA / "fasta" / "softmasked_with_N_4seqs.fasta", tmp_path / "o.fa", max_n=0
+    )
+    assert (
+        report.kept
+        == len(read(tmp_path / "o.fa"))
+        == int(
+            np.sum(ReadFilter(max_n=0).mask(read(DATA / "fasta" / "softmasked_with_N_4seqs.fasta")))
+        )
+    )

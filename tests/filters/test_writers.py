@@ -247,8 +247,13 @@ def test_empty_and_device_independent(tmp_path):
     write(PackedReads.empty(with_qualities=True), out)
     assert len(read(out)) == 0
     reads = read(NOVASEQ)[:5]
-    moved = PackedReads(reads.sequences.clone(), reads.offsets.clone(), reads.qualities.clone(),
-                        reads.names, reads.descriptions)  # fmt: skip
+    moved = PackedReads(
+        reads.sequences.clone(),
+        reads.offsets.clone(),
+        reads.qualities.clone(),
+        reads.names,
+        reads.descriptions,
+    )
     write(moved, tmp_path / "a.fq")
     assert read(tmp_path / "a.fq").equals(reads)
     assert isinstance(moved.sequences, torch.Tensor)
@@ -268,36 +273,54 @@ def test_assembly_matches_a_naive_record_loop(tmp_path, cpu_path):
         recs.append(dbg.Record(f"read{i}" * int(rng.integers(1, 3)), seq, qual, desc))
     reads = PackedReads.from_records(recs)
     for width in (None, 1, 7):
-        def lines(s: bytes) -> bytes:
+
+        def lines(s: bytes, width: int | None = width) -> bytes:
             if not width or not s:
                 return s
             return b"\n".join(s[i : i + width] for i in range(0, len(s), width))
 
         fq = b"".join(
             b"@%s%s\n%s\n+\n%s\n"
-            % (r.name.encode(), (b" " + r.description.encode()) if r.description else b"",
-               lines(r.sequence), lines(r.quality))
+            % (
+                r.name.encode(),
+                (b" " + r.description.encode()) if r.description else b"",
+                lines(r.sequence),
+                lines(r.quality),
+            )
             for r in recs
-        )  # fmt: skip
+        )
         fa = b"".join(
             b">%s%s\n%s\n"
-            % (r.name.encode(), (b" " + r.description.encode()) if r.description else b"", lines(r.sequence))
+            % (
+                r.name.encode(),
+                (b" " + r.description.encode()) if r.description else b"",
+                lines(r.sequence),
+            )
             for r in recs
-        )  # fmt: skip
+        )
         assert bytes(assemble(reads, "fastq", line_width=width)) == fq
         assert bytes(assemble(reads, "fasta", line_width=width)) == fa
         odd = np.arange(1, len(recs), 2)
         assert bytes(assemble(reads, "fasta", line_width=width, rows=odd)) == bytes(
             assemble(reads[odd], "fasta", line_width=width)
         )
-        filled = bytes(assemble(PackedReads(reads.sequences, reads.offsets, None, reads.names,
-                                            reads.descriptions), "fastq", fill_quality="5"))  # fmt: skip
+        filled = bytes(
+            assemble(
+                PackedReads(reads.sequences, reads.offsets, None, reads.names, reads.descriptions),
+                "fastq",
+                fill_quality="5",
+            )
+        )
         assert filled == b"".join(
             b"@%s%s\n%s\n+\n%s\n"
-            % (r.name.encode(), (b" " + r.description.encode()) if r.description else b"",
-               r.sequence, b"5" * len(r.sequence))
+            % (
+                r.name.encode(),
+                (b" " + r.description.encode()) if r.description else b"",
+                r.sequence,
+                b"5" * len(r.sequence),
+            )
             for r in recs
-        )  # fmt: skip
+        )
         q64 = bytes(assemble(reads, "fastq", quality_offset=64))
         assert q64.split(b"\n")[3] == bytes(c + 31 for c in recs[0].quality)
 
