@@ -213,3 +213,10 @@ def test_convert_cram_with_reference(capsys, tmp_path):
     stored = [ref[200 * i : 200 * i + 60] for i in range(12)]
     flipped = [i for i in range(12) if expected[i][1] != stored[i]]
     assert flipped == [i for i in range(12) if i % 3 == 0]
+
+
+def test_corrupt_bam_exits_2_and_leaves_no_output(capsys, tmp_path):
+    bad = DATA / "sam_bam" / "malformed_corrupt_bgzf_eof.bam"
+    code, _, err = run_here(capsys, "convert", bad, "-o", tmp_path / "o.fq", "-q")
+    assert code == 2 and bad.name in err
+    assert os.listdir(tmp_path) == []
