@@ -3,11 +3,12 @@
 * :func:`write` — one pack to one file;
 * :class:`Writer` — a context manager that appends chunks (streaming).
 
-The bytes of a chunk are assembled in one vectorised pass: every record's
-fields (header, bases, qualities) go to their places in one output buffer
-through boolean masks built from the offsets (a cumulative sum over the
-output, no per-record Python).  The buffer is then compressed (ISA-L when
-``isal`` is installed, zlib otherwise) and written.
+The bytes of a chunk are assembled in one pass into one output buffer: a
+compiled loop with numba, or, without it, vectorised numpy (every record's
+fields go to their places through boolean masks built from the offsets; no
+per-record Python).  The buffer is then compressed (ISA-L when ``isal`` is
+installed, zlib otherwise) in a background thread, overlapping the work on
+the next chunk, and written.
 
 Writes are atomic: the data goes to a temporary file beside the target
 (``.NAME.XXXX.tmp``), renamed onto the target (:func:`os.replace`) only when
