@@ -34,6 +34,7 @@ from .data import (
 )
 from .errors import DeepBiopError, FormatError, UnknownFormatError
 from .hdf5 import HDF5Dataset, export_hdf5, read_hdf5
+from .filters import FilterReport, ReadFilter, filter_file
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
 from .numpy_export import export_numpy
@@ -56,6 +57,7 @@ from .transforms import (
     SimulateQualities,
 )
 from .validation import Finding, validate
+from .writers import Writer, write
 
 __all__ = [
     "__version__",
@@ -101,6 +103,12 @@ __all__ = [
     "summarize",
     "Finding",
     "validate",
+    # filter and write reads
+    "ReadFilter",
+    "FilterReport",
+    "filter_file",
+    "write",
+    "Writer",
     # transforms
     "BatchTransform",
     "Compose",

@@ -7,6 +7,8 @@
     deepbiop-gpu export FILE... -o out.parquet | out.h5 | out.npz [--format F] [--encoded E]
     deepbiop-gpu encode FILE -o out.npy (--onehot | --kmer K) [--dtype D]
     deepbiop-gpu bench FILE
+    deepbiop-gpu filter FILE... -o OUT [criteria] [--json]
+    deepbiop-gpu convert FILE -o OUT [--bgzf]
 
 Inputs are FASTQ / FASTA / SAM / BAM / CRAM files (any compression); ``inspect``
 and ``encode`` also take a cache directory or a ``.parquet`` export.
@@ -434,12 +436,97 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------- filter, convert
+def _subsample_arg(text: str) -> float | int:
+    """``0.1`` -> a probability; ``1000`` -> a read count."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--subsample takes a probability (0.25) or a read count (1000), not {text!r}"
+        ) from None
+
+
+def _output_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "compression": "bgzf" if args.bgzf else None,
+        "level": args.level,
+        "line_width": args.line_width,
+        "output_quality_offset": args.output_quality_offset,
+        "fill_quality": args.fill_quality,
+    }
+
+
+def _run_filter(args: argparse.Namespace, files: Sequence[str], desc: str, **criteria: Any):
+    from .filters import filter_file
+
+    _require(files, dirs=False)
+    with Progress(desc, enabled=not args.quiet) as progress:
+        with _working_on(files[0]):
+            return filter_file(
+                files,
+                args.output,
+                reads_per_chunk=args.reads_per_chunk,
+                quality_offset=args.quality_offset,
+                reference=args.reference,
+                progress=progress.update,
+                **_output_options(args),
+                **criteria,
+            )
+
+
+def _cmd_filter(args: argparse.Namespace) -> int:
+    criteria = {
+        "min_length": args.min_length,
+        "max_length": args.max_length,
+        "min_quality": args.min_quality,
+        "low_quality_threshold": args.low_quality_threshold,
+        "max_low_quality_fraction": args.max_low_quality_fraction,
+        "max_n": args.max_n,
+        "max_n_fraction": args.max_n_fraction,
+        "gc_range": tuple(args.gc_range) if args.gc_range else None,
+        "names": args.names,
+        "exclude_names": args.exclude_names,
+        "dedup": args.dedup,
+        "subsample": args.subsample,
+    }
+    criteria = {k: v for k, v in criteria.items() if v is not None}
+    start = time.perf_counter()
+    report = _run_filter(args, args.files, "filtering", quality_mean=args.quality_mean,
+                         seed=args.seed, **criteria)  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if args.json:
+        out = {"output": args.output, "seconds": round(elapsed, 3), **report.to_dict()}
+        print(json.dumps(out, indent=1))
+    else:
+        print(report)
+        print(f"\nwrote {report.kept:,} reads to {args.output} in {elapsed:.2f} s")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    report = _run_filter(args, [args.file], "converting")
+    size = os.path.getsize(args.output)
+    print(
+        f"converted {report.kept:,} reads ({report.bases_kept:,} bases) to {args.output} "
+        f"({human_bytes(size)}) in {time.perf_counter() - start:.2f} s"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``deepbiop-gpu`` (for documentation tools and tests)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Inspect, cache, export, encode and benchmark FASTQ / FASTA / BAM reads.",
+        description=(
+            "Inspect, cache, export, encode, filter, convert and benchmark FASTQ / FASTA / BAM reads."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -551,6 +638,86 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     reads_options(p)
     p.set_defaults(func=_cmd_bench)
+
+    def output_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            metavar="OUT",
+            help="FASTQ or FASTA (.fq/.fastq/.fa/.fasta), plain, gzip (.gz) or BGZF (.bgz)",
+        )
+        p.add_argument(
+            "--bgzf",
+            action="store_true",
+            help="write BGZF (blocked gzip, indexable by samtools/tabix) even for a .gz name",
+        )
+        p.add_argument("--level", type=int, help="compression level (gzip: 0-3 ISA-L, 4-9 zlib)")
+        p.add_argument("--line-width", type=int, help="wrap sequence lines (default: no wrapping)")
+        p.add_argument(
+            "--output-quality-offset",
+            type=int,
+            choices=(33, 64),
+            default=33,
+            help="quality encoding written (default 33)",
+        )
+        p.add_argument(
+            "--fill-quality",
+            type=int,
+            metavar="Q",
+            help="FASTQ output from reads without qualities: give every base this Phred score",
+        )
+        p.add_argument("--reads-per-chunk", type=int, default=100_000, help="reads in memory at a time")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+        p.add_argument("--reference", metavar="FASTA", help="reference of CRAM input")
+        reads_options(p)
+
+    p = sub.add_parser("filter", help="filter, deduplicate and subsample reads into a new file")
+    p.add_argument("files", nargs="+", metavar="FILE", help="FASTQ / FASTA / SAM / BAM / CRAM files")
+    p.add_argument("--min-length", type=int, help="drop reads shorter than this")
+    p.add_argument("--max-length", type=int, help="drop reads longer than this")
+    p.add_argument("--min-quality", type=float, help="drop reads with a lower mean quality (Phred)")
+    p.add_argument(
+        "--quality-mean",
+        choices=("error", "arithmetic"),
+        default="error",
+        help="mean of error probabilities (default) or of Phred values",
+    )
+    p.add_argument(
+        "--low-quality-threshold", type=int, help="a base below this Phred is low quality (fastp -q)"
+    )
+    p.add_argument(
+        "--max-low-quality-fraction",
+        type=float,
+        help="drop reads with a larger fraction of low-quality bases (fastp -u, as a fraction)",
+    )
+    p.add_argument("--max-n", type=int, help="drop reads with more N bases")
+    p.add_argument("--max-n-fraction", type=float, help="drop reads with a larger fraction of N")
+    p.add_argument(
+        "--gc-range", type=float, nargs=2, metavar=("LO", "HI"), help="keep G+C fractions in [LO, HI]"
+    )
+    p.add_argument("--names", metavar="FILE", help="keep only reads named in FILE (one per line)")
+    p.add_argument("--exclude-names", metavar="FILE", help="drop reads named in FILE")
+    p.add_argument(
+        "--dedup", choices=("exact", "canonical"), help="keep the first read of each sequence"
+    )
+    p.add_argument(
+        "--subsample",
+        type=_subsample_arg,
+        metavar="P|K",
+        help="keep each read with probability P (0.1), or exactly K reads (1000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="subsample seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    output_options(p)
+    p.set_defaults(func=_cmd_filter)
+
+    p = sub.add_parser(
+        "convert", help="convert BAM / SAM / CRAM / FASTQ / FASTA to FASTQ or FASTA"
+    )
+    p.add_argument("file", metavar="FILE")
+    output_options(p)
+    p.set_defaults(func=_cmd_convert)
     return parser
 
 

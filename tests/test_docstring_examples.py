@@ -29,6 +29,8 @@ MODULES = [
     "deepbiop_gpu.ops.simulate_qualities",
     "deepbiop_gpu.transforms.quality",
     "deepbiop_gpu.ops.fused",
+    "deepbiop_gpu.writers",
+    "deepbiop_gpu.filters",
 ]
 
 

@@ -115,7 +115,7 @@ def transform_pad_values(transform: Any) -> dict[str, int | float]:
     has); k-mer ids pad with -1 (their value for windows past the read).
     Later steps override earlier ones.
     """
-    from ..transforms.base import transform_steps
+    from ..transforms.compose import transform_steps
     from ..transforms.encoders import KmerEncoder, OneHotEncoder
 
     pads: dict[str, int | float] = {}

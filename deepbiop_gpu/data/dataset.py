@@ -410,6 +410,28 @@ class Dataset(torch.utils.data.Dataset):
         cut = int(round(fraction * len(self)))
         return Subset(self, np.sort(order[:cut])), Subset(self, np.sort(order[cut:]))
 
+    def filter(self, **criteria: Any) -> Subset:
+        """The reads that pass ``criteria``: a view over this dataset's buffers.
+
+        ``criteria`` are :class:`~deepbiop_gpu.ReadFilter`'s (``min_length``,
+        ``min_quality``, ``max_n``, ``dedup``, ``subsample``, ...).  Returns a
+        :class:`Subset` (an index array: no read is copied, labels are kept,
+        ``view[i]`` is O(1)); its ``filter_report`` gives the counts.
+        Samples keep their index in this dataset, and ``subsample`` is keyed
+        on it.
+
+        Examples
+        --------
+        >>> clean = ds.filter(min_length=100, min_quality=20, dedup="exact")  # doctest: +SKIP
+        >>> print(clean.filter_report)  # doctest: +SKIP
+        """
+        from ..filters import ReadFilter
+
+        filt = ReadFilter(**criteria)
+        view = Subset(self, np.flatnonzero(filt.mask(self.reads)))
+        view.filter_report = filt.report
+        return view
+
     # ------------------------------------------------------------- access
     def __len__(self) -> int:
         return len(self.reads)
@@ -600,7 +622,11 @@ class Subset(torch.utils.data.Dataset):
 
     Samples keep their index in the parent dataset (it keys the random
     transforms); batches are fetched in one call as from the parent.
+    ``filter_report`` holds the counts when the subset comes from
+    :meth:`Dataset.filter` (None otherwise).
     """
+
+    filter_report: Any = None
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray | torch.Tensor) -> None:
         if not isinstance(dataset, Dataset):
