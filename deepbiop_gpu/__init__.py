@@ -32,6 +32,7 @@ from .data import (
     Subset,
     default_collate,
 )
+from .data import TokenBatchSampler, Windows, pack_batch, to_nested
 from .errors import DeepBiopError, FormatError, UnknownFormatError
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
@@ -73,6 +74,11 @@ __all__ = [
     "PairedDataset",
     "Subset",
     "default_collate",
+    # variable-length and long reads
+    "TokenBatchSampler",
+    "Windows",
+    "pack_batch",
+    "to_nested",
     # cache, export, inspection
     "Cache",
     "CacheError",
