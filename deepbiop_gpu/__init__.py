@@ -32,6 +32,7 @@ from .data import (
     Subset,
     default_collate,
 )
+from .data import TokenBatchSampler, Windows, pack_batch, to_nested
 from .errors import DeepBiopError, FormatError, UnknownFormatError
 from .hdf5 import HDF5Dataset, export_hdf5, read_hdf5
 from .filters import FilterReport, ReadFilter, filter_file
@@ -84,6 +85,11 @@ __all__ = [
     "default_collate",
     # the fused pipeline (one pass / one kernel launch per batch)
     "FusedStep",
+    # variable-length and long reads
+    "TokenBatchSampler",
+    "Windows",
+    "pack_batch",
+    "to_nested",
     # cache, export, inspection
     "Cache",
     "CacheError",

@@ -431,6 +431,23 @@ class Dataset(torch.utils.data.Dataset):
         view = Subset(self, np.flatnonzero(filt.mask(self.reads)))
         view.filter_report = filt.report
         return view
+    def windows(self, length: int, stride: int | None = None, min_length: int | None = None):
+        """A view whose items are windows of ``length`` bases over these reads (no copy).
+
+        Windows start every ``stride`` bases (default ``length``); a read's
+        tail (or a read shorter than ``length``) is a window when it has at
+        least ``min_length`` bases (default ``length``: full windows only).
+        See :mod:`deepbiop_gpu.data.windows`.
+
+        Examples
+        --------
+        >>> tiles = ds.windows(1000, stride=500)  # doctest: +SKIP
+        >>> tiles[0]["name"]  # doctest: +SKIP
+        'read_1/0-1000'
+        """
+        from .windows import Windows
+
+        return Windows(self, length, stride, min_length)
 
     # ------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -657,6 +674,12 @@ class Subset(torch.utils.data.Dataset):
             return [self[i] for i in indices]
         parent = self.indices[index_array(indices)]
         return SampleBatch(self.dataset, parent, getattr(indices, "epoch", self.dataset.epoch))
+
+    def windows(self, length: int, stride: int | None = None, min_length: int | None = None):
+        """Windows over this subset's reads: see :meth:`Dataset.windows`."""
+        from .windows import Windows
+
+        return Windows(self, length, stride, min_length)
 
     def set_epoch(self, epoch: int) -> None:
         self.dataset.set_epoch(epoch)

@@ -31,12 +31,15 @@ import torch
 
 from ..packed import PackedReads
 from .collate import Collate, default_collate
+from .buckets import TokenBatchSampler, TokenBatchStream, check_layout, check_max_tokens, dataset_lengths
 from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .resident import ResidentBatches
+from .packed_layout import packed_transform
 from .sampler import EpochBatchSampler, IndexBatch
 from .staging import StagingRing, gather_ragged
+from .windows import Windows
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
 __all__ = ["DataLoader"]
@@ -60,7 +63,7 @@ def _warm_up(dataset: Any, collate_fn: Callable, transform: Callable | None) -> 
     than this is simply not warmed up (its real error surfaces later).
     """
     try:
-        if isinstance(dataset, (Dataset, PairedDataset, Subset)) and len(dataset):
+        if isinstance(dataset, (Dataset, PairedDataset, Subset, Windows)) and len(dataset):
             samples = dataset.__getitems__(IndexBatch(list(range(min(2, len(dataset)))), 0))
             _collate_transform(collate_fn, samples, transform, 0)
             return
@@ -233,7 +236,8 @@ class DataLoader:
     Parameters
     ----------
     dataset : Dataset, PairedDataset, IterableDataset or any torch dataset
-    batch_size : int
+    batch_size : int, optional
+        Reads per batch (default 1); with ``max_tokens``, a cap on them (default: none).
     shuffle : bool
         Map-style: a permutation fixed by ``(seed, epoch)``.  Iterable:
         shuffling within windows of ``dataset.shuffle_buffer`` reads.
@@ -257,6 +261,16 @@ class DataLoader:
         threads that collate batches ahead (default 0: collate in the
         iterating thread).  Collating is partly Python, so threads contend for
         the GIL: they pay only when the transform's compiled loops dominate.
+    max_tokens : int, optional
+        Token-budget batches instead of fixed ones (like fairseq's
+        ``max_tokens``): reads bucketed by length, each batch's padded size
+        ``B x Lmax`` (or, with ``layout="packed"``, the sum of its lengths) at
+        most ``max_tokens``; a longer read gets a batch of its own (with a
+        warning).  See :mod:`deepbiop_gpu.data.buckets`.
+    layout : "padded" or "packed"
+        ``"packed"``: the batch's reads back to back with ``cu_seqlens``
+        (FlashAttention's varlen convention) instead of padded ``[B, Lmax]``:
+        see :mod:`deepbiop_gpu.data.packed_layout` and :func:`~deepbiop_gpu.to_nested`.
     **torch_kwargs
         Passed to ``torch.utils.data.DataLoader`` (``persistent_workers``,
         ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
@@ -280,7 +294,7 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         shuffle: bool = False,
         num_workers: int = 0,
         *,
@@ -292,9 +306,21 @@ class DataLoader:
         pin_memory: bool | str = "auto",
         prefetch: int = 2,
         num_threads: int = 0,
+        max_tokens: int | None = None,
+        layout: str = "padded",
         **torch_kwargs: Any,
     ) -> None:
-        _check_positive_int(batch_size, "batch_size")
+        check_layout(layout)
+        if max_tokens is not None:
+            check_max_tokens(max_tokens)
+            if drop_last:
+                raise ValueError("drop_last does not apply with max_tokens: every read is used once per "
+                                 "epoch and the ranks get the same number of steps")
+            if "sampler" in torch_kwargs or "batch_sampler" in torch_kwargs:
+                raise ValueError("max_tokens makes its own batch sampler: do not pass sampler / batch_sampler")
+        if batch_size is not None or max_tokens is None:
+            batch_size = 1 if batch_size is None else batch_size
+            _check_positive_int(batch_size, "batch_size")
         _check_positive_int(num_workers, "num_workers", allow_zero=True)
         _check_positive_int(prefetch, "prefetch", allow_zero=True)
         _check_positive_int(num_threads, "num_threads", allow_zero=True)
@@ -304,6 +330,8 @@ class DataLoader:
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
         if not callable(collate_fn):
             raise TypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
+        if layout == "packed":  # the transform, then the valid positions gathered (same values)
+            transform = packed_transform(transform)
         if pin_memory not in (True, False, "auto"):
             raise ValueError(f"pin_memory must be True, False or 'auto', got {pin_memory!r}")
         resident = _resident_device(dataset)
@@ -312,6 +340,8 @@ class DataLoader:
                                                          torch_kwargs)  # fmt: skip
         self.dataset = dataset
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.layout = layout
         self.shuffle = bool(shuffle)
         self.num_workers = num_workers
         self.transform = transform
@@ -335,7 +365,7 @@ class DataLoader:
             pin_memory = False
         self.pin_memory = bool(pin_memory)
 
-        ours = isinstance(dataset, (Dataset, PairedDataset, Subset, IterableDataset))
+        ours = isinstance(dataset, (Dataset, PairedDataset, Subset, Windows, IterableDataset))
         self._warmed_up = False
         self._ours_with_workers = ours and num_workers > 0
         self.collate_fn = collate_fn
@@ -356,11 +386,20 @@ class DataLoader:
             else collate_fn
         )
         common = dict(num_workers=num_workers, pin_memory=self.pin_memory, **torch_kwargs)
-        self.batch_sampler: EpochBatchSampler | None = None
+        self.batch_sampler: EpochBatchSampler | TokenBatchSampler | None = None
+        budget = None
+        if max_tokens is not None:  # the collate's padded width decides B x Lmax
+            budget = dict(max_tokens=max_tokens, batch_size=batch_size, layout=layout,
+                          multiple_of=getattr(collate_fn, "multiple_of", 1),
+                          max_len=getattr(collate_fn, "max_len", None))
+            if isinstance(dataset, torch.utils.data.IterableDataset) and not isinstance(dataset, IterableDataset):
+                raise ValueError("max_tokens needs read lengths: a deepbiop_gpu dataset, not "
+                                 f"{type(dataset).__name__}")
         if isinstance(dataset, IterableDataset):
             dataset.shuffle = self.shuffle
             dataset.seed = seed
-            stream = _BatchStream(dataset, batch_size, drop_last)
+            stream = (_BatchStream(dataset, batch_size, drop_last) if budget is None
+                      else TokenBatchStream(dataset, **budget))
             self._loader = torch.utils.data.DataLoader(
                 stream, batch_size=None, collate_fn=worker_collate, **common
             )
@@ -377,9 +416,13 @@ class DataLoader:
                     collate_fn=worker_collate, **common,
                 )
         else:
-            self.batch_sampler = EpochBatchSampler(
-                len(dataset), batch_size, self.shuffle, seed=seed, drop_last=drop_last
-            )
+            if budget is None:
+                self.batch_sampler = EpochBatchSampler(
+                    len(dataset), batch_size, self.shuffle, seed=seed, drop_last=drop_last
+                )
+            else:
+                self.batch_sampler = TokenBatchSampler(dataset_lengths(dataset), shuffle=self.shuffle,
+                                                       seed=seed, **budget)
             self._loader = torch.utils.data.DataLoader(
                 dataset, batch_sampler=self.batch_sampler, collate_fn=worker_collate, **common
             )
@@ -463,6 +506,8 @@ class DataLoader:
     def __repr__(self) -> str:
         return (
             f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"num_workers={self.num_workers}, device={self.device}, epoch={self.epoch})"
+            + (f"max_tokens={self.max_tokens}, " if self.max_tokens is not None else "")
+            + (f"layout={self.layout!r}, " if self.layout != "padded" else "")
+            + f"num_workers={self.num_workers}, device={self.device}, epoch={self.epoch})"
         )
 
