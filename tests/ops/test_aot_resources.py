@@ -68,12 +68,12 @@ def test_stores_are_vectorised_at_long_reads(kernel):
         c = tile_config(L, tile=ONE_HOT_TILE)
         ncl = kernel.endswith("NCL")
         consts = {"STRIDE_OL": 1 if ncl else 4, "ROWS": c.rows, "BLOCK_L": c.block_l,
-                  "UNIFORM": False, "NCL": ncl}
+                  "UNIFORM": False, "NCL": ncl, "RANDOM": False, "STREAM": 5}
         if not ncl:
             consts["stride_oc"] = 1
         divisible += ["stride_ob"] + (["stride_oc"] if ncl else [])
     pointers = {"seq_ptr": "*u8", "len_ptr": "*i32", "out_ptr": "*fp32" if "one_hot" in kernel
-                else "*u8", "apply_ptr": "*u8"}
+                else "*u8", "apply_ptr": "*u8", "idx_ptr": "*i64", "seed": "i64"}
     sig = _byte_kernel_signature(fn, consts, pointers)
     divisible = [a for a in divisible if a in sig and a not in consts]
     compiled = compile_for_cuda(fn, sig, consts, num_warps=c.num_warps, divisible=divisible)

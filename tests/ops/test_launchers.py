@@ -73,6 +73,7 @@ class Recorder:
         bound = inspect.signature(self.real.fn).bind(
             *args, **{k: v for k, v in kwargs.items() if k not in LAUNCH_OPTIONS}
         )
+        bound.apply_defaults()  # as Triton's launcher does (one_hot's unknown="random" args)
         key = []
         for p in params:
             value = bound.arguments[p.name]
