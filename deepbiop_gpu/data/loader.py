@@ -35,6 +35,7 @@ from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler, IndexBatch
+from .shutdown import register as register_for_exit
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
 __all__ = ["DataLoader"]
@@ -353,6 +354,10 @@ class DataLoader:
         return len(self._loader)
 
     def __iter__(self):
+        # a generator, closed when dropped and at the latest at exit (data/shutdown.py)
+        return register_for_exit(self._iterate())
+
+    def _iterate(self):
         self._sync_epoch()
         epoch = self.epoch
         batches = self._loader
