@@ -761,7 +761,7 @@ def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
         return StringColumn(mapped(col), mapped(f"{col}_offsets"))
 
     qualities = torch.from_numpy(mapped("qualities")) if meta.get("has_qualities") else None
-    return PackedReads(
+    reads = PackedReads(
         torch.from_numpy(mapped("sequences")),
         torch.from_numpy(mapped("offsets")),
         qualities,
@@ -769,6 +769,10 @@ def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
         strings("descriptions"),
         validate=False,
     )
+    from ._sharing import CacheRef, cache_token
+
+    reads._ref = CacheRef(str(directory), cache_token(meta), 0, n)  # pickles as this reference
+    return reads
 
 
 def _file_sizes(meta: dict[str, Any]) -> list[int]:
@@ -1150,7 +1154,7 @@ class Cache:
         sizes = _file_sizes(meta)
         if len(paths) != len(sizes):
             paths = [""] * len(sizes)
-        return _Dataset.from_reads(
+        dataset = _Dataset.from_reads(
             reads,
             labels=labels,
             classes=classes,
@@ -1158,3 +1162,10 @@ class Cache:
             file_sizes=sizes,
             transform=transform,
         )
+        if labels is not None:  # pickled by reference, like the reads (deepbiop_gpu/_sharing.py)
+            from ._sharing import LabelsRef, cache_token
+
+            info = meta["arrays"]["labels"]
+            ref = LabelsRef(str(directory), cache_token(meta), info["file"], info["dtype"], int(info["length"]))
+            dataset._mapped_labels = (ref, labels)
+        return dataset

@@ -395,6 +395,23 @@ class Dataset(torch.utils.data.Dataset):
         lab = f", {len(self.classes)} classes" if self.classes else (", labelled" if self.labels is not None else "")
         return f"{type(self).__name__}({len(self)} reads from [{files}]{lab})"
 
+    # pickling by reference (spawn / forkserver workers): see deepbiop_gpu/_sharing.py
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        mapped = state.pop("_mapped_labels", None)  # (LabelsRef, the tensor Cache.load mapped)
+        if mapped is not None and state.get("labels") is mapped[1]:
+            state["labels"] = mapped[0]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from .._sharing import LabelsRef
+
+        labels = state.get("labels")
+        if isinstance(labels, LabelsRef):
+            state["labels"] = labels.open()
+            state["_mapped_labels"] = (labels, state["labels"])
+        self.__dict__.update(state)
+
 
 class PairedDataset(torch.utils.data.Dataset):
     """Paired-end reads: R1 and R2 kept together (names checked to match pairwise).
