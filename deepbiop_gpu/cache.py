@@ -789,12 +789,22 @@ def _build(
     *,
     quality_offset: int = 33,
     reads_per_chunk: int = BUILD_READS_PER_CHUNK,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     compress_strings: bool = True,
+    num_workers: int = 0,
     **read_kwargs: Any,
 ) -> Path:
     from .io import iter_chunks
 
+    if progress is True or progress is False:
+        from ._progress import Progress
+
+        with Progress("caching", enabled=progress) as bar:
+            return _build(sources, directory, quality_offset=quality_offset, reads_per_chunk=reads_per_chunk,
+                          progress=bar.update, compress_strings=compress_strings, num_workers=num_workers,
+                          **read_kwargs)  # fmt: skip
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
     paths = [os.fspath(p) for p in sources]
     for p in paths:
         if not os.path.isfile(p):
@@ -806,6 +816,19 @@ def _build(
         try:
             records: list[dict[str, Any]] = []
             done_bytes = 0
+            if num_workers > 0:  # pieces parsed by worker processes, appended in input order
+                from .parallel_build import iter_parsed
+
+                records = [fingerprint(p) for p in paths]  # before reading, as below
+                counts = [0] * len(paths)
+                for file_no, reads in iter_parsed(paths, num_workers, quality_offset=quality_offset,
+                                                  progress=progress, **read_kwargs):  # fmt: skip
+                    for start in range(0, len(reads), reads_per_chunk):
+                        writer.append(reads[start : start + reads_per_chunk])
+                    counts[file_no] += len(reads)
+                for fp, count in zip(records, counts, strict=True):
+                    fp["records"] = count
+                paths = []  # done
             for p in paths:
                 fp = fingerprint(p)  # before reading: a change while we read invalidates
                 before = writer.n
@@ -831,6 +854,7 @@ def load_or_build(
     *,
     quality_offset: int = 33,
     progress: Callable[[int, int], None] | None = None,
+    num_workers: int = 0,
     **read_kwargs: Any,
 ) -> tuple[PackedReads, list[int]]:
     """Reads of ``paths`` from a cache under ``cache_dir``, building it on first use.
@@ -885,7 +909,8 @@ def load_or_build(
                 CacheWarning(f"cache {target} is invalid ({status.reason}); rebuilding it"),
                 stacklevel=3,
             )
-        _build(paths, target, quality_offset=quality_offset, progress=progress, **read_kwargs)
+        _build(paths, target, quality_offset=quality_offset, progress=progress, num_workers=num_workers,
+               **read_kwargs)  # fmt: skip
         status = _check(target, paths, options)
         if not status.valid:  # pragma: no cover - e.g. a source modified while it was read
             raise CacheError(f"cache {target} is invalid right after building it: {status.reason}")
@@ -993,8 +1018,9 @@ class Cache:
         *,
         quality_offset: int = 33,
         reads_per_chunk: int = BUILD_READS_PER_CHUNK,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int], None] | bool | None = None,
         compress_strings: bool = True,
+        num_workers: int = 0,
         **read_kwargs: Any,
     ) -> Path:
         """Cache the reads of files by streaming them (constant memory), atomically.
@@ -1014,6 +1040,11 @@ class Cache:
             counts bases, qualities, names and offsets parsed).
         compress_strings : bool
             As in :meth:`save`.
+        num_workers : int
+            Parse in this many processes: files in parallel, and plain / BGZF
+            FASTQ and FASTA files larger than 64 MiB cut into byte ranges
+            (:mod:`deepbiop_gpu.parallel_build`); the cache is the same as
+            the serial build's.  ``progress=True`` shows a progress bar.
 
         Returns
         -------
@@ -1023,6 +1054,8 @@ class Cache:
         --------
         >>> Cache.build(["big.fastq.gz"], "big.cache")  # doctest: +SKIP
         PosixPath('/data/big.cache')
+        >>> Cache.build(["a.fastq", "b.fastq"], "ab.cache", num_workers=4, progress=True)  # doctest: +SKIP
+        PosixPath('/data/ab.cache')
         """
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
@@ -1033,6 +1066,7 @@ class Cache:
             reads_per_chunk=reads_per_chunk,
             progress=progress,
             compress_strings=compress_strings,
+            num_workers=num_workers,
             **read_kwargs,
         )
 
