@@ -55,6 +55,7 @@ import shutil
 import sys
 import uuid
 import warnings
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -671,17 +672,27 @@ def _check(
     return CacheStatus(not reason, reason, meta)
 
 
-def _inflate(path: Path, info: dict[str, Any]) -> np.ndarray:
-    """Decompress one zlib array file and check it holds ``info["length"]`` elements."""
+def _inflate(path: Path, info: dict[str, Any], fd: int | None = None) -> np.ndarray:
+    """Decompress one zlib array file and check it holds ``info["length"]`` elements.
+
+    ``fd``: an open descriptor of the file to read instead of ``path`` (with
+    ``pread``: no shared file offset), so that reads opened before the cache
+    was rebuilt keep reading the version they opened.
+    """
     dtype = np.dtype(info["dtype"])
     want = int(info["length"]) * dtype.itemsize
     out = np.empty(want, dtype=np.uint8)
     d = zlib.decompressobj()
     pos = 0
     try:
-        with open(path, "rb") as fh:
+        with contextlib.nullcontext(None) if fd is not None else open(path, "rb") as fh:
+            at = 0
             while True:
-                block = fh.read(_WRITE_BLOCK)
+                if fh is None:
+                    block = os.pread(fd, _WRITE_BLOCK, at)
+                    at += len(block)
+                else:
+                    block = fh.read(_WRITE_BLOCK)
                 if not block:
                     break
                 piece = d.decompress(block)
@@ -710,18 +721,28 @@ class _LazyStrings(StringColumn):
     to spawned workers).
     """
 
-    __slots__ = ("_source",)
+    __slots__ = ("_source", "_fds", "__weakref__")
 
     def __init__(
         self, directory: Path, data: dict[str, Any], lengths: dict[str, Any], n: int
     ) -> None:
         # no StringColumn.__init__: the slots _data / _offsets stay unset until needed
         self._source = (directory, data, lengths, n)
+        # the files are opened now: a cache rebuilt (renamed over) later does not change what
+        # these strings decompress to, here or in forked DataLoader workers
+        self._fds: tuple[int, int] | None = None
+        try:
+            self._fds = (os.open(directory / data["file"], os.O_RDONLY),
+                         os.open(directory / lengths["file"], os.O_RDONLY))  # fmt: skip
+            weakref.finalize(self, _close_fds, self._fds)
+        except OSError:  # reported when (if ever) the strings are needed
+            self._fds = None
 
     def _materialize(self) -> None:
         directory, data_info, len_info, n = self._source
-        data = _inflate(directory / data_info["file"], data_info)
-        lengths = _inflate(directory / len_info["file"], len_info)
+        fds = self._fds or (None, None)
+        data = _inflate(directory / data_info["file"], data_info, fds[0])
+        lengths = _inflate(directory / len_info["file"], len_info, fds[1])
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         if offsets[-1] != len(data):
@@ -729,6 +750,8 @@ class _LazyStrings(StringColumn):
         StringColumn.__init__(self, data, offsets)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_fds":  # unpickled without __init__
+            return None
         if name in ("_data", "_offsets"):
             self._materialize()
             return object.__getattribute__(self, name)
@@ -745,6 +768,12 @@ class _LazyStrings(StringColumn):
 
     def __reduce__(self):
         return (_LazyStrings, self._source)
+
+
+def _close_fds(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:

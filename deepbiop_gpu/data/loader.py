@@ -35,6 +35,7 @@ from .dataset import Dataset, PairedDataset, Subset, collate_rows
 from .iterable import IterableDataset, _BatchStream
 from .prefetch import DevicePrefetcher, apply_transform
 from .sampler import EpochBatchSampler, IndexBatch
+from .shutdown import name_dead_workers
 from .shutdown import register as register_for_exit
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
@@ -370,7 +371,7 @@ class DataLoader:
         elif self.num_workers > 0:
             # a new pool of workers (unless persistent) brings new slots: a receiver per pass
             receiver = self._receiver if self._persistent else SlotReceiver(pin=self.pin_memory)
-            batches = receiver.receive(batches)
+            batches = name_dead_workers(batches, receiver.receive)
         if not self._warmed_up and (transform_elsewhere or self._ours_with_workers):
             _warm_up(self.dataset, self.collate_fn, self.transform if transform_elsewhere else None)
             self._warmed_up = True

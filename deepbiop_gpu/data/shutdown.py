@@ -1,4 +1,4 @@
-"""Deterministic shutdown of loader iterators, thread pools and process groups.
+"""Deterministic shutdown of loader iterators, thread pools and process groups; dead workers named.
 
 Why this exists: a ``torchrun`` job that exits while a ``gloo`` worker
 thread still holds the last reference to a tensor aborts at interpreter
@@ -33,9 +33,10 @@ import atexit
 import gc
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["close_all", "register"]
+__all__ = ["WorkerDiedError", "close_all", "name_dead_workers", "register"]
 
 _LIVE: weakref.WeakSet = weakref.WeakSet()
 _LOCK = threading.Lock()
@@ -80,3 +81,43 @@ def close_all() -> None:
     if __import__("sys").modules.get("torch.distributed") is not None:
         _process_group_cleanup()
         gc.collect()
+
+
+# ------------------------------------------------------------------ dead workers
+class WorkerDiedError(RuntimeError):
+    """A DataLoader worker process died during an epoch (killed, out of memory, crashed).
+
+    The message names the worker (index and pid, and how it ended) and how
+    many batches were delivered before: those came in order, none skipped
+    or repeated; the rest of the epoch was not delivered.
+    """
+
+
+def name_dead_workers(loader: Any, receive: Any) -> Iterator[Any]:
+    """``receive(iter(loader))``, with torch's "worker exited unexpectedly" as :class:`WorkerDiedError`.
+
+    ``loader``: a ``torch.utils.data.DataLoader`` (its iterator, which starts
+    the workers, is made on the first ``next``).
+    """
+    delivered = 0
+    torch_iterator = iter(loader)
+    try:
+        for batch in receive(torch_iterator):
+            yield batch
+            delivered += 1
+    except RuntimeError as exc:
+        if "DataLoader worker" not in str(exc) or isinstance(exc, WorkerDiedError):
+            raise
+        workers = list(getattr(torch_iterator, "_workers", []) or [])
+        dead = []
+        for i, w in enumerate(workers):
+            code = getattr(w, "exitcode", None)
+            if code not in (None, 0):
+                how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+                dead.append(f"worker {i} (pid {w.pid}, {how})")
+        who = ", ".join(dead) if dead else "a worker"
+        raise WorkerDiedError(
+            f"DataLoader {who} died during the epoch: {delivered} batches were delivered, in order, "
+            "none skipped or repeated; the rest of the epoch was not. Iterate the loader again to "
+            f"rerun the epoch (loader.set_epoch(...) chooses which). torch said: {exc}"
+        ) from exc
