@@ -49,6 +49,7 @@ from .transforms import (
     Sampler,
 )
 from .validation import Finding, validate
+from .data.shutdown import WorkerDiedError  # issue 13: a DataLoader worker died mid-epoch
 
 __all__ = [
     "__version__",
@@ -93,4 +94,6 @@ __all__ = [
     "OneHotEncoder",
     "ReverseComplement",
     "Sampler",
+    # scale (issue 13)
+    "WorkerDiedError",
 ]
