@@ -219,7 +219,21 @@ def _by_value(sequences, offsets, qualities, names, descriptions):
 
 
 def reduce_packed(reads) -> tuple:
-    """``PackedReads.__reduce__``: by cache reference, by shared-memory name, or by value."""
+    """``PackedReads.__reduce__``: by cache reference, by shared-memory name, or by value.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from deepbiop_gpu import PackedReads
+    >>> reads = PackedReads.from_records([("r1", b"ACGT", b"IIII")])
+    >>> pickle.loads(pickle.dumps(reads)).equals(reads)  # an ordinary pickle: by value
+    True
+    >>> multiprocessing.context.set_spawning_popen(object())  # as while starting a worker
+    >>> fn, (segment,) = reduce_packed(reads)
+    >>> multiprocessing.context.set_spawning_popen(None)
+    >>> fn.__name__, segment is reads._ref, fn(pickle.loads(pickle.dumps(segment))).equals(reads)
+    ('reads_from_segment', True, True)
+    """
     ref = getattr(reads, "_ref", None)
     if isinstance(ref, CacheRef):
         return (open_cache_ref, (ref,))

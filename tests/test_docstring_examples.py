@@ -23,6 +23,8 @@ MODULES = [
     "deepbiop_gpu.ops.crop",
     "deepbiop_gpu.ops.random_gate",
     "deepbiop_gpu.ops._philox",
+    "deepbiop_gpu.io.byte_range",
+    "deepbiop_gpu._sharing",
 ]
 
 

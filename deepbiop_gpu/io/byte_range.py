@@ -149,6 +149,18 @@ def find_start(text: bytes, fasta: bool, final: bool) -> int | None:
 
     ``len(text)`` when no record starts after the cut; ``None`` when more text
     is needed to decide (``final=False``).
+
+    Examples
+    --------
+    A cut inside a record's sequence: its quality line starts with ``@`` but
+    is no header (what follows it is a header, not a sequence), so the shard
+    starts at the next record.
+
+    >>> text = b"CGT\\n+\\n@III\\n@r2\\nGG\\n+\\n##\\n"
+    >>> find_start(text, fasta=False, final=True), text[11:]
+    (11, b'@r2\\nGG\\n+\\n##\\n')
+    >>> find_start(b"CGT\\n>s2\\nAC\\n", fasta=True, final=True)
+    4
     """
     p = text.find(b"\n") + 1
     while p > 0:
@@ -270,7 +282,7 @@ def _start_offset(fh, det: Detected, size: int, anchor: int, path: str) -> int:
     return found
 
 
-def shard_range(path: str, det: Detected, shard: int, n_shards: int) -> tuple[tuple[int, int], tuple[int, int]]:
+def shard_range(path: str, det: Detected, shard: int, n_shards: int) -> tuple[tuple[int, int], tuple[int, int]]:  # noqa: E501
     """``((anchor, offset), (anchor, offset))``: where shard ``shard`` starts and stops.
 
     An anchor is a raw file offset (plain: the cut; BGZF: a block start), the
@@ -279,7 +291,7 @@ def shard_range(path: str, det: Detected, shard: int, n_shards: int) -> tuple[tu
     """
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
-        raw = size if det.compression == "none" else _compressed_payload(size, det)
+        raw = size  # plain: bytes of text; BGZF: compressed bytes
         points = []
         for k in (shard, shard + 1):
             if k >= n_shards:
@@ -288,10 +300,6 @@ def shard_range(path: str, det: Detected, shard: int, n_shards: int) -> tuple[tu
             anchor = _anchor(fh, det, size, raw * k // n_shards)
             points.append((anchor, _start_offset(fh, det, size, anchor, path) if anchor < size else 0))
     return points[0], points[1]
-
-
-def _compressed_payload(size: int, det: Detected) -> int:
-    return size
 
 
 class ByteRangeReader:
