@@ -59,6 +59,7 @@ from .transforms import (
 )
 from .validation import Finding, validate
 from .writers import Writer, write
+from .data.shutdown import WorkerDiedError  # issue 13: a DataLoader worker died mid-epoch
 
 __all__ = [
     "__version__",
@@ -126,6 +127,8 @@ __all__ = [
     "Sampler",
     # devices
     "triton_usable",
+    # scale (issue 13)
+    "WorkerDiedError",
 ]
 
 # per-sample pipelines (issue 15): samples that declare their pad values, the processed-sample cache

@@ -55,6 +55,7 @@ import shutil
 import sys
 import uuid
 import warnings
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -672,17 +673,27 @@ def _check(
     return CacheStatus(not reason, reason, meta)
 
 
-def _inflate(path: Path, info: dict[str, Any]) -> np.ndarray:
-    """Decompress one zlib array file and check it holds ``info["length"]`` elements."""
+def _inflate(path: Path, info: dict[str, Any], fd: int | None = None) -> np.ndarray:
+    """Decompress one zlib array file and check it holds ``info["length"]`` elements.
+
+    ``fd``: an open descriptor of the file to read instead of ``path`` (with
+    ``pread``: no shared file offset), so that reads opened before the cache
+    was rebuilt keep reading the version they opened.
+    """
     dtype = np.dtype(info["dtype"])
     want = int(info["length"]) * dtype.itemsize
     out = np.empty(want, dtype=np.uint8)
     d = zlib.decompressobj()
     pos = 0
     try:
-        with open(path, "rb") as fh:
+        with contextlib.nullcontext(None) if fd is not None else open(path, "rb") as fh:
+            at = 0
             while True:
-                block = fh.read(_WRITE_BLOCK)
+                if fh is None:
+                    block = os.pread(fd, _WRITE_BLOCK, at)
+                    at += len(block)
+                else:
+                    block = fh.read(_WRITE_BLOCK)
                 if not block:
                     break
                 piece = d.decompress(block)
@@ -711,18 +722,28 @@ class _LazyStrings(StringColumn):
     to spawned workers).
     """
 
-    __slots__ = ("_source",)
+    __slots__ = ("_source", "_fds", "__weakref__")
 
     def __init__(
         self, directory: Path, data: dict[str, Any], lengths: dict[str, Any], n: int
     ) -> None:
         # no StringColumn.__init__: the slots _data / _offsets stay unset until needed
         self._source = (directory, data, lengths, n)
+        # the files are opened now: a cache rebuilt (renamed over) later does not change what
+        # these strings decompress to, here or in forked DataLoader workers
+        self._fds: tuple[int, int] | None = None
+        try:
+            self._fds = (os.open(directory / data["file"], os.O_RDONLY),
+                         os.open(directory / lengths["file"], os.O_RDONLY))  # fmt: skip
+            weakref.finalize(self, _close_fds, self._fds)
+        except OSError:  # reported when (if ever) the strings are needed
+            self._fds = None
 
     def _materialize(self) -> None:
         directory, data_info, len_info, n = self._source
-        data = _inflate(directory / data_info["file"], data_info)
-        lengths = _inflate(directory / len_info["file"], len_info)
+        fds = self._fds or (None, None)
+        data = _inflate(directory / data_info["file"], data_info, fds[0])
+        lengths = _inflate(directory / len_info["file"], len_info, fds[1])
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         if offsets[-1] != len(data):
@@ -730,6 +751,8 @@ class _LazyStrings(StringColumn):
         StringColumn.__init__(self, data, offsets)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_fds":  # unpickled without __init__
+            return None
         if name in ("_data", "_offsets"):
             self._materialize()
             return object.__getattribute__(self, name)
@@ -748,6 +771,12 @@ class _LazyStrings(StringColumn):
         return (_LazyStrings, self._source)
 
 
+def _close_fds(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
     arrays = meta["arrays"]
     n = int(meta["n_records"])
@@ -762,7 +791,7 @@ def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
         return StringColumn(mapped(col), mapped(f"{col}_offsets"))
 
     qualities = torch.from_numpy(mapped("qualities")) if meta.get("has_qualities") else None
-    return PackedReads(
+    reads = PackedReads(
         torch.from_numpy(mapped("sequences")),
         torch.from_numpy(mapped("offsets")),
         qualities,
@@ -770,6 +799,10 @@ def _open_reads(directory: Path, meta: dict[str, Any]) -> PackedReads:
         strings("descriptions"),
         validate=False,
     )
+    from ._sharing import CacheRef, cache_token
+
+    reads._ref = CacheRef(str(directory), cache_token(meta), 0, n)  # pickles as this reference
+    return reads
 
 
 def _file_sizes(meta: dict[str, Any]) -> list[int]:
@@ -786,12 +819,22 @@ def _build(
     *,
     quality_offset: int = 33,
     reads_per_chunk: int = BUILD_READS_PER_CHUNK,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     compress_strings: bool = True,
+    num_workers: int = 0,
     **read_kwargs: Any,
 ) -> Path:
     from .io import iter_chunks
 
+    if progress is True or progress is False:
+        from ._progress import Progress
+
+        with Progress("caching", enabled=progress) as bar:
+            return _build(sources, directory, quality_offset=quality_offset, reads_per_chunk=reads_per_chunk,
+                          progress=bar.update, compress_strings=compress_strings, num_workers=num_workers,
+                          **read_kwargs)  # fmt: skip
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
     paths = [os.fspath(p) for p in sources]
     for p in paths:
         if not os.path.isfile(p):
@@ -803,6 +846,19 @@ def _build(
         try:
             records: list[dict[str, Any]] = []
             done_bytes = 0
+            if num_workers > 0:  # pieces parsed by worker processes, appended in input order
+                from .parallel_build import iter_parsed
+
+                records = [fingerprint(p) for p in paths]  # before reading, as below
+                counts = [0] * len(paths)
+                for file_no, reads in iter_parsed(paths, num_workers, quality_offset=quality_offset,
+                                                  progress=progress, **read_kwargs):  # fmt: skip
+                    for start in range(0, len(reads), reads_per_chunk):
+                        writer.append(reads[start : start + reads_per_chunk])
+                    counts[file_no] += len(reads)
+                for fp, count in zip(records, counts, strict=True):
+                    fp["records"] = count
+                paths = []  # done
             for p in paths:
                 fp = fingerprint(p)  # before reading: a change while we read invalidates
                 before = writer.n
@@ -828,6 +884,7 @@ def load_or_build(
     *,
     quality_offset: int = 33,
     progress: Callable[[int, int], None] | None = None,
+    num_workers: int = 0,
     **read_kwargs: Any,
 ) -> tuple[PackedReads, list[int]]:
     """Reads of ``paths`` from a cache under ``cache_dir``, building it on first use.
@@ -882,7 +939,8 @@ def load_or_build(
                 CacheWarning(f"cache {target} is invalid ({status.reason}); rebuilding it"),
                 stacklevel=3,
             )
-        _build(paths, target, quality_offset=quality_offset, progress=progress, **read_kwargs)
+        _build(paths, target, quality_offset=quality_offset, progress=progress, num_workers=num_workers,
+               **read_kwargs)  # fmt: skip
         status = _check(target, paths, options)
         if not status.valid:  # pragma: no cover - e.g. a source modified while it was read
             raise CacheError(f"cache {target} is invalid right after building it: {status.reason}")
@@ -1008,8 +1066,9 @@ class Cache:
         *,
         quality_offset: int = 33,
         reads_per_chunk: int = BUILD_READS_PER_CHUNK,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int], None] | bool | None = None,
         compress_strings: bool = True,
+        num_workers: int = 0,
         **read_kwargs: Any,
     ) -> Path:
         """Cache the reads of files by streaming them (constant memory), atomically.
@@ -1029,6 +1088,11 @@ class Cache:
             counts bases, qualities, names and offsets parsed).
         compress_strings : bool
             As in :meth:`save`.
+        num_workers : int
+            Parse in this many processes: files in parallel, and plain / BGZF
+            FASTQ and FASTA files larger than 64 MiB cut into byte ranges
+            (:mod:`deepbiop_gpu.parallel_build`); the cache is the same as
+            the serial build's.  ``progress=True`` shows a progress bar.
 
         Returns
         -------
@@ -1038,6 +1102,8 @@ class Cache:
         --------
         >>> Cache.build(["big.fastq.gz"], "big.cache")  # doctest: +SKIP
         PosixPath('/data/big.cache')
+        >>> Cache.build(["a.fastq", "b.fastq"], "ab.cache", num_workers=4, progress=True)  # doctest: +SKIP
+        PosixPath('/data/ab.cache')
         """
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
@@ -1048,6 +1114,7 @@ class Cache:
             reads_per_chunk=reads_per_chunk,
             progress=progress,
             compress_strings=compress_strings,
+            num_workers=num_workers,
             **read_kwargs,
         )
 
@@ -1202,4 +1269,10 @@ class Cache:
             file_sizes=sizes,
             transform=transform,
         )
+        if labels is not None:  # pickled by reference, like the reads (deepbiop_gpu/_sharing.py)
+            from ._sharing import LabelsRef, cache_token
+
+            info = meta["arrays"]["labels"]
+            ref = LabelsRef(str(directory), cache_token(meta), info["file"], info["dtype"], int(info["length"]))
+            dataset._mapped_labels = (ref, labels)
         return dataset if device is None else dataset.to(device)

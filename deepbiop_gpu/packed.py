@@ -456,7 +456,7 @@ class PackedReads:
     (torch.Size([2, 4]), torch.uint8, torch.int32)
     """
 
-    __slots__ = ("sequences", "offsets", "qualities", "names", "descriptions")
+    __slots__ = ("sequences", "offsets", "qualities", "names", "descriptions", "_ref")
 
     def __init__(
         self,
@@ -497,6 +497,13 @@ class PackedReads:
         self.qualities = qualities
         self.names = names
         self.descriptions = descriptions
+
+    def __reduce__(self):
+        """Pickle by reference: a cache's reads as their path, token and rows; in-memory reads
+        sent to a spawned process as one shared-memory segment's name (see :mod:`deepbiop_gpu._sharing`)."""
+        from ._sharing import reduce_packed
+
+        return reduce_packed(self)
 
     # ------------------------------------------------------------------ build
     @classmethod

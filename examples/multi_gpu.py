@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -67,6 +68,27 @@ def main() -> None:
     if rank == 0:
         print(f"{world} ranks, {step} steps each, {int(total)} reads in all, "
               f"{len(loader)} batches per rank per epoch, last loss {loss.item():.3f}")
+    shut_down(total)
+
+
+def shut_down(*last_tensors: torch.Tensor) -> None:
+    """Leave ``torch.distributed`` cleanly, so that the process exits without an abort.
+
+    ``all_reduce`` returns as soon as the result is in, but gloo's worker thread
+    drops its own reference to the tensor a moment later.  Should Python have
+    dropped the tensor first (``main()`` returned), freeing it falls to that
+    C++ thread, which needs the GIL; during interpreter shutdown it cannot have
+    it, CPython ends the thread, and the process aborts with "terminate called
+    without an active exception".  So keep the last collective's tensors until
+    the backend has let go of them, then synchronise and destroy the group.
+    """
+    deadline = time.monotonic() + 10
+    for t in last_tensors:
+        # only gloo (CPU) runs collectives on its own threads; a private API, so guarded
+        while (hasattr(t, "_use_count") and t.device.type == "cpu" and t._use_count() > 1
+               and time.monotonic() < deadline):
+            time.sleep(0.001)
+    dist.barrier()
     dist.destroy_process_group()
 
 

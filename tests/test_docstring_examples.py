@@ -31,6 +31,8 @@ MODULES = [
     "deepbiop_gpu.ops.fused",
     "deepbiop_gpu.writers",
     "deepbiop_gpu.filters",
+    "deepbiop_gpu.io.byte_range",
+    "deepbiop_gpu._sharing",
 ]
 
 

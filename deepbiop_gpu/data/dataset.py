@@ -265,6 +265,10 @@ class Dataset(torch.utils.data.Dataset):
     cache_dir : path, optional
         Keep the parsed reads in a memory-mapped cache there (built on first
         use, rebuilt when a source file changes): see :mod:`deepbiop_gpu.cache`.
+    num_workers : int
+        Parse in this many processes (files in parallel, large plain / BGZF
+        files cut into byte ranges; :mod:`deepbiop_gpu.parallel_build`), with
+        a progress bar on a terminal.  Same reads as ``num_workers=0``.
     **read_kwargs
         Passed to :func:`deepbiop_gpu.read` (e.g. ``on_error="skip"``).
 
@@ -295,13 +299,32 @@ class Dataset(torch.utils.data.Dataset):
         transform: Callable | None = None,
         quality_offset: int = 33,
         cache_dir: PathLike | None = None,
+        num_workers: int = 0,
         **read_kwargs: Any,
     ) -> None:
         path_list = as_path_list(paths)
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
         if cache_dir is not None:
             from ..cache import load_or_build
 
-            reads, file_sizes = load_or_build(path_list, cache_dir, quality_offset=quality_offset, **read_kwargs)
+            reads, file_sizes = load_or_build(path_list, cache_dir, quality_offset=quality_offset,
+                                              num_workers=num_workers, **read_kwargs)  # fmt: skip
+        elif num_workers > 0:  # files, and byte ranges of large ones, parsed in worker processes
+            import sys
+
+            from .._progress import Progress
+            from ..parallel_build import iter_parsed
+
+            by_file: list[list[PackedReads]] = [[] for _ in path_list]
+            with Progress("reading", enabled=sys.stderr.isatty()) as bar:
+                for file_no, part in iter_parsed(path_list, num_workers, quality_offset=quality_offset,
+                                                 progress=bar.update, **read_kwargs):  # fmt: skip
+                    by_file[file_no].append(part)
+            parts = [PackedReads.concat(p) if len(p) > 1 else p[0] for p in by_file]
+            file_sizes = [len(p) for p in parts]
+            reads = PackedReads.concat(parts, drop_partial_qualities=True)
+            del parts, by_file
         else:
             from ..io import read
 
@@ -536,6 +559,23 @@ class Dataset(torch.utils.data.Dataset):
         files = ", ".join(Path(p).name for p in self.paths[:3]) + (", ..." if len(self.paths) > 3 else "")
         lab = f", {len(self.classes)} classes" if self.classes else (", labelled" if self.labels is not None else "")
         return f"{type(self).__name__}({len(self)} reads from [{files}]{lab})"
+
+    # pickling by reference (spawn / forkserver workers): see deepbiop_gpu/_sharing.py
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        mapped = state.pop("_mapped_labels", None)  # (LabelsRef, the tensor Cache.load mapped)
+        if mapped is not None and state.get("labels") is mapped[1]:
+            state["labels"] = mapped[0]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from .._sharing import LabelsRef
+
+        labels = state.get("labels")
+        if isinstance(labels, LabelsRef):
+            state["labels"] = labels.open()
+            state["_mapped_labels"] = (labels, state["labels"])
+        self.__dict__.update(state)
 
 
 class PairedDataset(torch.utils.data.Dataset):

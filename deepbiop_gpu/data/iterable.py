@@ -1,18 +1,35 @@
 """Streaming dataset for files larger than memory.
 
-Reads are parsed chunk by chunk (constant memory).  Chunks are dealt round
-robin to *shards*: one shard per (``torch.distributed`` rank, DataLoader
-worker) pair, so every read is seen exactly once per epoch across all
-workers and ranks.  Each read keeps its global index (its position across
-all files), which keys the random ops as for the map-style dataset.
+Reads are parsed chunk by chunk (constant memory) and divided between
+*shards*: one shard per (``torch.distributed`` rank, DataLoader worker)
+pair, so every read is seen exactly once per epoch across all workers and
+ranks, and the parsing work is divided between them, not repeated:
 
-Every shard reads the whole input and keeps its own chunks (a gzip stream
-cannot be entered in the middle), so with ``W`` workers the parsing work is
-done ``W`` times; the map-style :class:`~deepbiop_gpu.Dataset` parses once.
+* at least as many files as shards: each shard reads whole files (file
+  ``f`` goes to shard ``f % n``);
+* otherwise plain and BGZF FASTQ / FASTA files are split by byte range:
+  each shard seeks to its ~1/n of the bytes and resynchronises on the next
+  record boundary (the rule and its proof: :mod:`deepbiop_gpu.io.byte_range`);
+* plain gzip (and BAM / SAM / CRAM) cannot be entered mid-stream: every
+  shard reads the whole stream and keeps every n-th chunk (a warning says
+  so once for gzip; convert to BGZF or cache the file).
+
+The division above is ``shard_by="bytes"``.  The default,
+``shard_by="chunks"``, keeps the seeding contract whatever the number of
+shards: every shard reads the whole input and keeps every ``n``-th chunk (in
+FASTQ the other shards' chunks are only counted, not decoded), so each read's
+``index``, which keys the random ops, is its global read number (its position
+across all files).  With ``"bytes"`` a shard cannot know how many reads come
+before its range: with several shards ``index`` is a unique id built from the
+position of its shard's first record in the file (see
+:func:`~deepbiop_gpu.io.byte_range.iter_shard_chunks`), so ids, and with them
+the augmentations, depend on the number of shards (one shard: global read
+numbers either way).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -31,6 +48,23 @@ from .labels import LabelResolver, LabelSpec
 from .sampler import distributed_rank_world, mix_seed
 
 __all__ = ["IterableDataset", "ReadsBatch"]
+
+_WARNED_WHOLE_STREAM: set[str] = set()
+
+
+def _warn_whole_stream(path: str) -> None:
+    """Once per file and process: a gzip file cannot be split, every shard reads all of it."""
+    if path in _WARNED_WHOLE_STREAM:
+        return
+    _WARNED_WHOLE_STREAM.add(path)
+    warnings.warn(
+        f"{path} is plain gzip, which cannot be entered mid-stream: every shard (worker x rank) "
+        "decompresses all of it and keeps its share. Convert it to BGZF (`deepbiop-gpu convert "
+        "--bgzf`, or `bgzip`) or cache it (Dataset(..., cache_dir=...)) so that each shard reads "
+        "only its own bytes",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def shard_of_this_process() -> tuple[int, int]:
@@ -106,13 +140,21 @@ class IterableDataset(torch.utils.data.IterableDataset):
     Iterating it directly yields sample dicts like ``Dataset[i]``;
     :class:`~deepbiop_gpu.DataLoader` asks it for whole batches instead.
 
-    Sharding is by chunk: every worker (and rank) reads the whole stream,
-    since a gzip stream cannot be entered in the middle, and keeps every
-    ``n``-th chunk.  In FASTQ the other shards' chunks are only counted, not
-    decoded (well-formed records become placeholders; about 40% of the
-    parsing is saved with 2 shards), so reading still costs each worker a
-    pass over the stream (and its decompression).  For files that fit on
-    disk, ``Dataset(..., cache_dir=...)`` parses once and shares the result.
+    shard_by : {"chunks", "bytes"}
+        ``"chunks"`` (default): every shard reads the whole input and keeps
+        every ``n``-th chunk; indices are global read numbers whatever the
+        number of shards, so augmentations do not depend on ``num_workers``
+        or the world size (the seeding contract).  ``"bytes"``: divide the
+        files (several files) or their bytes (plain / BGZF FASTQ and FASTA)
+        between the shards, so each reads ~1/n of the input (gzip and
+        alignment files fall back to chunk dealing); indices are then
+        position-based ids that depend on the number of shards.
+
+    Sharding (see the module docstring): each worker and rank reads only its
+    share of the bytes, except for plain gzip, which every shard has to
+    decompress whole (in FASTQ the other shards' chunks are only counted,
+    not decoded).  For files that fit on disk, ``Dataset(...,
+    cache_dir=...)`` parses once and shares the result.
 
     Examples
     --------
@@ -129,6 +171,7 @@ class IterableDataset(torch.utils.data.IterableDataset):
         quality_offset: int = 33,
         reads_per_chunk: int = 8192,
         shuffle_buffer: int = 16384,
+        shard_by: str = "chunks",
         **read_kwargs: Any,
     ) -> None:
         for name, value in (("reads_per_chunk", reads_per_chunk), ("shuffle_buffer", shuffle_buffer)):
@@ -147,6 +190,9 @@ class IterableDataset(torch.utils.data.IterableDataset):
         self.epoch = 0
         self.seed = 0
         self.shuffle = False
+        if shard_by not in ("chunks", "bytes"):
+            raise ValueError(f"shard_by must be 'chunks' or 'bytes', got {shard_by!r}")
+        self.shard_by = shard_by
 
     @property
     def classes(self) -> list[str] | None:
@@ -156,11 +202,68 @@ class IterableDataset(torch.utils.data.IterableDataset):
         self.epoch = int(epoch)
 
     def _my_chunks(self) -> Iterator[tuple[PackedReads, torch.Tensor, torch.Tensor | None]]:
-        """``(reads, global index, labels)`` for each chunk of this shard, in file order."""
-        from ..io import iter_chunks
+        """``(reads, index, labels)`` for each chunk of this shard, in file order.
+
+        One shard: every file, whole (``index`` = the global read number).
+        Several shards (``shard_by="bytes"``): by file when there are at
+        least as many files as shards, else plain / BGZF FASTQ and FASTA
+        files by byte range and the others (gzip, BAM) whole-stream, chunks
+        dealt round robin.  ``shard_by="chunks"``: always the latter.
+        """
+        shard, n_shards = shard_of_this_process()
+        if n_shards == 1 or self.shard_by == "chunks":
+            yield from self._dealt_chunks(shard, n_shards)
+            return
+        from ..io.byte_range import can_split, iter_shard_chunks, position_span
+        from ..io.chunks import iter_chunks, resolve_format
+
+        fmt = self.read_kwargs.get("format")
+        kwargs = dict(quality_offset=self.quality_offset, **self.read_kwargs)
+        detected = [resolve_format(p, fmt) for p in self.paths]
+        spans = [position_span(p, det) for p, det in zip(self.paths, detected, strict=True)]
+        bases = np.concatenate([[0], np.cumsum(spans)]).tolist()
+        by_file = len(self.paths) >= n_shards
+        for file_no, (path, det) in enumerate(zip(self.paths, detected, strict=True)):
+            base = bases[file_no]
+            if by_file:
+                if file_no % n_shards != shard:
+                    continue
+                chunks = ((c, None) for c in iter_chunks(path, reads_per_chunk=self.reads_per_chunk, **kwargs))
+            elif can_split(det) and self.read_kwargs.get("on_error", "raise") == "raise":
+                chunks = iter_shard_chunks(path, det, shard, n_shards, self.reads_per_chunk,
+                                           quality_offset=self.quality_offset,
+                                           **{k: v for k, v in self.read_kwargs.items() if k == "block_size"})
+            else:
+                if det.compression == "gzip":
+                    _warn_whole_stream(path)
+                chunks = self._dealt_file(path, shard, n_shards, kwargs)
+            done = 0
+            for chunk, first in chunks:
+                n = len(chunk)
+                start = base + (done if first is None else first)
+                done += n
+                if n == 0:
+                    continue
+                index = torch.arange(start, start + n, dtype=torch.int64)
+                labels = None if self._resolver is None else self._resolver.tensor(chunk, file_no)
+                yield chunk, index, labels
+
+    def _dealt_file(self, path: str, shard: int, n_shards: int,
+                    kwargs: dict[str, Any]) -> Iterator[tuple[PackedReads, int | None]]:
+        """One file read whole by every shard, which keeps every ``n_shards``-th chunk."""
         from ..io.chunks import open_chunks
 
-        shard, n_shards = shard_of_this_process()
+        mine = lambda c: c % n_shards == shard  # noqa: E731
+        done = 0
+        for c, chunk in enumerate(open_chunks(path, self.reads_per_chunk, wanted=mine, **kwargs)):
+            if mine(c):
+                yield chunk, done
+            done += len(chunk)
+
+    def _dealt_chunks(self, shard: int, n_shards: int) -> Iterator[tuple[PackedReads, torch.Tensor, torch.Tensor | None]]:
+        """Every shard reads every file and keeps every ``n_shards``-th chunk (global read numbers)."""
+        from ..io.chunks import iter_chunks, open_chunks
+
         chunk_no = 0
         base = 0
         for file_no, path in enumerate(self.paths):

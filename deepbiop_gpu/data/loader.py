@@ -40,6 +40,8 @@ from .packed_layout import packed_transform
 from .sampler import EpochBatchSampler, IndexBatch
 from .staging import StagingRing, gather_ragged
 from .windows import Windows
+from .shutdown import name_dead_workers
+from .shutdown import register as register_for_exit
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
 
 __all__ = ["DataLoader"]
@@ -478,6 +480,10 @@ class DataLoader:
         return len(self._loader)
 
     def __iter__(self):
+        # a generator, closed when dropped and at the latest at exit (data/shutdown.py)
+        return register_for_exit(self._iterate())
+
+    def _iterate(self):
         self._sync_epoch()
         epoch = self.epoch
         batches = self._loader
@@ -492,7 +498,7 @@ class DataLoader:
         elif self.num_workers > 0:
             # a new pool of workers (unless persistent) brings new slots: a receiver per pass
             receiver = self._receiver if self._persistent else SlotReceiver(pin=self.pin_memory)
-            batches = receiver.receive(batches)
+            batches = name_dead_workers(batches, receiver.receive)
         if not self._warmed_up and (transform_elsewhere or self._ours_with_workers):
             _warm_up(self.dataset, self.collate_fn, self.transform if transform_elsewhere else None)
             self._warmed_up = True

@@ -87,12 +87,15 @@ def iter_fastx_chunks(
     threads: int = 1,
     force_slow: bool = False,
     wanted: Callable[[int], bool] | None = None,
+    source=None,
 ) -> Iterator[PackedReads]:
     """FASTQ / FASTA chunks (see :func:`iter_chunks`); ``None``: one chunk with everything.
 
     ``wanted(c)``: whether the caller keeps chunk ``c``; FASTQ chunks it does
     not keep may come back as placeholders (the right number of empty
-    records), skipping the decoding (see :class:`FastqParser`).
+    records), skipping the decoding (see :class:`FastqParser`).  ``source``:
+    the text to parse instead of the whole file (``readinto`` + context
+    manager; e.g. one shard's bytes, :class:`~deepbiop_gpu.io.byte_range.ByteRangeReader`).
     """
     fastq = det.format != "fasta"
     if det.compression == "bgzf":
@@ -115,7 +118,9 @@ def iter_fastx_chunks(
     buf = np.empty(2 * min(block_size, 1 << 24) + PAD, dtype=np.uint8)
     n = 0
     retry_at = 0  # parse again once the buffer holds this much (no progress before)
-    with open_blocks(path, det.compression, block_size=block_size, threads=threads) as blocks:
+    if source is None:
+        source = open_blocks(path, det.compression, block_size=block_size, threads=threads)
+    with source as blocks:
         try:
             while True:
                 if n + block_size + PAD > len(buf):

@@ -30,7 +30,7 @@ def main() -> None:
         result[f"map_w{workers}"] = seen
         result[f"map_w{workers}_len"] = len(loader)
         result[f"map_w{workers}_mutated"] = mutated
-    stream = IterableDataset(path, reads_per_chunk=50)
+    stream = IterableDataset(path, reads_per_chunk=50, shard_by="chunks")  # global read numbers
     result["iterable_w2"] = [
         i for batch in DataLoader(stream, batch_size=16, num_workers=2) for i in batch["index"].tolist()
     ]

@@ -1,4 +1,6 @@
-"""Streaming shards skip the other shards' FASTQ chunks without decoding them, and lose nothing.
+"""``shard_by="chunks"``: streaming shards skip the other shards' FASTQ chunks without decoding them, and lose nothing.
+
+(Byte-range shards, the default with several shards: test_byte_range_shards.py.)
 
 Each shard of an ``IterableDataset`` reads the whole stream but decodes only
 its own chunks; the others' records are counted as placeholders.  The union
@@ -27,7 +29,7 @@ def _shard_union(monkeypatch, path, shards: int, reads_per_chunk: int, **kwargs)
     seen: dict[int, tuple] = {}
     for shard in range(shards):
         monkeypatch.setattr(iterable, "shard_of_this_process", lambda s=shard: (s, shards))
-        ds = dg.IterableDataset(path, reads_per_chunk=reads_per_chunk, **kwargs)
+        ds = dg.IterableDataset(path, reads_per_chunk=reads_per_chunk, shard_by="chunks", **kwargs)
         for reads, index, _ in ds._my_chunks():
             assert len(reads) == len(index)
             for i, k in enumerate(index.tolist()):
@@ -78,7 +80,7 @@ def test_malformed_files_raise_what_read_raises(monkeypatch, data_dir):
             for shard in range(2):
                 monkeypatch.setattr(iterable, "shard_of_this_process", lambda s=shard: (s, 2))
                 try:
-                    list(dg.IterableDataset(path, reads_per_chunk=reads_per_chunk)._my_chunks())
+                    list(dg.IterableDataset(path, reads_per_chunk=reads_per_chunk, shard_by="chunks")._my_chunks())
                 except dg.FormatError as exc:
                     messages.append(str(exc))
             assert messages, f"{path.name}: no shard raised"

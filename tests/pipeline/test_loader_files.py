@@ -64,13 +64,17 @@ def test_every_batch_key(kind, data_dir):
 def test_iterable_dataset_streams_the_same_reads(kind, data_dir):
     path = data_dir / FILES[kind]
     expected = _expected(path)
-    stream = IterableDataset(path, reads_per_chunk=37)
-    for workers in (0, 2):
+    for workers, shard_by in ((0, "bytes"), (2, "chunks"), (2, "bytes")):
+        stream = IterableDataset(path, reads_per_chunk=37, shard_by=shard_by)
         got = {}
         for batch in DataLoader(stream, batch_size=50, num_workers=workers):
             for row, n, i in zip(batch["sequences"], batch["lengths"].tolist(), batch["index"].tolist()):
+                assert i not in got
                 got[i] = bytes(row[:n].tolist()).decode()
-        assert got == {i: seq for i, (_, seq, _) in enumerate(expected)}
+        if workers == 0 or shard_by == "chunks":  # indices are global read numbers
+            assert got == {i: seq for i, (_, seq, _) in enumerate(expected)}
+        else:  # byte-range / chunk shards: every read once, ids unique (position-based)
+            assert sorted(got.values()) == sorted(seq for _, seq, _ in expected)
     samples = list(stream)
     assert [s["name"] for s in samples] == [name for name, _, _ in expected]
 
