@@ -195,6 +195,27 @@ def collate_rows(
     starts = offsets[rows]
     lengths = offsets[rows + 1] - starts
     width = batch_width(lengths, max_len, multiple_of)
+    batch, rest = gather_spans(reads, starts, lengths, width, index, epoch, transforms)
+    batch["names"] = reads.names.view(rows)
+    if labels is not None:
+        batch["labels"] = labels
+    return finish_batch(batch, epoch, rest)
+
+
+def gather_spans(
+    reads: PackedReads,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    width: int,
+    index: torch.Tensor,
+    epoch: int,
+    transforms: list,
+) -> tuple[dict[str, Any], list]:
+    """``(batch, rest)``: the byte spans ``[starts, starts + lengths)`` of ``reads`` padded to
+    ``width`` (``sequences``, ``lengths``, ``qualities``, ``index``), with the leading fusable
+    steps of ``transforms`` applied in the same pass; ``rest`` are the step lists still to run
+    (:func:`finish_batch`).  Reads (``collate_rows``) and windows (``Windows``) share it.
+    """
     batch: dict[str, Any] = {}
     fused = _collate_fused(reads, starts, lengths, width, index, epoch, transforms)
     if fused is not None:
@@ -212,9 +233,11 @@ def collate_rows(
             batch["qualities"] = torch.from_numpy(padded[1])
         rest = [[t] for t in transforms]
     batch["index"] = index
-    batch["names"] = reads.names.view(rows)
-    if labels is not None:
-        batch["labels"] = labels
+    return batch, rest
+
+
+def finish_batch(batch: dict[str, Any], epoch: int, rest: list) -> dict[str, Any]:
+    """Tag ``batch`` with its ``epoch`` and run the step lists ``rest`` left by :func:`gather_spans`."""
     batch["epoch"] = epoch
     for steps in rest:
         if steps:

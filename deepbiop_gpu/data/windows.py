@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..packed import PackedReads, pad_rows_numpy
-from ..transforms.compose import run_transforms
+from ..packed import PackedReads
 from .collate import batch_width
 from .sampler import index_array
 
@@ -231,7 +230,7 @@ class Windows(torch.utils.data.Dataset):
     def _collate(self, idx: np.ndarray, epoch: int, max_len: int | None, multiple_of: int,
                  then: Callable | None) -> dict[str, Any]:
         """The batch dict of windows ``idx`` (as ``collate_rows`` makes for reads)."""
-        from .dataset import _collate_fused, _is_batch_transform
+        from .dataset import _is_batch_transform, finish_batch, gather_spans
 
         reads = self.base.reads
         row, start, wlen = self._locate(idx)
@@ -241,34 +240,14 @@ class Windows(torch.utils.data.Dataset):
         transforms = [t for t in (self.base.transform,) if t is not None and _is_batch_transform(t)]
         if then is not None:
             transforms.append(then)
-        batch: dict[str, Any] = {}
-        fused = _collate_fused(reads, starts, wlen, width, index, epoch, transforms)
-        if fused is not None:
-            (batch["sequences"], quals, batch["lengths"]), rest = fused
-            if quals is not None:
-                batch["qualities"] = quals
-        else:
-            buffers = [reads.sequences.numpy()]
-            if reads.qualities is not None:
-                buffers.append(reads.qualities.numpy())
-            padded = pad_rows_numpy(buffers, starts, wlen, width)
-            batch["sequences"] = torch.from_numpy(padded[0])
-            batch["lengths"] = torch.from_numpy(np.minimum(wlen, width).astype(np.int32))
-            if reads.qualities is not None:
-                batch["qualities"] = torch.from_numpy(padded[1])
-            rest = [[t] for t in transforms]
-        batch["index"] = index
+        batch, rest = gather_spans(reads, starts, wlen, width, index, epoch, transforms)
         names = reads.names.take(row)
         batch["names"] = [f"{n}/{s}-{s + m}" for n, s, m in zip(names, start.tolist(), wlen.tolist())]
         if self.base.labels is not None:
             batch["labels"] = self.base.labels[torch.from_numpy(row)]
         batch["read_index"] = torch.from_numpy(np.ascontiguousarray(row, dtype=np.int64))
         batch["window_start"] = torch.from_numpy(np.ascontiguousarray(start, dtype=np.int64))
-        batch["epoch"] = epoch
-        for steps in rest:
-            if steps:
-                batch = run_transforms(steps, batch)
-        return batch
+        return finish_batch(batch, epoch, rest)
 
     # ----------------------------------------------------------- inspection
     def packed(self) -> PackedReads:
