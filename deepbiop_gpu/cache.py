@@ -482,18 +482,22 @@ def _base_meta(
 
 
 @contextlib.contextmanager
-def _atomic_directory(target: Path) -> Iterator[Path]:
+def _atomic_directory(
+    target: Path, replaceable: Callable[[Path], bool] | None = None, kind: str = "cache"
+) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it replaces ``target`` atomically.
 
     On any exception (``KeyboardInterrupt`` included) the temporary directory
-    is removed and ``target`` is left as it was.
+    is removed and ``target`` is left as it was.  An existing non-empty
+    ``target`` is replaced only when ``replaceable(target)`` (default: it is
+    a read cache); ``kind`` names what it should have been in the error.
     """
     target = Path(os.path.abspath(target))
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a directory")
-    if target.is_dir() and not _replaceable(target):
+    if target.is_dir() and not (replaceable or _replaceable)(target):
         raise FileExistsError(
-            f"{target} is a non-empty directory that is not a deepbiop_gpu cache; "
+            f"{target} is a non-empty directory that is not a deepbiop_gpu {kind}; "
             "refusing to replace it (choose another directory)"
         )
     target.parent.mkdir(parents=True, exist_ok=True)

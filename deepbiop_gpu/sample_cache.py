@@ -28,14 +28,11 @@ returns a :class:`SampleCacheDataset` whose items are views of the maps
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
 import re
-import shutil
 import sys
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,14 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .cache import CacheError, CacheStatus, _ArrayFile, _check_sources, _fsync_dir, fingerprint
+from .cache import (
+    CacheError,
+    CacheStatus,
+    _ArrayFile,
+    _atomic_directory,
+    _check_sources,
+    fingerprint,
+)
 
 __all__ = [
     "SAMPLE_FORMAT_NAME",
@@ -216,37 +220,9 @@ def _is_replaceable(target: Path) -> bool:
     return not any(target.iterdir()) or is_sample_cache(target)
 
 
-@contextlib.contextmanager
-def _atomic(target: Path) -> Iterator[Path]:
+def _atomic(target: Path):
     """A temporary directory beside ``target`` that replaces it on success (removed on failure)."""
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a directory")
-    if not _is_replaceable(target):
-        raise FileExistsError(
-            f"{target} is a non-empty directory that is not a deepbiop_gpu sample cache; "
-            "refusing to replace it (choose another directory)"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        _fsync_dir(tmp)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return _atomic_directory(target, _is_replaceable, "sample cache")
 
 
 def save_samples(
