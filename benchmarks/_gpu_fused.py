@@ -227,7 +227,6 @@ def _ont(lane: Lane):
 
 
 def loader_rates(lane: Lane) -> list[tuple]:
-    import deepbiop_gpu as dg
     from deepbiop_gpu import Compose, Mutator, OneHotEncoder, ReverseComplement
 
     rows = []

@@ -33,7 +33,6 @@ the workers is already packed.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
