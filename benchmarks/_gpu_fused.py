@@ -143,7 +143,7 @@ def _plans():
 
 
 def _run_plan(plan, seqs, quals, starts, lengths, index, width, epoch=1):
-    from deepbiop_gpu.ops.fused import fused
+    from deepbiop_gpu.ops._fused import fused
 
     steps, encoder = plan
     return fused(seqs, starts, lengths, width, [t.fused_step() for t in steps],

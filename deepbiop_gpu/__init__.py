@@ -39,13 +39,13 @@ from .filters import FilterReport, ReadFilter, filter_file
 from .io import *  # noqa: F403
 from .io import __all__ as _io_all
 from .numpy_export import export_numpy
-from .ops.simulate_qualities import simulate_qualities
+from .ops._simulate_qualities import simulate_qualities
 from .ops._dispatch import triton_usable
 from .packed import PackedReads, Record, StringColumn, pad_ragged
 from .parquet import export_parquet, read_parquet
 from .quality_models import QualityModel
 from .summary import Summary, summarize
-from .ops.fused import FusedStep
+from .ops._fused import FusedStep
 from .transforms import (
     BatchTransform,
     Compose,

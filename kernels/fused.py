@@ -195,7 +195,7 @@ def fused_triton(
 
     ``params`` is ``int64 [S, 2]`` (value, seed) of the steps, on the device.
     """
-    from deepbiop_gpu.ops.fused import output_width
+    from deepbiop_gpu.ops._fused import output_width
 
     device = sequences.device
     starts = starts.contiguous()

@@ -1,7 +1,7 @@
 """Triton kernels and launchers for ``kmer_ids`` and ``kmer_counts``.
 
 The rules (window validity, 2-bit ids, canonical ids, the SplitMix64 hash)
-are documented in ``deepbiop_gpu/ops/kmer.py``; these kernels compute the
+are documented in ``deepbiop_gpu/ops/_kmer.py``; these kernels compute the
 same bits as its torch code.  Each program handles a ``ROWS x BLOCK_W`` tile
 of windows and reads the ``K`` bases of each window (neighbouring windows
 share bytes, which the cache serves).

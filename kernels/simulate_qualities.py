@@ -1,7 +1,7 @@
 """Triton kernel and launcher for ``simulate_qualities`` (seeded Phred+33 qualities).
 
 The rule (integer arithmetic only) is documented in
-``deepbiop_gpu/quality_models.py``; ``deepbiop_gpu/ops/simulate_qualities.py``
+``deepbiop_gpu/quality_models.py``; ``deepbiop_gpu/ops/_simulate_qualities.py``
 computes the same bytes on the CPU.
 """
 
@@ -9,7 +9,7 @@ import torch
 import triton
 import triton.language as tl
 
-from deepbiop_gpu.ops.simulate_qualities import STREAM_SIMULATE_QUALITIES
+from deepbiop_gpu.ops._simulate_qualities import STREAM_SIMULATE_QUALITIES
 
 from ._config import cdiv, tile_config
 from ._launch import launch

@@ -14,21 +14,21 @@ MODULES = [
     "deepbiop_gpu.transforms.compose",
     "deepbiop_gpu.transforms.encoders",
     "deepbiop_gpu.transforms.augment",
-    "deepbiop_gpu.ops.encode",
-    "deepbiop_gpu.ops.one_hot",
-    "deepbiop_gpu.ops.integer",
-    "deepbiop_gpu.ops.kmer",
-    "deepbiop_gpu.ops.reverse_complement",
-    "deepbiop_gpu.ops.mutate",
-    "deepbiop_gpu.ops.crop",
-    "deepbiop_gpu.ops.random_gate",
+    "deepbiop_gpu.ops._encode",
+    "deepbiop_gpu.ops._one_hot",
+    "deepbiop_gpu.ops._integer",
+    "deepbiop_gpu.ops._kmer",
+    "deepbiop_gpu.ops._reverse_complement",
+    "deepbiop_gpu.ops._mutate",
+    "deepbiop_gpu.ops._crop",
+    "deepbiop_gpu.ops._random_gate",
     "deepbiop_gpu.ops._philox",
     "deepbiop_gpu.hdf5",
     "deepbiop_gpu.numpy_export",
     "deepbiop_gpu.quality_models",
-    "deepbiop_gpu.ops.simulate_qualities",
+    "deepbiop_gpu.ops._simulate_qualities",
     "deepbiop_gpu.transforms.quality",
-    "deepbiop_gpu.ops.fused",
+    "deepbiop_gpu.ops._fused",
     "deepbiop_gpu.writers",
     "deepbiop_gpu.filters",
     "deepbiop_gpu.io.byte_range",
@@ -38,6 +38,6 @@ MODULES = [
 
 @pytest.mark.parametrize("name", MODULES)
 def test_examples(name):
-    module = importlib.import_module(name)  # not the attribute: ops functions shadow their modules
+    module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

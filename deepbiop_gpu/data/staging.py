@@ -13,7 +13,7 @@ than any before it).  One slot holds, in this order::
 
 so the bytes over PCIe are ``T`` (``2 T`` with qualities) plus 16 per read,
 whatever the spread of lengths: no padding crosses.  On the device, one
-launch of the fused kernel (:mod:`deepbiop_gpu.ops.fused`) pads, runs the
+launch of the fused kernel (:mod:`deepbiop_gpu.ops._fused`) pads, runs the
 transform's leading fusable steps and encodes, straight from those bytes;
 the padded width comes from the host copy of the lengths, so nothing waits
 on the device.  A slot is reused only once the copy out of it has completed

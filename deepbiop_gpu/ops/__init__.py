@@ -9,16 +9,16 @@ launch: see :func:`triton_usable`); CPU tensors the torch code.
 """
 
 from ._dispatch import triton_usable
-from .crop import crop, take_windows
-from .encode import encode
-from .fused import FusedStep, fused
-from .integer import integer
-from .kmer import kmer_counts, kmer_ids
-from .mutate import mutate
-from .one_hot import one_hot
-from .random_gate import bernoulli_gate
-from .reverse_complement import reverse_complement
-from .simulate_qualities import simulate_qualities
+from ._crop import crop, take_windows
+from ._encode import encode
+from ._fused import FusedStep, fused
+from ._integer import integer
+from ._kmer import kmer_counts, kmer_ids
+from ._mutate import mutate
+from ._one_hot import one_hot
+from ._random_gate import bernoulli_gate
+from ._reverse_complement import reverse_complement
+from ._simulate_qualities import simulate_qualities
 
 __all__ = [
     "bernoulli_gate",

@@ -13,8 +13,8 @@ import torch  # noqa: F401 (the examples below use it)
 
 from .. import ops
 from ..ops._philox import probability_threshold
-from ..ops.fused import FusedStep
-from ..ops.random_gate import bernoulli_gate
+from ..ops._fused import FusedStep
+from ..ops._random_gate import bernoulli_gate
 from .base import Batch, BatchTransform
 
 __all__ = ["ReverseComplement", "Mutator", "Sampler"]

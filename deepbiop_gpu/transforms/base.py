@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from ..ops.fused import FusedStep
+    from ..ops._fused import FusedStep
 
 __all__ = ["Batch", "BatchTransform"]
 
@@ -42,7 +42,7 @@ class BatchTransform(nn.Module):
 
         Fusable transforms (the augmentations Sampler, ReverseComplement,
         Mutator; the encoders OneHotEncoder, IntegerEncoder) return a
-        :class:`~deepbiop_gpu.ops.fused.FusedStep` built from their current
+        :class:`~deepbiop_gpu.ops.FusedStep` built from their current
         settings.  A subclass that overrides ``forward`` (and not
         ``fused_step``) is never fused: its ``forward`` runs.
         """

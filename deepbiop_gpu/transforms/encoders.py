@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .. import ops
-from ..ops.fused import FusedStep
+from ..ops._fused import FusedStep
 from .base import Batch, BatchTransform
 
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]

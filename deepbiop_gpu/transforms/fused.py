@@ -6,7 +6,7 @@ pass over the whole batch.  Instead, the leading run of transforms that
 describe themselves as a fused step (:meth:`BatchTransform.fused_step`:
 crop, reverse-complement and mutate steps, optionally ended by a one-hot or
 integer encoder) becomes a :class:`FusedPlan`, run by the ``fused`` op
-(:mod:`deepbiop_gpu.ops.fused`) as one pass that reads each read once and
+(:mod:`deepbiop_gpu.ops._fused`) as one pass that reads each read once and
 writes it once in its final encoding, its qualities following:
 
 * CUDA batches: one Triton kernel launch (:mod:`deepbiop_gpu.kernels.fused`);
@@ -34,7 +34,7 @@ import torch
 from ..ops._checks import check_batch, check_index, check_seed
 from ..ops._dispatch import run_op, use_triton
 from ..ops._numba import numba_ok
-from ..ops.fused import (
+from ..ops._fused import (
     MIN_BASES_PER_THREAD,
     FusedStep,
     encoder_args,

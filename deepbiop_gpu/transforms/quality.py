@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..ops.simulate_qualities import simulate_qualities
+from ..ops._simulate_qualities import simulate_qualities
 from ..quality_models import QualityModel
 from .augment import _check_seed
 from .base import Batch, BatchTransform

@@ -7,7 +7,7 @@ from naive.crop import crop as naive_crop
 from naive.crop import take_windows as naive_take_windows
 
 from deepbiop_gpu.ops import crop, take_windows
-from deepbiop_gpu.ops.crop import MODES, crop_torch
+from deepbiop_gpu.ops._crop import MODES, crop_torch
 
 
 def indices(n, seed=0):

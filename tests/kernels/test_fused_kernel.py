@@ -14,7 +14,7 @@ import deepbiop_gpu as dg
 from deepbiop_gpu import Compose, IntegerEncoder, Mutator, OneHotEncoder, ReverseComplement, Sampler
 from deepbiop_gpu.ops._dispatch import FORCE_TRITON_ENV
 from deepbiop_gpu.ops._numba import NUMBA_ENV
-from deepbiop_gpu.ops.fused import FusedStep, fused
+from deepbiop_gpu.ops._fused import FusedStep, fused
 
 GARBAGE = b"AcGtN"  # between and after the reads in the flat buffer: a kernel must never read it
 
@@ -319,7 +319,7 @@ def test_the_device_side_of_ragged_and_resident_batches_never_reads_device_value
 def test_opcheck_on_the_kernel_path(kdevice, encoding):
     """The fake and the Triton path agree on shapes, dtypes and strides (torch.compile relies
     on it); the CPU paths are checked in tests/pipeline/test_fused_op.py."""
-    from deepbiop_gpu.ops.fused import step_rows
+    from deepbiop_gpu.ops._fused import step_rows
 
     gen = torch.Generator().manual_seed(6)
     seqs, quals, starts, lengths = ragged([b"ACGTNacgt", b"", b"GATTACA" * 3], gen)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from naive.integer import integer as naive_integer
 
 from deepbiop_gpu.ops import integer
-from deepbiop_gpu.ops.integer import integer_torch
+from deepbiop_gpu.ops._integer import integer_torch
 
 
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])

@@ -7,7 +7,7 @@ from naive.kmer import kmer_counts as naive_counts
 from naive.kmer import kmer_ids as naive_ids
 
 from deepbiop_gpu.ops import kmer_counts, kmer_ids
-from deepbiop_gpu.ops.kmer import kmer_counts_torch, kmer_ids_torch
+from deepbiop_gpu.ops._kmer import kmer_counts_torch, kmer_ids_torch
 
 # (k, stride, canonical, buckets): exact, strided + canonical, hashed, k = 31 and 32
 PARAMS = [

@@ -7,7 +7,7 @@ from naive.mutate import mutate as naive_mutate
 
 from deepbiop_gpu.ops import mutate
 from deepbiop_gpu.ops._philox import probability_threshold
-from deepbiop_gpu.ops.mutate import mutate_torch
+from deepbiop_gpu.ops._mutate import mutate_torch
 
 
 def indices(n, seed=0):

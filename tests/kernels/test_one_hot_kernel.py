@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from naive.one_hot import one_hot as naive_one_hot
 
 from deepbiop_gpu.ops import one_hot
-from deepbiop_gpu.ops.one_hot import one_hot_torch
+from deepbiop_gpu.ops._one_hot import one_hot_torch
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.uint8]
 COMBOS = [
@@ -64,7 +64,7 @@ def test_random_unknowns_edge_cases(case, kdevice):
 
 
 def test_random_unknowns_match_the_cpu_path(kdevice):
-    from deepbiop_gpu.ops.one_hot import one_hot_random_torch
+    from deepbiop_gpu.ops._one_hot import one_hot_random_torch
 
     gen = torch.Generator().manual_seed(5)
     seqs, lengths = pack(random_reads(gen, 7, 200, alphabet=b"ACGTNnRYacgt"))

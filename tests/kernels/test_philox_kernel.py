@@ -15,7 +15,7 @@ from deepbiop_gpu.ops._philox import (
     philox4x32,
     read_words,
 )
-from deepbiop_gpu.ops.random_gate import bernoulli_gate_torch
+from deepbiop_gpu.ops._random_gate import bernoulli_gate_torch
 
 
 @triton.jit

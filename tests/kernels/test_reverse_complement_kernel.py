@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from naive.reverse_complement import reverse_complement as naive_rc
 
 from deepbiop_gpu.ops import reverse_complement
-from deepbiop_gpu.ops.reverse_complement import reverse_complement_torch
+from deepbiop_gpu.ops._reverse_complement import reverse_complement_torch
 
 
 def random_apply(n, seed):

@@ -3,7 +3,7 @@ import torch
 from naive.simulate_qualities import simulate_qualities as naive_simulate
 
 from deepbiop_gpu import QualityModel, simulate_qualities
-from deepbiop_gpu.ops.simulate_qualities import normal_table, simulate_qualities_torch
+from deepbiop_gpu.ops._simulate_qualities import normal_table, simulate_qualities_torch
 
 MODELS = [
     QualityModel.uniform(0, 93),

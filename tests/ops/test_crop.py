@@ -7,7 +7,7 @@ from naive.crop import crop as naive_crop
 from naive.crop import take_windows as naive_take_windows
 
 from deepbiop_gpu.ops import crop, take_windows
-from deepbiop_gpu.ops.crop import MODES, crop_torch
+from deepbiop_gpu.ops._crop import MODES, crop_torch
 
 
 def indices(n, seed=0):
@@ -133,7 +133,7 @@ def test_torch_implementation_clamps():
     seqs, _ = pack([b"ACGTACGT", b"GG"])
     got = crop_torch(seqs, torch.tensor([20, -4]), None, 4, "end", 0, 0)
     assert got[2].tolist() == [4, 0] and got[1].tolist() == [4, 0]
-    from deepbiop_gpu.ops.crop import take_windows_torch
+    from deepbiop_gpu.ops._crop import take_windows_torch
 
     w = take_windows_torch(seqs, torch.tensor([6, -3]), torch.tensor([5, 5]), 5)
     assert bytes(w[0].tolist()) == b"GT\0\0\0"  # past L reads as 0

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from naive.encode import encode as naive_encode
 
 from deepbiop_gpu.ops import encode
-from deepbiop_gpu.ops.encode import encode_torch
+from deepbiop_gpu.ops._encode import encode_torch
 
 
 @pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])

@@ -10,7 +10,7 @@ from naive.integer import integer as naive_integer
 
 from deepbiop_gpu.ops import encode, integer
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops.integer import integer_torch
+from deepbiop_gpu.ops._integer import integer_torch
 
 HAS_NUMBA = numba_philox() is not None
 
@@ -135,7 +135,7 @@ def test_numba_failure_falls_back_to_torch(monkeypatch):
     from numba.core.errors import TypingError
 
     # the package exports a function of the same name: fetch the module itself
-    mod = importlib.import_module("deepbiop_gpu.ops.integer")
+    mod = importlib.import_module("deepbiop_gpu.ops._integer")
 
     def broken(*args):
         raise TypingError("cannot compile")

@@ -10,7 +10,7 @@ from naive.kmer import splitmix64
 
 from deepbiop_gpu.ops import kmer_counts, kmer_ids
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops.kmer import kmer_ids_torch, splitmix64_torch
+from deepbiop_gpu.ops._kmer import kmer_ids_torch, splitmix64_torch
 
 HAS_NUMBA = numba_philox() is not None
 

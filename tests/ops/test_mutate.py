@@ -10,10 +10,10 @@ from naive.mutate import mutate as naive_mutate
 
 from deepbiop_gpu.ops import mutate
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops.mutate import mutate_torch
+from deepbiop_gpu.ops._mutate import mutate_torch
 
 # the module, not the function of the same name that deepbiop_gpu.ops exports
-mutate_module = importlib.import_module("deepbiop_gpu.ops.mutate")
+mutate_module = importlib.import_module("deepbiop_gpu.ops._mutate")
 HAS_NUMBA = numba_philox() is not None
 RATES = [0.0, 0.05, 0.5, 1.0]
 DNA = b"ACGTacgt"

@@ -10,7 +10,7 @@ from naive.one_hot import one_hot as naive_one_hot
 
 from deepbiop_gpu.ops import one_hot
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops.one_hot import one_hot_torch
+from deepbiop_gpu.ops._one_hot import one_hot_torch
 
 HAS_NUMBA = numba_philox() is not None
 

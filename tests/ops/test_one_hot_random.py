@@ -14,7 +14,7 @@ from deepbiop_gpu.ops._philox import (
     STREAM_REVERSE_COMPLEMENT,
     STREAM_UNKNOWN_BASE,
 )
-from deepbiop_gpu.ops.one_hot import one_hot_random_torch
+from deepbiop_gpu.ops._one_hot import one_hot_random_torch
 
 SETTINGS = [
     (torch.float32, "NLC"),

@@ -8,7 +8,7 @@ from naive.reverse_complement import reverse_complement as naive_rc
 
 from deepbiop_gpu.ops import reverse_complement
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops.reverse_complement import reverse_complement_torch
+from deepbiop_gpu.ops._reverse_complement import reverse_complement_torch
 
 HAS_NUMBA = numba_philox() is not None
 

@@ -14,7 +14,7 @@ from naive.simulate_qualities import simulate_qualities as naive_simulate
 from scipy import stats
 
 from deepbiop_gpu import QualityModel, simulate_qualities
-from deepbiop_gpu.ops.simulate_qualities import STREAM_SIMULATE_QUALITIES, normal_table
+from deepbiop_gpu.ops._simulate_qualities import STREAM_SIMULATE_QUALITIES, normal_table
 
 MODELS = {
     "uniform": QualityModel.uniform(2, 40),

@@ -389,7 +389,7 @@ def test_the_compiled_loop_is_reused_by_the_next_process():
 
 
 def test_transforms_describe_their_steps():
-    from deepbiop_gpu.ops.fused import FusedStep
+    from deepbiop_gpu.ops._fused import FusedStep
 
     assert Sampler(40, mode="center", seed=3).fused_step() == FusedStep.crop(40, "center", 3)
     assert Mutator(1.0, seed=2).fused_step() == FusedStep.mutate(2**32, 2)

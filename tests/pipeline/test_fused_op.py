@@ -8,7 +8,7 @@ import torch
 from aot import compile_for_cuda
 
 from deepbiop_gpu import IntegerEncoder, Mutator, OneHotEncoder, ReverseComplement, Sampler
-from deepbiop_gpu.ops.fused import FusedStep, fused, step_rows
+from deepbiop_gpu.ops._fused import FusedStep, fused, step_rows
 
 
 def _ragged():

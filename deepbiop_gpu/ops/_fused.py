@@ -32,9 +32,9 @@ from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_ok, run_numba
 from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT
 from ._tables import ACGT, acgt_table, complement_table
-from .crop import MODES
-from .integer import PAD_OFFSET, integer_table
-from .one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
+from ._crop import MODES
+from ._integer import PAD_OFFSET, integer_table
+from ._one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
 
 __all__ = ["ENCODINGS", "STEP_KINDS", "FusedStep", "fused", "fused_torch", "output_width"]
 
@@ -271,12 +271,12 @@ def fused_torch(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The single ops' torch implementations one after the other, on the padded batch."""
     from ..packed import pad_ragged
-    from .crop import crop_torch, take_windows_torch
-    from .integer import integer_torch
-    from .mutate import mutate_torch
-    from .one_hot import one_hot_torch
-    from .random_gate import bernoulli_gate_torch
-    from .reverse_complement import reverse_complement_torch
+    from ._crop import crop_torch, take_windows_torch
+    from ._integer import integer_torch
+    from ._mutate import mutate_torch
+    from ._one_hot import one_hot_torch
+    from ._random_gate import bernoulli_gate_torch
+    from ._reverse_complement import reverse_complement_torch
 
     lens = lengths.to(torch.int64).clamp(0, width)
     starts = starts.to(torch.int64)

@@ -13,7 +13,7 @@ from ._checks import check_batch
 from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import PAD_CODE, code_table
-from .integer import lookup_loop
+from ._integer import lookup_loop
 
 __all__ = ["encode", "encode_torch"]
 

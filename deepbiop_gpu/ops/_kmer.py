@@ -53,7 +53,7 @@ from ._checks import check_batch, check_int
 from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
 from ._tables import BASE_CODES, code_table
-from .integer import TABLE_ROWS, gather, length_rows
+from ._integer import TABLE_ROWS, gather, length_rows
 
 __all__ = [
     "MAX_COUNT_K",

@@ -37,7 +37,7 @@ from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_module, numba_ok, run_numba, run_rows
 from ._philox import STREAM_UNKNOWN_BASE, numba_philox, philox4x32, read_counters
 from ._tables import BASE_CODES
-from .integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows, lookup_loop
+from ._integer import PAD_OFFSET, TABLE_ROWS, byte_index, gather, length_rows, lookup_loop
 
 __all__ = ["DTYPES", "LAYOUTS", "UNKNOWN_MODES", "one_hot", "one_hot_torch"]
 
