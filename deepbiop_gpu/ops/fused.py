@@ -188,7 +188,7 @@ class _Output:
 
 @functools.cache
 def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad_value: int) -> _Output:
-    """The CPU loop's output tables for an encoding (one-hot random: ``pad_value`` is the seed)."""
+    """The CPU loop's output tables for an encoding (one-hot random: ``pad_value``, the seed)."""
     cpu = torch.device("cpu")
     if encoding == "bytes":
         table = np.arange(PAD_OFFSET + 1, dtype=np.int64)
@@ -211,7 +211,8 @@ def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad
 def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     cpu = torch.device("cpu")
     letters = np.frombuffer(ACGT, dtype=np.uint8).copy()
-    return complement_table(cpu).numpy(), acgt_table(cpu).numpy(), letters, code_table(cpu).numpy()
+    codes = code_table(cpu).numpy()  # one-hot's codes (U counts as T): which bases are unknown
+    return complement_table(cpu).numpy(), acgt_table(cpu).numpy(), letters, codes
 
 
 class _Shape:

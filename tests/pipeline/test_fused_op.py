@@ -112,10 +112,12 @@ def test_fused_kernel_compiles_for_cuda_with_every_step_kind(capability):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("random", [False, True], ids=["zeros", "random"])
 @pytest.mark.parametrize("length", [150, 10_000])
-def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length):
-    """Every step kind and one-hot float32 out, at the tiles the launcher picks: no local
-    memory (spills would turn a bandwidth-bound kernel into a latency-bound one)."""
+def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
+    """Every step kind and one-hot float32 out (unknown zeros / random), at the tiles the
+    launcher picks: no local memory (spills would turn a bandwidth-bound kernel into a
+    latency-bound one)."""
     import os
     import subprocess
     import tempfile
@@ -137,7 +139,7 @@ def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length):
             "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
     consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
                   UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
-                  RANDOM=False)
+                  RANDOM=random)
     sig |= {k: "constexpr" for k in consts}
     try:
         from triton.backends.compiler import GPUTarget
