@@ -15,8 +15,11 @@ word ``p % 4``), exactly as the step-by-step ops do.
 The plan is compile-time: ``KINDS`` packs one 3-bit code per step (0..3 crop
 in mode random/start/center/end, 4 reverse-complement, 5 mutate); the
 steps' values (window length or threshold) and seeds come in a small int64
-tensor, so new seeds or probabilities do not recompile.  Programs are laid
-out on grid axis 0 only (row block * column blocks + column block).
+tensor, so new seeds or probabilities do not recompile.  One-hot
+``unknown="random"`` (``RANDOM``) draws each unknown base's column from the
+element's output position, its seed arriving in the runtime ``pad_value``.
+Programs are laid out on grid axis 0 only (row block * column blocks + column
+block).
 """
 
 import functools
@@ -41,6 +44,7 @@ ENCODING_IDS = {"bytes": 0, "integer": 1, "one_hot": 2}
 STREAM_CROP = tl.constexpr(_philox.STREAM_CROP)
 STREAM_REVERSE_COMPLEMENT = tl.constexpr(_philox.STREAM_REVERSE_COMPLEMENT)
 STREAM_MUTATE = tl.constexpr(_philox.STREAM_MUTATE)
+STREAM_UNKNOWN_BASE = tl.constexpr(_philox.STREAM_UNKNOWN_BASE)
 
 
 @triton.jit
@@ -72,7 +76,7 @@ def fused_kernel(
     B, width, W, n_col_blocks, stride_ob, stride_oc, stride_q, epoch, pad_value,
     NSTEPS: tl.constexpr, KINDS: tl.constexpr, ENCODING: tl.constexpr, NCL: tl.constexpr,
     UNIFORM: tl.constexpr, STRIDE_OL: tl.constexpr, HAS_QUALS: tl.constexpr,
-    ROWS: tl.constexpr, BLOCK_L: tl.constexpr,
+    ROWS: tl.constexpr, BLOCK_L: tl.constexpr, RANDOM: tl.constexpr = False,
 ):
     pid = tl.program_id(0).to(tl.int64)
     row_block = pid // n_col_blocks
@@ -141,6 +145,13 @@ def fused_kernel(
         tl.store(dst, code, mask=in_bounds)
     else:  # one-hot, padding all zeros
         code = tl.where(valid, base_code(x), 5)  # 0..3 bases, 4 unknown, 5 padding
+        if RANDOM:  # unknown base at output position i: word i % 4 of draw i // 4, >> 30
+            useed = pad_value  # one-hot random: pad_value carries the encoder's seed
+            w0, w1, w2, w3 = read_philox(useed, cols[None, :] >> 2, index[:, None], epoch,
+                                         STREAM_UNKNOWN_BASE)  # fmt: skip
+            lane = cols[None, :] & 3
+            word = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
+            code = tl.where(code == 4, (word >> 30).to(tl.int32), code)
         if UNIFORM:
             unk = tl.where(code == 4, 0.25, 0.0)
         else:
@@ -193,7 +204,9 @@ def fused_triton(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Launch ``fused_kernel``: ragged reads -> ``(out, qualities or None, lengths int64)``.
 
-    ``params`` is ``int64 [S, 2]`` (value, seed) of the steps, on the device.
+    ``params`` is ``int64 [S, 2]`` (value, seed) of the steps, on the device;
+    ``pad_value`` is the integer encoder's padding, or one-hot ``unknown="random"``'s seed
+    (a runtime argument: new seeds do not recompile).
     """
     from deepbiop_gpu.ops._fused import output_width
 
@@ -228,6 +241,7 @@ def fused_triton(
         B, width, W, n_col_blocks, out.stride(0), stride_oc, W, epoch, pad_value,
         NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
         UNIFORM=unknown == "uniform", STRIDE_OL=stride_ol, HAS_QUALS=qualities is not None,
-        ROWS=cfg.rows, BLOCK_L=cfg.block_l, num_warps=cfg.num_warps,
+        ROWS=cfg.rows, BLOCK_L=cfg.block_l, RANDOM=encoding == "one_hot" and unknown == "random",
+        num_warps=cfg.num_warps,
     )  # fmt: skip
     return out, quals, out_lens

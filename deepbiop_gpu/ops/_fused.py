@@ -30,11 +30,11 @@ import torch
 from ._checks import check_int, check_seed
 from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_ok, run_numba
-from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT
-from ._tables import ACGT, acgt_table, complement_table
 from ._crop import MODES
 from ._integer import PAD_OFFSET, integer_table
 from ._one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
+from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT, STREAM_UNKNOWN_BASE
+from ._tables import ACGT, acgt_table, code_table, complement_table
 
 __all__ = ["ENCODINGS", "STEP_KINDS", "FusedStep", "fused", "fused_torch", "output_width"]
 
@@ -58,12 +58,13 @@ class FusedStep(NamedTuple):
                          probability as the integer threshold ``T`` of
                          :func:`~deepbiop_gpu.ops._philox.probability_threshold`;
                          integer: the padding value
-    ``seed``             the Philox key of a random step
-    ``mode``             crop: one of :data:`~deepbiop_gpu.ops.crop.MODES`;
+    ``seed``             the Philox key of a random step (one_hot: of ``unknown="random"``)
+    ``mode``             crop: one of :data:`~deepbiop_gpu.ops._crop.MODES`;
                          one_hot: the layout (``"NLC"`` / ``"NCL"``)
     ``random``           the step draws per-read numbers: it needs ``batch["index"]``
     ``dtype``            one_hot: the output dtype
-    ``unknown``          one_hot: ``"zeros"`` or ``"uniform"``
+    ``unknown``          one_hot: ``"zeros"``, ``"uniform"`` or ``"random"`` (each
+                         unknown base of the final read gets a drawn column)
     ==================== ================================================================
 
     Examples
@@ -93,8 +94,9 @@ class FusedStep(NamedTuple):
         return cls("mutate", threshold, seed, "", True)  # the op asks for the index even at 0
 
     @classmethod
-    def one_hot(cls, dtype: torch.dtype, layout: str, unknown: str) -> FusedStep:
-        return cls("one_hot", 0, 0, layout, False, dtype, unknown)
+    def one_hot(cls, dtype: torch.dtype, layout: str, unknown: str, seed: int = 0) -> FusedStep:
+        random = unknown == "random"
+        return cls("one_hot", 0, seed if random else 0, layout, random, dtype, unknown)
 
     @classmethod
     def integer(cls, pad_value: int) -> FusedStep:
@@ -124,12 +126,18 @@ def output_width(width: int, steps: list[int]) -> int:
 
 
 def encoder_args(encoder: FusedStep | None) -> tuple[str, torch.dtype, str, str, int]:
-    """The op's ``(encoding, dtype, layout, unknown, pad_value)`` of an encoder step (None: bytes)."""
+    """The op's ``(encoding, dtype, layout, unknown, pad_value)`` of an encoder step (None: bytes).
+
+    ``pad_value`` is the encoder's one scalar: the integer encoder's padding
+    value, or the Philox seed of one-hot ``unknown="random"`` (0 otherwise).
+    """
     if encoder is None:
         return "bytes", torch.uint8, "NLC", "zeros", 0
     if encoder.kind == "integer":
         return "integer", torch.int64, "NLC", "zeros", encoder.value
-    return "one_hot", encoder.dtype, encoder.mode, encoder.unknown, 0  # type: ignore[return-value]
+    seed = encoder.seed if encoder.unknown == "random" else 0
+    dtype: torch.dtype = encoder.dtype  # type: ignore[assignment]
+    return "one_hot", dtype, encoder.mode, encoder.unknown, seed
 
 
 def _output_shape(B: int, W: int, encoding: str, layout: str) -> tuple[int, ...]:
@@ -144,13 +152,23 @@ def _output_shape(B: int, W: int, encoding: str, layout: str) -> tuple[int, ...]
 class _Output:
     """How the CPU loop writes a base: raw-bit table rows, and the tensor they make."""
 
-    __slots__ = ("table", "planes", "dtype", "squeeze")
+    __slots__ = ("table", "planes", "dtype", "squeeze", "random", "seed")
 
-    def __init__(self, table: np.ndarray, planes: bool, dtype: torch.dtype, squeeze: bool) -> None:
+    def __init__(
+        self,
+        table: np.ndarray,
+        planes: bool,
+        dtype: torch.dtype,
+        squeeze: bool,
+        seed: int | None = None,
+    ) -> None:
         self.table = table  # [257, k] raw bits: rows 0..255 the bytes, row 256 padding
         self.planes = planes  # one-hot NCL: table[x, c] goes to channel c; else rows of k words
         self.dtype = dtype  # the output tensor's dtype (a view of the bits)
         self.squeeze = squeeze  # [B, L, 1] words -> [B, L] (bytes, integers)
+        # one-hot unknown="random": unknown bases are written as the row of a drawn A/C/G/T
+        self.random = seed is not None
+        self.seed = np.uint64(seed or 0)  # its Philox key
 
     def allocate(self, rows: int, width: int) -> tuple[np.ndarray, torch.Tensor]:
         """The loop's output array and the tensor sharing its memory."""
@@ -170,7 +188,7 @@ class _Output:
 
 @functools.cache
 def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad_value: int) -> _Output:
-    """The CPU loop's output tables for an encoding."""
+    """The CPU loop's output tables for an encoding (one-hot random: ``pad_value``, the seed)."""
     cpu = torch.device("cpu")
     if encoding == "bytes":
         table = np.arange(PAD_OFFSET + 1, dtype=np.int64)
@@ -179,20 +197,22 @@ def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad
     if encoding == "integer":
         table = integer_table(pad_value, cpu)[: PAD_OFFSET + 1].numpy().reshape(-1, 1)
         return _Output(table, False, torch.int64, True)
-    table = one_hot_table(dtype, unknown, cpu)[: PAD_OFFSET + 1]
+    seed = pad_value if unknown == "random" else None
+    table = one_hot_table(dtype, "zeros" if seed is not None else unknown, cpu)[: PAD_OFFSET + 1]
     if layout == "NCL":
         bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[table.element_size()]
-        return _Output(table.view(bits).numpy(), True, dtype, False)
+        return _Output(table.view(bits).numpy(), True, dtype, False, seed)
     # NLC: the 4 values of a base as one or two wide words (uint8: one int32)
     wide = table.view(torch.int64) if table.element_size() >= 2 else table.view(torch.int32)
-    return _Output(wide.numpy(), False, dtype, False)
+    return _Output(wide.numpy(), False, dtype, False, seed)
 
 
 @functools.cache
-def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     cpu = torch.device("cpu")
     letters = np.frombuffer(ACGT, dtype=np.uint8).copy()
-    return complement_table(cpu).numpy(), acgt_table(cpu).numpy(), letters
+    codes = code_table(cpu).numpy()  # one-hot's codes (U counts as T): which bases are unknown
+    return complement_table(cpu).numpy(), acgt_table(cpu).numpy(), letters, codes
 
 
 class _Shape:
@@ -204,7 +224,8 @@ class _Shape:
         self.shape = shape
 
 
-_STREAMS = tuple(np.uint64(s) for s in (STREAM_CROP, STREAM_REVERSE_COMPLEMENT, STREAM_MUTATE))
+_STREAM_IDS = (STREAM_CROP, STREAM_REVERSE_COMPLEMENT, STREAM_MUTATE, STREAM_UNKNOWN_BASE)
+_STREAMS = tuple(np.uint64(s) for s in _STREAM_IDS)
 _NO_QUALS = np.empty((0, 0), np.uint8)  # stand-ins of the loop's quality arguments
 _NO_BYTES = np.empty(0, np.uint8)
 
@@ -242,10 +263,10 @@ def fused_numba(
     has_quals = qsrc is not None
     out_quals = np.empty((B, out_width), np.uint8) if has_quals else _NO_QUALS
     out_lens = np.empty(B, np.int64)
-    comp, acgt, letters = _byte_tables()
+    comp, acgt, letters, codes = _byte_tables()
     args = (src, qsrc if has_quals else _NO_BYTES, has_quals, starts, lens, width, index, epoch,
             steps, width_max, comp, acgt, letters, output.table, output.planes, out_bits,
-            out_quals, out_lens, *_STREAMS)  # fmt: skip
+            out_quals, out_lens, output.random, output.seed, codes, *_STREAMS)  # fmt: skip
     if not run_numba("fused", fused_loop, _Shape(B, width_max), *args, min_bases=min_bases):
         return None
     return out, (torch.from_numpy(out_quals) if has_quals else None), out_lens
@@ -274,7 +295,7 @@ def fused_torch(
     from ._crop import crop_torch, take_windows_torch
     from ._integer import integer_torch
     from ._mutate import mutate_torch
-    from ._one_hot import one_hot_torch
+    from ._one_hot import one_hot_random_torch, one_hot_torch
     from ._random_gate import bernoulli_gate_torch
     from ._reverse_complement import reverse_complement_torch
 
@@ -299,6 +320,8 @@ def fused_torch(
             seqs = mutate_torch(seqs, lens, index, value, seed, epoch)
     if encoding == "integer":
         out = integer_torch(seqs, lens, pad_value)
+    elif encoding == "one_hot" and unknown == "random":  # pad_value: the seed
+        out = one_hot_random_torch(seqs, lens, index, dtype, layout, pad_value, epoch)
     elif encoding == "one_hot":
         out = one_hot_torch(seqs, lens, dtype, layout, unknown)
     else:
@@ -465,7 +488,8 @@ def fused(
     if qualities is not None and (qualities.shape != sequences.shape or qualities.dtype != torch.uint8):
         raise ValueError("qualities must be uint8, shaped like sequences")
     rows = step_rows(steps)
-    needs_index = any(s.random for s in steps)
+    random_encoder = encoder is not None and encoder.is_encoder and encoder.random
+    needs_index = random_encoder or any(s.random for s in steps)
     if index is None:
         if needs_index:
             raise ValueError("random steps need index: the sample index of each read (int64 [B])")
@@ -478,6 +502,8 @@ def fused(
     encoding, dtype, layout, unknown, pad_value = encoder_args(encoder)
     if encoding == "one_hot" and (dtype not in DTYPES or layout not in LAYOUTS or unknown not in UNKNOWN_MODES):
         raise ValueError(f"bad one-hot encoder {encoder!r}")
+    if encoding == "one_hot" and unknown == "random":
+        check_seed(pad_value, "seed")
     out, quals, lens = run_op(
         _fused_op, sequences, qualities, starts, lengths, index, epoch, width, rows,
         encoding, dtype, layout, unknown, pad_value,

@@ -15,7 +15,8 @@ prefetch hint comes from :mod:`._numba`; it never changes a result.)
 small buffer (bases and qualities), the plan's steps in order (crop,
 reverse-complement, mutate: the rules of :func:`crop`, :func:`reverse_complement`
 + :func:`bernoulli_gate` and :func:`mutate`, on the same Philox words), and
-one write in the output encoding (``table`` rows of raw bits).  See
+one write in the output encoding (``table`` rows of raw bits; one-hot
+``unknown="random"`` first replaces each unknown base by its drawn letter).  See
 :mod:`deepbiop_gpu.transforms.fused` for the plan and the output tables.
 """
 
@@ -150,14 +151,20 @@ def fused_loop(
     out,
     out_quals,
     out_lens,
+    rand_unknown,
+    unknown_seed,
+    codes,
     s_crop,
     s_rc,
     s_mut,
+    s_unk,
     nv,
     v0,
     v1,
 ):  # pragma: no cover
-    # read b is src[starts[b] : starts[b] + lens[b]] (qualities: qsrc), in a batch L wide
+    # read b is src[starts[b] : starts[b] + lens[b]] (qualities: qsrc), in a batch L wide;
+    # rand_unknown: one-hot unknown="random", the unknown bases (codes[x] == 4) of the final
+    # read written as the row of letters[word >> 30], word i % 4 of draw i // 4 of stream s_unk
     # Offsets into the buffers are unsigned (np.uint64) where they are not
     # plain range() indices: numba skips the negative-index wrap-around
     # test for them, which lets LLVM vectorise the copies (3x faster).
@@ -235,6 +242,22 @@ def fused_loop(
                     t = np.uint64(threshold)
                     mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes)
         out_lens[b] = n
+        if rand_unknown:  # after every step: i is the position in the final read
+            k0 = unknown_seed & M32
+            k1 = unknown_seed >> U32
+            c1, c3 = read_counters(index[b], s_unk)
+            last = -1
+            w0 = w1 = w2 = w3 = np.uint64(0)
+            for i in range(n):
+                if codes[buf[i]] != 4:
+                    continue
+                d = i // 4
+                if d != last:
+                    w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
+                    last = d
+                lane = i % 4
+                w = w0 if lane == 0 else (w1 if lane == 1 else (w2 if lane == 2 else w3))
+                buf[i] = letters[np.int64(w >> np.uint64(30))]
         if planes:
             for c in range(4):
                 for i in range(n):

@@ -96,15 +96,14 @@ class OneHotEncoder(BatchTransform):
         out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
         return out
 
-    def fused_step(self) -> FusedStep | None:
+    def fused_step(self) -> FusedStep:
         """This encoding as the final step of a fused pass (see :class:`BatchTransform`).
 
-        ``unknown="random"`` does not fuse (yet): it runs its own op after the
-        fused augmentations, on every device, with the same bits.
+        ``unknown="random"`` fuses too: the drawn column of an unknown base is
+        keyed on its position in the final (cropped, reverse-complemented) read,
+        the same bits as running this encoder after the other transforms.
         """
-        if self.unknown == "random":
-            return None
-        return FusedStep.one_hot(self.dtype, self.layout, self.unknown)
+        return FusedStep.one_hot(self.dtype, self.layout, self.unknown, self.seed)
 
     def extra_repr(self) -> str:
         seed = f", seed={self.seed}" if self.unknown == "random" else ""

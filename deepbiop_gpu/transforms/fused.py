@@ -69,7 +69,8 @@ class FusedPlan:
         self.encoder = encoder
         self.rows = step_rows(self.steps)  # flat [kind, value, seed, mode] ints (the op's)
         self.table = np.array(self.rows, dtype=np.int64).reshape(-1, 4)  # the CPU loop's
-        self.random = any(s.random for s in self.steps)  # some step needs batch["index"]
+        # some step (or one-hot unknown="random") needs batch["index"]
+        self.random = any(s.random for s in self.steps) or (encoder is not None and encoder.random)
         self.touches_qualities = any(s.kind != "mutate" for s in self.steps)
         self.crops = [s.value for s in self.steps if s.kind == "crop"]
         self.encoding = encoder_args(encoder)  # (encoding, dtype, layout, unknown, pad_value)

@@ -14,7 +14,7 @@ import deepbiop_gpu as dg
 from deepbiop_gpu import Compose, IntegerEncoder, Mutator, OneHotEncoder, ReverseComplement, Sampler
 from deepbiop_gpu.ops._dispatch import FORCE_TRITON_ENV
 from deepbiop_gpu.ops._numba import NUMBA_ENV
-from deepbiop_gpu.ops._fused import FusedStep, fused
+from deepbiop_gpu.ops._fused import fused
 
 GARBAGE = b"AcGtN"  # between and after the reads in the flat buffer: a kernel must never read it
 
@@ -27,6 +27,7 @@ ENCODERS = [
     OneHotEncoder(torch.uint8),
     IntegerEncoder(),
     IntegerEncoder(pad_value=7),
+    OneHotEncoder(unknown="random", seed=3),
 ]
 
 
@@ -155,9 +156,43 @@ def test_fused_kernel_edge_cases(kdevice, monkeypatch, case, reads, width):
     transforms = [Sampler(16, mode="center"), ReverseComplement(p=0.5), Mutator(0.3)]
     if case == "width-not-a-multiple-of-the-block":
         transforms = [ReverseComplement(p=0.5), Mutator(0.01)]
-    for encoder in (None, OneHotEncoder(layout="NCL"), IntegerEncoder()):
+    random_unknowns = OneHotEncoder(torch.float16, "NCL", "random", seed=2**62 + 9)
+    for encoder in (None, OneHotEncoder(layout="NCL"), IntegerEncoder(), random_unknowns):
         check(monkeypatch, kdevice, seqs, quals, starts, lengths, width, steps_of(transforms),
               encoder and encoder.fused_step(), index, 1)  # fmt: skip
+
+
+RANDOM_PLANS = {
+    "none": [],
+    "crop-rc-mut": [Sampler(20, seed=1), ReverseComplement(p=0.5, seed=2), Mutator(0.3, seed=3)],
+    "mut-crop-end-rc": [Mutator(0.5, seed=4), Sampler(9, mode="end"), ReverseComplement()],
+}
+
+
+@pytest.mark.parametrize("plan", list(RANDOM_PLANS), ids=str)
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+@pytest.mark.parametrize(
+    "dtype, seed",
+    [
+        (torch.float32, 0),
+        (torch.float16, 12),
+        (torch.bfloat16, 2**40 + 1),
+        (torch.uint8, 2**63 - 1),
+    ],
+    ids=str,
+)
+def test_fused_kernel_draws_random_unknowns_like_the_cpu(kdevice, monkeypatch, plan, layout, dtype,
+                                                         seed):  # fmt: skip
+    """One-hot ``unknown="random"`` as the kernel's encoder: each unknown base's column drawn at
+    its output position (the final read's), equal to the numba loop and the torch ops."""
+    gen = torch.Generator().manual_seed(7)
+    reads = random_reads(gen, 7, 30, alphabet=COMMON + b"NNNNnn") + [b"", b"N", b"NNNNNNNNNNNNN"]
+    seqs, quals, starts, lengths = ragged(reads, gen)
+    index = torch.randint(0, 2**40, (len(reads),), generator=gen)
+    encoder = OneHotEncoder(dtype, layout, "random", seed=seed).fused_step()
+    width = int(lengths.max()) + 2
+    check(monkeypatch, kdevice, seqs, quals, starts, lengths, width, steps_of(RANDOM_PLANS[plan]),
+          encoder, index, 5)  # fmt: skip
 
 
 def test_fused_kernel_offsets_beyond_2_gib(kdevice, monkeypatch, tmp_path):

@@ -114,14 +114,15 @@ def test_opcheck_and_compile():
     assert torch.equal(fn(seqs, lengths, index), f(seqs, lengths, index))
 
 
-def test_encoder_is_random_and_never_takes_the_fused_path():
+def test_encoder_is_random_and_fuses_as_the_final_step():
     from deepbiop_gpu.transforms.fused import fused_plan
 
     enc = dg.OneHotEncoder(unknown="random", seed=7)
     assert isinstance(enc, dg.OneHotEncoder) and enc.random and "seed=7" in repr(enc)
     assert repr(enc).startswith("OneHotEncoder(")
-    assert fused_plan([enc]) is None  # runs step by step: the fused loop has no random unknowns
-    assert fused_plan([dg.Mutator(0.1), enc]).count == 1  # the augmentation still fuses
+    plan = fused_plan([enc])  # fused: the loops and the kernel draw the same columns
+    assert plan.count == 1 and plan.random and plan.encoder.seed == 7
+    assert fused_plan([dg.Mutator(0.1), enc]).count == 2  # the augmentation and the encoder
     assert dg.Compose([dg.Mutator(0.1), enc]).random
     with pytest.raises(KeyError, match="needs batch\\['index'\\]"):
         enc({"sequences": torch.zeros(1, 3, dtype=torch.uint8), "lengths": torch.tensor([3])})

@@ -83,6 +83,22 @@ ENCODERS = [
     OneHotEncoder(torch.uint8),
     IntegerEncoder(),
     IntegerEncoder(pad_value=7),
+    OneHotEncoder(unknown="random", seed=11),
+    OneHotEncoder(torch.uint8, "NCL", "random", seed=2**40 + 3),
+]
+
+# unknown="random" in every dtype and layout (uniform is the only mode uint8 lacks)
+_ONE_HOT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.uint8)
+RANDOM_ENCODERS = [
+    OneHotEncoder(dtype, layout, "random", seed=seed)
+    for dtype, seed in zip(_ONE_HOT_DTYPES, (0, 5, 2**62 + 1, 77), strict=True)
+    for layout in ("NLC", "NCL")
+]
+RANDOM_PIPELINES = [
+    [],
+    [Sampler(40), ReverseComplement(p=0.5, seed=3), Mutator(0.2, seed=5)],
+    [Mutator(0.3), Sampler(25, mode="center"), ReverseComplement()],
+    [ReverseComplement(p=0.5), Sampler(30, mode="end"), Mutator(1.0, seed=4)],
 ]
 
 PIPELINES = [
@@ -113,6 +129,48 @@ def test_compose_matches_the_transforms_one_by_one(steps, encoder, monkeypatch):
     assert_same_batch(Compose(transforms)(batch), want)
 
 
+def _ragged_of(batch):
+    """The padded batch as the fused op's ragged input: flat bytes, starts, lengths, width."""
+    B, L = batch["sequences"].shape
+    starts = torch.arange(B, dtype=torch.int64) * L
+    flat = batch["sequences"].reshape(-1)
+    return flat, batch["qualities"].reshape(-1), starts, batch["lengths"], L
+
+
+@pytest.mark.parametrize("encoder", RANDOM_ENCODERS, ids=repr)
+@pytest.mark.parametrize(
+    "steps", RANDOM_PIPELINES, ids=lambda s: "-".join(type(t).__name__ for t in s) or "none"
+)
+def test_unknown_random_fuses_on_the_cpu_loop_and_the_torch_path(steps, encoder, monkeypatch):
+    """One-hot unknown="random" after crops / reverse-complements / mutations, fused: the column
+    of an unknown base is drawn at its position in the final read, as step by step."""
+    transforms = steps + [encoder]
+    gen = torch.Generator().manual_seed(len(steps) + 100)
+    batch = _batch(random_reads(gen, 23, 70, alphabet=COMMON + b"NNNNnnnn"))
+    want = _reference(transforms, batch, monkeypatch)
+    assert want["sequences"].dtype == encoder.dtype
+    plan = fused.fused_plan(transforms)
+    assert plan is not None and plan.count == len(transforms) and plan.random
+    assert plan.encoder.unknown == "random" and plan.encoder.seed == encoder.seed
+    assert fused.run_fused(plan, batch) is not None  # the numba loop really runs
+    assert_same_batch(Compose(transforms)(batch), want)
+    # the fused op's torch implementation (no numba), on the same reads given ragged
+    flat, quals, starts, lengths, width = _ragged_of(batch)
+    with monkeypatch.context() as m:
+        m.setenv(NUMBA_ENV, "0")
+        out, out_quals, lens = fused.run_plan_ragged(
+            plan, flat, quals if plan.touches_qualities else None, starts, lengths, width,
+            batch["index"], batch["epoch"],
+        )  # fmt: skip
+    assert torch.equal(out, want["sequences"]) and out.dtype == encoder.dtype
+    if plan.touches_qualities:
+        assert torch.equal(out_quals, want["qualities"])
+    assert torch.equal(lens, want["lengths"].to(torch.int64))
+    # the draws depend on the seed, the epoch and the index: another seed gives other columns
+    other = [*steps, OneHotEncoder(encoder.dtype, encoder.layout, "random", seed=encoder.seed + 1)]
+    assert not torch.equal(Compose(other)(batch)["sequences"], want["sequences"])
+
+
 @pytest.mark.parametrize("case", edge_cases(long=300), ids=lambda c: c[0])
 @pytest.mark.parametrize("quals", [True, False])
 def test_edge_cases(case, quals, monkeypatch):
@@ -121,6 +179,9 @@ def test_edge_cases(case, quals, monkeypatch):
     batch = _batch(reads, width, quals=quals)
     assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
     transforms = [ReverseComplement(p=0.5), Mutator(0.5), IntegerEncoder()]
+    assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
+    random_unknowns = OneHotEncoder(unknown="random", seed=3)
+    transforms = [Sampler(64, seed=1), ReverseComplement(p=0.5), random_unknowns]
     assert_same_batch(Compose(transforms)(batch), _reference(transforms, batch, monkeypatch))
 
 
@@ -395,6 +456,10 @@ def test_transforms_describe_their_steps():
     assert Mutator(1.0, seed=2).fused_step() == FusedStep.mutate(2**32, 2)
     assert ReverseComplement(p=0.5, seed=1).fused_step().value == 2**31
     assert OneHotEncoder(torch.float16, "NCL").fused_step().is_encoder
+    assert not OneHotEncoder(seed=4).fused_step().random  # the seed of "zeros" draws nothing
+    step = OneHotEncoder(torch.uint8, "NCL", "random", seed=4).fused_step()
+    assert step == FusedStep.one_hot(torch.uint8, "NCL", "random", 4)
+    assert step.random and step.seed == 4
     assert IntegerEncoder(pad_value=7).fused_step() == FusedStep.integer(7)
     assert KmerEncoder(3).fused_step() is None  # not fusable: the plan stops there
     plan = fused.fused_plan([Sampler(10), Mutator(0.1), OneHotEncoder(), Mutator(0.2)])

@@ -21,7 +21,11 @@ def _ragged():
 STEPS = [Sampler(6, seed=1), ReverseComplement(p=0.5), Mutator(0.3, seed=2)]
 
 
-@pytest.mark.parametrize("encoder", [None, OneHotEncoder(layout="NCL"), IntegerEncoder()], ids=repr)
+@pytest.mark.parametrize(
+    "encoder",
+    [None, OneHotEncoder(layout="NCL"), IntegerEncoder(), OneHotEncoder(unknown="random", seed=9)],
+    ids=repr,
+)
 def test_torch_compile_fullgraph_traces_the_fused_op(encoder):
     flat, starts, lengths = _ragged()
     quals = flat.flip(0).contiguous()
@@ -45,6 +49,8 @@ def test_fused_op_checks_its_arguments():
     flat, starts, lengths = _ragged()
     with pytest.raises(ValueError, match="random steps need index"):
         fused(flat, starts, lengths, 8, [Mutator(0.1).fused_step()])
+    with pytest.raises(ValueError, match="random steps need index"):  # unknown="random" draws too
+        fused(flat, starts, lengths, 8, encoder=OneHotEncoder(unknown="random").fused_step())
     with pytest.raises(ValueError, match="sequences must be uint8"):
         fused(flat.view(4, 5), starts, lengths, 8)
     with pytest.raises(ValueError, match="starts must be int64"):
@@ -61,7 +67,7 @@ ENCODER_SPECS = [("bytes", torch.uint8, "NLC", "zeros"), ("integer", torch.int64
     ("one_hot", dtype, layout, unknown)
     for dtype in _POINTERS
     for layout in ("NLC", "NCL")
-    for unknown in ("zeros", "uniform")
+    for unknown in ("zeros", "uniform", "random")
     if not (dtype == torch.uint8 and unknown == "uniform")
 ]
 
@@ -80,7 +86,7 @@ def _compile(spec, capability, steps, has_quals=True):
     consts = dict(
         NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
         UNIFORM=unknown == "uniform", STRIDE_OL=4 if encoding == "one_hot" and not ncl else 1,
-        HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128,
+        HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128, RANDOM=unknown == "random",
     )  # fmt: skip
     sig |= {k: "constexpr" for k in consts}
     return compile_for_cuda(fused_kernel, sig, consts, capability)
@@ -101,13 +107,17 @@ def test_fused_kernel_compiles_for_cuda_with_every_step_kind(capability):
              Sampler(10, mode="center").fused_step(), Sampler(5, mode="end").fused_step()]  # fmt: skip
     spec = ("one_hot", torch.bfloat16, "NLC", "uniform")
     assert "cubin" in _compile(spec, capability, steps, has_quals=True).asm
+    spec = ("one_hot", torch.float32, "NCL", "random")  # the encoder's draws after every step
+    assert "cubin" in _compile(spec, capability, steps, has_quals=True).asm
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("random", [False, True], ids=["zeros", "random"])
 @pytest.mark.parametrize("length", [150, 10_000])
-def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length):
-    """Every step kind and one-hot float32 out, at the tiles the launcher picks: no local
-    memory (spills would turn a bandwidth-bound kernel into a latency-bound one)."""
+def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
+    """Every step kind and one-hot float32 out (unknown zeros / random), at the tiles the
+    launcher picks: no local memory (spills would turn a bandwidth-bound kernel into a
+    latency-bound one)."""
     import os
     import subprocess
     import tempfile
@@ -128,7 +138,8 @@ def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length):
             "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
             "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
     consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
-                  UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l)
+                  UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
+                  RANDOM=random)
     sig |= {k: "constexpr" for k in consts}
     try:
         from triton.backends.compiler import GPUTarget
