@@ -6,7 +6,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import numpy as np
@@ -157,7 +156,8 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path):
     assert "pip install 'deepbiop-gpu[plot]'" in out.stdout
 
 
-def test_a_million_reads_summarise_in_under_a_second():
+def test_a_million_reads_summarise_exactly():
+    """1M reads in one pass (the speed is measured in benchmarks/bench_summary.py)."""
     rng = np.random.default_rng(0)
     n, length = 1_000_000, 150
     block = np.frombuffer(b"ACGTN", np.uint8)[rng.integers(0, 5, 150_000)]
@@ -167,14 +167,9 @@ def test_a_million_reads_summarise_in_under_a_second():
     )
     offsets = torch.arange(0, n * length + 1, length, dtype=torch.int64)
     reads = dbg.PackedReads(seqs, offsets, quals, validate=False)
-    best = min(_timed(lambda: summarize(reads)) for _ in range(5))  # best of 5: shared CI machines
-    assert best < 1.0, f"summary of 1M reads took {best:.2f} s"
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    s = summarize(reads)
+    assert s.n_records == n and s.total_bases == n * length
+    assert s.length_min == s.length_max == length
 
 
 def test_subset_summary_counts_its_reads(data_dir):
