@@ -1245,6 +1245,11 @@ class Cache:
         if isinstance(sources, (str, os.PathLike)):  # one source file, not its characters
             sources = [sources]
         if is_sample_cache(directory):
+            if device is not None:
+                raise ValueError(
+                    f"{directory} is a processed-sample cache: it opens on the CPU "
+                    "(device= applies to read caches, whose packed columns can be resident)"
+                )
             return load_samples(directory, sources)
         directory = Path(os.path.abspath(directory))
         status = _check(directory, None if sources is None else list(sources), full=full_check)

@@ -49,6 +49,8 @@ def test_round_trip_of_encoded_samples(data_dir, tmp_path, steps):
     for i in (0, 17, 39):
         _same(again[i], samples[i])
     assert Cache.is_valid(out, [path]) and Cache.check(out).valid
+    with pytest.raises(ValueError, match="processed-sample cache: it opens on the CPU"):
+        Cache.load(out, device="cpu")
     # collated alike: the declared pad values (integer ids: -1) come back with the samples
     want, got = dg.default_collate(samples[:8]), dg.default_collate([again[i] for i in range(8)])
     for key in ("sequences", "lengths", "qualities", "index", "labels"):
