@@ -366,25 +366,21 @@ def _fused_op(
             fused_triton, sequences, qualities, starts, lengths, index, epoch, width, steps,
             params, encoding, dtype, layout, unknown, pad_value,
         )  # fmt: skip
-    if done is not None:
-        out, quals, lens = done
-    else:
-        done = None
-        if sequences.device.type == "cpu" and numba_ok("fused") and B:
-            output = cpu_output(encoding, dtype, layout, unknown, pad_value)
-            lens_np = np.clip(lengths.numpy().astype(np.int64), 0, width)
-            done = fused_numba(
-                sequences.numpy(), None if qualities is None else qualities.numpy(),
-                starts.to(torch.int64).numpy(), lens_np, width,
-                index.to(torch.int64).contiguous().numpy(), epoch,
-                np.array(steps, dtype=np.int64).reshape(-1, 4), output,
-            )  # fmt: skip
-            if done is not None:
-                done = (done[0], done[1], torch.from_numpy(done[2]))
-        if done is None:
-            done = fused_torch(sequences, qualities, starts, lengths, index, epoch, width, steps,
-                               encoding, dtype, layout, unknown, pad_value)  # fmt: skip
-        out, quals, lens = done
+    if done is None and sequences.device.type == "cpu" and numba_ok("fused") and B:
+        output = cpu_output(encoding, dtype, layout, unknown, pad_value)
+        lens_np = np.clip(lengths.numpy().astype(np.int64), 0, width)
+        looped = fused_numba(
+            sequences.numpy(), None if qualities is None else qualities.numpy(),
+            starts.to(torch.int64).numpy(), lens_np, width,
+            index.to(torch.int64).contiguous().numpy(), epoch,
+            np.array(steps, dtype=np.int64).reshape(-1, 4), output,
+        )  # fmt: skip
+        if looped is not None:
+            done = (looped[0], looped[1], torch.from_numpy(looped[2]))
+    if done is None:
+        done = fused_torch(sequences, qualities, starts, lengths, index, epoch, width, steps,
+                           encoding, dtype, layout, unknown, pad_value)  # fmt: skip
+    out, quals, lens = done
     if quals is None:
         quals = sequences.new_empty((0, 0))
     return out, quals, lens

@@ -19,7 +19,7 @@ import torch
 
 from ..quality_models import MAX_QUALITY, NORMAL, QualityModel
 from ._checks import check_int, check_seed
-from ._dispatch import run_op, use_triton
+from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_enabled, numba_module, run_rows
 from ._philox import numba_philox, philox4x32, read_counters
 
@@ -177,14 +177,18 @@ def _simulate_qualities_op(
     epoch: int,
     width: int,
 ) -> torch.Tensor:
-    table = normal_table(lengths.device)
     if use_triton(lengths):
         from deepbiop_gpu.kernels.simulate_qualities import simulate_qualities_triton
 
-        return simulate_qualities_triton(lengths, index, table, kind, a, b, sign, sd, seed, epoch,
-                                         width)  # fmt: skip
+        out = run_triton(
+            simulate_qualities_triton, lengths, index, normal_table(lengths.device), kind, a, b,
+            sign, sd, seed, epoch, width,
+        )  # fmt: skip
+        if out is not None:
+            return out
     if lengths.device.type == "cpu" and numba_enabled() and _numba_loop() is not None:
         return _run_numba(_numba_loop(), lengths, index, kind, a, b, sign, sd, seed, epoch, width)
+    table = normal_table(lengths.device)
     return simulate_qualities_torch(lengths, index, table, kind, a, b, sign, sd, seed, epoch, width)
 
 
