@@ -1,35 +1,19 @@
 """Two ranks (torchrun, gloo, CPU): every read exactly once per epoch across ranks."""
 
-import json
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from two_ranks import run_two_ranks
 
 from deepbiop_gpu import DataLoader, Dataset, Mutator
 
 HERE = Path(__file__).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_ranks_cover_the_dataset_exactly_once(tmp_path, data_dir):
     path = data_dir / "fastq" / "illumina_novaseq_800reads.fastq"
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
-        "--master-addr=127.0.0.1", f"--master-port={_free_port()}",
-        str(HERE / "dist_check.py"), str(tmp_path), str(path),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    ranks = run_two_ranks(HERE / "dist_check.py", tmp_path, path)
     n = len(Dataset(path))
     for key in ("map_w0", "map_w2", "iterable_w2"):
         a, b = ranks[0][key], ranks[1][key]
