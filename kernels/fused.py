@@ -82,6 +82,7 @@ def fused_kernel(
     UNIFORM: tl.constexpr, STRIDE_OL: tl.constexpr, HAS_QUALS: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, RANDOM: tl.constexpr = False,
     ALPHABET: tl.constexpr = 0, NCOLS: tl.constexpr = 4, NCOLS_P2: tl.constexpr = 4,
+    SHARE: tl.constexpr = 0.25,
 ):
     pid = tl.program_id(0).to(tl.int64)
     row_block = pid // n_col_blocks
@@ -163,7 +164,7 @@ def fused_kernel(
                 drawn = ((word.to(tl.int64) * NCOLS) >> 32).to(tl.int32)
             code = tl.where(code == NCOLS, drawn, code)
         if UNIFORM:
-            unk = tl.where(code == NCOLS, 1.0 / NCOLS, 0.0)
+            unk = tl.where(code == NCOLS, SHARE, 0.0)  # 1 / NCOLS, already rounded to the dtype
         else:
             unk = tl.zeros([ROWS, BLOCK_L], dtype=tl.float32)
         dtype = out_ptr.dtype.element_ty
@@ -246,7 +247,11 @@ def fused_triton(
     # the encoder's alphabet: dna's launch keeps the defaults (its compiled variants unchanged)
     alphabet_args = {}
     if encoding != "bytes" and alphabet != "dna":
-        alphabet_args = dict(ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32)
+        from deepbiop_gpu.ops._one_hot import uniform_share
+
+        share = uniform_share(dtype, C) if encoding == "one_hot" and unknown == "uniform" else 0.25
+        alphabet_args = dict(ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32,
+                             SHARE=share)
     n_col_blocks = max(1, cdiv(W, cfg.block_l))
     programs = cdiv(B, cfg.rows) * n_col_blocks
     if programs > MAX_GRID_X:

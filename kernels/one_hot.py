@@ -14,6 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
+from deepbiop_gpu.ops._one_hot import uniform_share
 from deepbiop_gpu.ops._philox import STREAM_UNKNOWN_BASE
 from deepbiop_gpu.ops._tables import ALPHABET_IDS, alphabet_columns
 
@@ -33,6 +34,7 @@ def one_hot_kernel(
     idx_ptr=None, seed=0, epoch=0, RANDOM: tl.constexpr = False,
     STREAM: tl.constexpr = STREAM_UNKNOWN_BASE,
     ALPHABET: tl.constexpr = 0, NCOLS: tl.constexpr = 4, NCOLS_P2: tl.constexpr = 4,
+    SHARE: tl.constexpr = 0.25,
 ):
     rows, cols, in_bounds, inside, b = row_tile(seq_ptr, len_ptr, B, L, stride_s, ROWS, BLOCK_L)
     # 0..NCOLS-1 columns, NCOLS unknown, NCOLS + 1 padding
@@ -49,7 +51,7 @@ def one_hot_kernel(
             drawn = ((word.to(tl.int64) * NCOLS) >> 32).to(tl.int32)
         code = tl.where(code == NCOLS, drawn, code)
     if UNIFORM:
-        unk = tl.where(code == NCOLS, 1.0 / NCOLS, 0.0)
+        unk = tl.where(code == NCOLS, SHARE, 0.0)  # 1 / NCOLS, already rounded to the dtype
     else:
         unk = tl.zeros([ROWS, BLOCK_L], dtype=tl.float32)
     base = out_ptr + rows[:, None] * stride_ob + cols[None, :] * STRIDE_OL
@@ -101,7 +103,8 @@ def one_hot_triton(
     if unknown == "random":
         extra_args = dict(idx_ptr=index.contiguous(), seed=seed, epoch=epoch, RANDOM=True)
     if alphabet != "dna":  # dna's launch keeps the defaults (its compiled variants unchanged)
-        extra_args.update(ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32)
+        extra_args.update(ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32,
+                          SHARE=uniform_share(dtype, C) if unknown == "uniform" else 0.25)
     launch(
         one_hot_kernel, cfg.grid(B, L),
         seqs, lengths, out, B, L, seqs.stride(0), stride_ob, stride_oc, STRIDE_OL=stride_ol,

@@ -74,6 +74,14 @@ def _one_hot_table_cpu(dtype: torch.dtype, unknown: str, alphabet: str = "dna") 
 
 
 @functools.cache
+def uniform_share(dtype: torch.dtype, columns: int) -> float:
+    """``1 / columns`` as ``unknown="uniform"`` stores it: rounded to float32, then to ``dtype``
+    (the kernels take it pre-rounded, so their float32 -> ``dtype`` cast is exact: Triton's
+    interpreter truncates where the GPU rounds)."""
+    return float(torch.tensor(1.0 / columns, dtype=torch.float32).to(dtype).to(torch.float32))
+
+
+@functools.cache
 def one_hot_table(
     dtype: torch.dtype, unknown: str, device: torch.device, alphabet: str = "dna"
 ) -> torch.Tensor:

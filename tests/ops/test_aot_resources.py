@@ -69,7 +69,7 @@ def test_stores_are_vectorised_at_long_reads(kernel):
         ncl = kernel.endswith("NCL")
         consts = {"STRIDE_OL": 1 if ncl else 4, "ROWS": c.rows, "BLOCK_L": c.block_l,
                   "UNIFORM": False, "NCL": ncl, "RANDOM": False, "STREAM": 5,
-                  "ALPHABET": 0, "NCOLS": 4, "NCOLS_P2": 4}
+                  "ALPHABET": 0, "NCOLS": 4, "NCOLS_P2": 4, "SHARE": 0.25}
         if not ncl:
             consts["stride_oc"] = 1
         divisible += ["stride_ob"] + (["stride_oc"] if ncl else [])

@@ -10,7 +10,7 @@ from naive.one_hot import one_hot as naive_one_hot
 
 from deepbiop_gpu.ops import one_hot
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops._one_hot import one_hot_torch
+from deepbiop_gpu.ops._one_hot import one_hot_torch, uniform_share
 
 HAS_NUMBA = numba_philox() is not None
 
@@ -203,11 +203,15 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("alphabet", ["dna", "rna", "protein"])
+_AOT_OTHER = [(torch.float32, "NLC", "uniform"), (torch.bfloat16, "NCL", "uniform"),
+              (torch.uint8, "NLC", "random")]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "combo",
-    COMBOS + [(torch.float32, "NLC", "random"), (torch.uint8, "NCL", "random")],
-    ids=combo_id,
+    "combo, alphabet",
+    [(c, "dna") for c in COMBOS + [(torch.float32, "NLC", "random"), (torch.uint8, "NCL", "random")]]
+    + [(c, a) for a in ("rna", "protein") for c in _AOT_OTHER],
+    ids=lambda x: combo_id(x) if isinstance(x, tuple) else x,
 )
 def test_kernel_compiles_for_cuda(combo, alphabet):
     from deepbiop_gpu.kernels.one_hot import one_hot_kernel
@@ -222,8 +226,9 @@ def test_kernel_compiles_for_cuda(combo, alphabet):
     C = 20 if alphabet == "protein" else 4
     consts = {"STRIDE_OL": 1 if ncl else C, "ROWS": 4, "BLOCK_L": 256}
     consts |= {"UNIFORM": unknown == "uniform", "NCL": ncl}
-    sig |= {k: "constexpr" for k in ("ALPHABET", "NCOLS", "NCOLS_P2")}
+    sig |= {k: "constexpr" for k in ("ALPHABET", "NCOLS", "NCOLS_P2", "SHARE")}
     consts |= {"ALPHABET": ALPHABETS.index(alphabet), "NCOLS": C, "NCOLS_P2": 4 if C == 4 else 32}
+    consts |= {"SHARE": uniform_share(dtype, C) if unknown == "uniform" else 0.25}
     sig |= {"idx_ptr": "*i64" if random else "constexpr", "seed": "i64", "epoch": "i64"}
     sig |= {"RANDOM": "constexpr", "STREAM": "constexpr"}
     consts |= {"RANDOM": random, "STREAM": STREAM_UNKNOWN_BASE} | ({} if random else {"idx_ptr": None})

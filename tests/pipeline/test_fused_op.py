@@ -90,6 +90,7 @@ def _compile(spec, capability, steps, has_quals=True, alphabet="dna"):
         UNIFORM=unknown == "uniform", STRIDE_OL=C if encoding == "one_hot" and not ncl else 1,
         HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128, RANDOM=unknown == "random",
         ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32,
+        SHARE=0.25 if C == 4 else 0.050048828125,
     )  # fmt: skip
     sig |= {k: "constexpr" for k in consts}
     return compile_for_cuda(fused_kernel, sig, consts, capability)
@@ -102,6 +103,7 @@ def test_fused_kernel_compiles_for_cuda_in_every_encoder_specialisation(spec, ca
     assert "cubin" in _compile(spec, capability, []).asm
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alphabet", ["rna", "protein"])
 @pytest.mark.parametrize(
     "spec",
@@ -154,7 +156,7 @@ def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
             "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
     consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
                   UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
-                  RANDOM=random, ALPHABET=0, NCOLS=4, NCOLS_P2=4)
+                  RANDOM=random, ALPHABET=0, NCOLS=4, NCOLS_P2=4, SHARE=0.25)
     sig |= {k: "constexpr" for k in consts}
     try:
         from triton.backends.compiler import GPUTarget
