@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 from ._checks import check_batch, check_index, check_seed
@@ -94,6 +95,16 @@ def _masked_bytes(seqs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return length_rows(lengths, seqs.shape[1], 0xFF, 0, torch.uint8).bitwise_and_(seqs)
 
 
+def _empty_rows(rows: int, columns: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``dtype [rows, columns]``, uninitialised; on the CPU allocated by numpy, which asks for
+    huge pages: the first touch of a large one-hot output is then several times cheaper."""
+    if device.type != "cpu":
+        return torch.empty((rows, columns), dtype=dtype, device=device)
+    size = torch.empty((), dtype=dtype).element_size()
+    bits = np.empty((rows, columns), dtype={1: np.uint8, 2: np.uint16, 4: np.uint32}[size])
+    return torch.from_numpy(bits).view(dtype)
+
+
 def _nlc(
     seqs: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype, unknown: str, alphabet: str = "dna"
 ):
@@ -107,7 +118,8 @@ def _nlc(
         index = byte_index(seqs, lengths)
     wide_dtype = _WIDE.get(columns * table.element_size())
     if wide_dtype is None:  # protein: no element type holds a row; gather the rows
-        return table.index_select(0, index.view(-1)).view(B, L, columns)
+        out = _empty_rows(B * L, columns, dtype, seqs.device)
+        return torch.index_select(table, 0, index.view(-1), out=out).view(B, L, columns)
     wide = table.view(wide_dtype).view(-1)  # [512] wide elements
     out = gather(wide, index)  # [B, L] wide elements
     return out.view(dtype).view(B, L, columns)
@@ -189,23 +201,27 @@ def _numba_loops():
 
 
 @functools.cache
-def _numba_column_loops():
-    """The CPU loops of the alphabets other than dna's fast paths: a row of ``C`` values
-    (``table [257, C]`` raw bits, row 256 padding) per base, ``[B, L, C]`` or ``[B, C, L]``."""
+def _numba_column_loops(words: int):
+    """The CPU loops of the alphabets other than dna's fast paths (numba, which must be
+    installed).  ``rows``: a table row of ``words`` raw-bit words (``table [257, words]``,
+    row 256 padding) per base into ``[B, L, words]``; ``words`` is a compile-time constant
+    (a closure variable), so the copy of a row is unrolled.  ``planes``: ``table [257, C]``
+    into ``[B, C, L]``."""
     import numba
+
+    W = words
 
     @numba.njit(nogil=True)
     def rows(seqs, lens, table, out, nv, v0, v1):  # pragma: no cover - compiled
         B, L = seqs.shape
-        C = table.shape[1]
         for b in range(B * v0 // nv, B * v1 // nv):
             n = lens[b]
             for i in range(n):
                 t = seqs[b, i]
-                for c in range(C):
+                for c in range(W):
                     out[b, i, c] = table[t, c]
             for i in range(n, L):
-                for c in range(C):
+                for c in range(W):
                     out[b, i, c] = table[256, c]
 
     @numba.njit(nogil=True)
@@ -244,10 +260,19 @@ def _one_hot_numba(
     table = one_hot_table(dtype, unknown, seqs.device, alphabet)[: PAD_OFFSET + 1]
     nlc2, ncl_loop = _numba_loops()
     extra: tuple = ()
-    if C != 4:  # protein: a row of C values per base
-        rows_loop, planes_loop = _numba_column_loops()
+    if C != 4 and ncl:  # protein: C planes
         bits = _BITS[table.element_size()]
-        loop, table, out_bits = (planes_loop if ncl else rows_loop), table.view(bits), out.view(bits)
+        loop, table, out_bits = _numba_column_loops(C)[1], table.view(bits), out.view(bits)
+    elif C != 4:  # protein: a row of C values per base, copied as the widest words that fit
+        row_bytes = C * table.element_size()
+        bits = torch.uint64 if row_bytes % 8 == 0 else torch.uint32
+        table = table.view(bits)
+        # numpy allocates the output (as the fused loop does): it asks for huge pages, which
+        # makes the first touch of these 80-bytes-a-residue outputs ~4x cheaper than torch.empty
+        words = np.empty((B, L, table.shape[1]), dtype=np.uint64 if bits == torch.uint64 else np.uint32)
+        out_bits = torch.from_numpy(words)
+        out = out_bits.view(dtype)
+        loop = _numba_column_loops(table.shape[1])[0]
     elif ncl:
         loop, bits = ncl_loop, _BITS[table.element_size()]
         table, out_bits = table.view(bits), out.view(bits)
