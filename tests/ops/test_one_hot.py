@@ -176,6 +176,13 @@ def test_compile_fullgraph(device):
     assert torch.equal(one_hot_torch(s2, l2), naive_one_hot(s2, l2))
 
 
+def test_compile_fullgraph_protein():
+    seqs, lengths = pack([b"MKWVTFISLLXacd*", b"", b"GT"])
+    f = lambda s, n: one_hot(s, n, torch.bfloat16, "NCL", "uniform", alphabet="protein")  # noqa: E731
+    got = torch.compile(f, fullgraph=True, dynamic=True)(seqs, lengths)
+    assert got.shape == (3, 20, 15) and torch.equal(got, f(seqs, lengths))
+
+
 def test_lengths_out_of_range_are_clamped(impl):
     # on CUDA the lengths are not checked: the code must still stay in bounds
     seqs, _ = pack([b"ACGT", b"GG"])
