@@ -38,6 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -126,6 +127,13 @@ def _tables():
 
 
 CODE, ONEHOT, COMP = _tables()
+AMINO_ACIDS = np.frombuffer(b"ACDEFGHIKLMNPQRSTVWY", np.uint8)
+PROTEIN_CODE64 = np.full(256, 20, np.int64)  # the 20 amino acids (both cases) -> 0..19, else 20
+PROTEIN_ONEHOT = np.zeros((256, 20), np.float32)
+for _i, _c in enumerate(AMINO_ACIDS.tolist()):
+    PROTEIN_CODE64[_c] = PROTEIN_CODE64[_c + 32] = _i
+    PROTEIN_ONEHOT[_c, _i] = PROTEIN_ONEHOT[_c + 32, _i] = 1
+PROTEIN_CODE64_T = torch.from_numpy(PROTEIN_CODE64)
 CODE_T, COMP_T = torch.from_numpy(CODE), torch.from_numpy(COMP)
 CODE64, CODE64_T = CODE.astype(np.int64), torch.from_numpy(CODE.astype(np.int64))
 ONEHOT_T = torch.from_numpy(ONEHOT)
@@ -313,6 +321,26 @@ def build_cases(batch: Batch, names: set[str], ragged: bool) -> list[Case]:
         [
             ("tangermeme batch", lambda: torch.from_numpy(tm_rows()).to(torch.uint8)),
             ("numpy compare", lambda: torch.from_numpy(np_u8_ncl())),
+        ],
+    )
+    # protein one-hot (issue 12): the 20 amino acids with 0.2% X, same shape, [B, L, 20] float32
+    rng_p = np.random.default_rng(1)
+    p_np = AMINO_ACIDS[rng_p.integers(0, 20, (B, L))]
+    p_np[rng_p.random((B, L)) < 0.002] = ord("X")
+    p_seqs = torch.from_numpy(p_np)
+    np_protein = lambda: np.take(PROTEIN_ONEHOT, p_np, axis=0)  # noqa: E731
+    f_protein = lambda: torch.nn.functional.one_hot(PROTEIN_CODE64_T[p_seqs.long()], 21)[..., :20].float()  # noqa: E731
+    add(
+        "one_hot protein",
+        lambda: ops.one_hot(p_seqs, lens, alphabet="protein"),
+        True,
+        [
+            ("numpy LUT np.take (256 x 20 float32)", np_protein),
+            ("torch F.one_hot (encode + one_hot + float)", f_protein),
+        ],
+        [
+            ("numpy LUT", lambda: torch.from_numpy(np_protein())),
+            ("F.one_hot", f_protein),
         ],
     )
     add(
@@ -547,7 +575,7 @@ def run_all(shapes, wanted, args) -> list[tuple[Case, dict[str, Timing]]]:
 
 
 ALL_OPS = [
-    "one_hot", "one_hot uint8 NCL", "encode", "integer", f"kmer_ids k={K_IDS}",
+    "one_hot", "one_hot uint8 NCL", "one_hot protein", "encode", "integer", f"kmer_ids k={K_IDS}",
     f"kmer_counts k={K_COUNTS}", "reverse_complement", "mutate", "simulate_qualities high_quality",
 ]  # fmt: skip
 
@@ -680,6 +708,9 @@ NOTES = [
     "* `one_hot` writes float32 `[B, L, 4]`, 16 bytes per base; tangermeme writes int8 "
     "`[4, L]`, 4 bytes per base.  The `one_hot uint8 NCL` rows compare like for like (same "
     "bytes, same layout as tangermeme).",
+    "* `one_hot protein`: `alphabet=\"protein\"`, float32 `[B, L, 20]` (80 bytes per "
+    "residue) from the 20 amino acids with 0.2% X (unknown: all zeros); its input is that "
+    "protein batch, not the DNA one.",
     "* `mutate`: ours draws one Philox-4x32-10 call per 4 positions of every read, because "
     "a base's fate depends only on (seed, epoch, sample index, position).  It is therefore "
     "the same in any batch, with any worker count, on the CPU or CUDA.  The dense baselines "
@@ -709,7 +740,7 @@ NOTES = [
 
 
 def report(runs, info, args, elapsed) -> str:
-    cmd = " ".join(["python", "benchmarks/bench_ops.py", *sys.argv[1:]])
+    cmd = shlex.join(["python", "benchmarks/bench_ops.py", *sys.argv[1:]])
     lines = [
         "# Op throughput on the CPU",
         "",

@@ -5,7 +5,7 @@
     deepbiop-gpu inspect FILE... [--json] [--plot out.png] [--paired]
     deepbiop-gpu cache FILE... -o DIR
     deepbiop-gpu export FILE... -o out.parquet | out.h5 | out.npz [--format F] [--encoded E]
-    deepbiop-gpu encode FILE -o out.npy (--onehot | --kmer K) [--dtype D]
+    deepbiop-gpu encode FILE -o out.npy (--onehot | --kmer K) [--dtype D] [--alphabet A]
     deepbiop-gpu bench FILE
     deepbiop-gpu filter FILE... -o OUT [criteria] [--json]
     deepbiop-gpu convert FILE -o OUT [--bgzf]
@@ -283,6 +283,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--dtype {dtype} is not available for this encoding (choose from {', '.join(allowed)})"
         )
+    alphabet = args.alphabet
+    if not onehot and alphabet == "protein":
+        raise CommandError("--kmer counts nucleotide k-mers: --alphabet protein needs --onehot")
+    columns = 20 if alphabet == "protein" else 4
     _require([path])
     start = time.perf_counter()
     with _working_on(path):
@@ -295,8 +299,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         width = args.max_len if args.max_len is not None else longest
         np_dtype = np.dtype(dtype)
         if onehot:
-            shape: tuple[int, ...] = (n, width, 4)
-            row_bytes = max(width * 4 * 4, 1)  # the op computes in float32 / dtype
+            shape: tuple[int, ...] = (n, width, columns)
+            row_bytes = max(width * columns * 4, 1)  # the op computes in float32 / dtype
         else:
             k = args.kmer
             if not 1 <= k <= 12:
@@ -325,7 +329,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
                         "float16": torch.float16,
                         "uint8": torch.uint8,
                     }[dtype]
-                    enc = ops.one_hot(seqs, lens, dtype=t_dtype)
+                    enc = ops.one_hot(seqs, lens, dtype=t_dtype, alphabet=alphabet)
                 else:
                     enc = ops.kmer_counts(seqs, lens, args.kmer)
                 out[done : done + m] = enc.numpy().astype(np_dtype, copy=False)
@@ -612,7 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="a reads file, cache directory or .parquet export")
     p.add_argument("-o", "--output", required=True, metavar="NPY")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--onehot", action="store_true", help="padded one-hot [N, Lmax, 4]")
+    how.add_argument("--onehot", action="store_true",
+                     help="padded one-hot [N, Lmax, 4] (protein: [N, Lmax, 20])")  # fmt: skip
     how.add_argument("--kmer", type=int, metavar="K", help="k-mer counts [N, 4**K]")
     p.add_argument(
         "--dtype", help="one-hot: float32 (default), float16, uint8; k-mer: float32, int32, int64"
@@ -623,6 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="one-hot width (longer reads are truncated); default: longest read",
     )
     p.add_argument("--lengths", metavar="NPY", help="also write the read lengths (int32 [N]) here")
+    p.add_argument(
+        "--alphabet", choices=("dna", "rna", "protein"), default="dna",
+        help="one-hot columns: dna A C G T (U as T; default), rna A C G U (T unknown), "
+        "protein the 20 amino acids ACDEFGHIKLMNPQRSTVWY (other letters unknown: all zeros)",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     reads_options(p)
     p.set_defaults(func=_cmd_encode)

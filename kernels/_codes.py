@@ -64,6 +64,53 @@ def base_code(b):
     return code
 
 
+
+# --- alphabets (issue 12) ---------------------------------------------------------
+# ALPHABET constexpr: 0 dna, 1 rna, 2 protein (deepbiop_gpu.ops._tables.ALPHABET_IDS)
+
+# the letters a..z (as 0..25) that are no amino acid: B J O U X Z
+PROTEIN_GAPS = tl.constexpr((1 << 1) | (1 << 9) | (1 << 14) | (1 << 20) | (1 << 23) | (1 << 25))
+
+
+@triton.jit
+def rna_code(b):
+    """ASCII byte -> A=0 C=1 G=2 U=3, anything else 4 (T too; either case). int32."""
+    f = b.to(tl.int32) | 0x20
+    code = tl.where(f == 97, 0, 4)
+    code = tl.where(f == 99, 1, code)
+    code = tl.where(f == 103, 2, code)
+    code = tl.where(f == 117, 3, code)
+    return code
+
+
+@triton.jit
+def protein_code(b):
+    """ASCII byte -> amino-acid id 0..19 in the order ACDEFGHIKLMNPQRSTVWY, else 20. int32.
+
+    ``(b | 0x20) - 97`` is the letter's place 0..25 for letters only; the id
+    is that place less the non-amino-acid letters B J O U X Z before it.
+    """
+    f = (b.to(tl.int32) | 0x20) - 97
+    letter = (f >= 0) & (f < 26)
+    f = tl.where(letter, f, 1)  # non-letters: as B, an unknown
+    known = ((PROTEIN_GAPS >> f) & 1) == 0
+    code = f - (f > 1).to(tl.int32) - (f > 9).to(tl.int32) - (f > 14).to(tl.int32)
+    code = code - (f > 20).to(tl.int32) - (f > 23).to(tl.int32)
+    return tl.where(known, code, 20)
+
+
+@triton.jit
+def alphabet_code(b, ALPHABET: tl.constexpr):
+    """ASCII byte -> its id in ``ALPHABET`` (0 dna: :func:`base_code`, 1 rna, 2 protein)."""
+    if ALPHABET == 0:
+        code = base_code(b)
+    elif ALPHABET == 1:
+        code = rna_code(b)
+    else:
+        code = protein_code(b)
+    return code
+
+
 # --- reverse complement and mutate (issue 3) ---------------------------------
 
 

@@ -18,6 +18,8 @@ steps' values (window length or threshold) and seeds come in a small int64
 tensor, so new seeds or probabilities do not recompile.  One-hot
 ``unknown="random"`` (``RANDOM``) draws each unknown base's column from the
 element's output position, its seed arriving in the runtime ``pad_value``.
+The encoder's alphabet is compile-time too (``ALPHABET``, ``NCOLS`` columns,
+stored through ``NCOLS_P2`` lanes: see ``kernels/one_hot.py``).
 Programs are laid out on grid axis 0 only (row block * column blocks + column
 block).
 """
@@ -29,13 +31,15 @@ import triton
 import triton.language as tl
 
 from deepbiop_gpu.ops import _philox
+from deepbiop_gpu.ops._tables import ALPHABET_IDS, alphabet_columns
 
-from ._codes import base_code, complement_byte, mutate_byte
+from ._codes import alphabet_code, complement_byte, mutate_byte
 from ._config import cdiv, tile_config
 from ._launch import launch
 from ._random import read_philox
 
 FUSED_TILE = 1024  # output positions per program
+WIDE_FUSED_TILE = 256  # output positions per program for one-hot with 20 columns
 MAX_STEPS = 16  # steps one kernel takes (3 bits each in KINDS)
 MAX_GRID_X = 2**31 - 1
 KIND_REVERSE_COMPLEMENT, KIND_MUTATE = 4, 5
@@ -77,6 +81,8 @@ def fused_kernel(
     NSTEPS: tl.constexpr, KINDS: tl.constexpr, ENCODING: tl.constexpr, NCL: tl.constexpr,
     UNIFORM: tl.constexpr, STRIDE_OL: tl.constexpr, HAS_QUALS: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, RANDOM: tl.constexpr = False,
+    ALPHABET: tl.constexpr = 0, NCOLS: tl.constexpr = 4, NCOLS_P2: tl.constexpr = 4,
+    SHARE: tl.constexpr = 0.25,
 ):
     pid = tl.program_id(0).to(tl.int64)
     row_block = pid // n_col_blocks
@@ -141,30 +147,35 @@ def fused_kernel(
     if ENCODING == 0:  # bytes, padding 0
         tl.store(dst, tl.where(valid, x, 0).to(tl.uint8), mask=in_bounds)
     elif ENCODING == 1:  # integer codes, padding pad_value
-        code = tl.where(valid, base_code(x).to(tl.int64), pad_value)
+        code = tl.where(valid, alphabet_code(x, ALPHABET).to(tl.int64), pad_value)
         tl.store(dst, code, mask=in_bounds)
     else:  # one-hot, padding all zeros
-        code = tl.where(valid, base_code(x), 5)  # 0..3 bases, 4 unknown, 5 padding
+        # 0..NCOLS-1 columns, NCOLS unknown, NCOLS + 1 padding
+        code = tl.where(valid, alphabet_code(x, ALPHABET), NCOLS + 1)
         if RANDOM:  # unknown base at output position i: word i % 4 of draw i // 4, >> 30
             useed = pad_value  # one-hot random: pad_value carries the encoder's seed
             w0, w1, w2, w3 = read_philox(useed, cols[None, :] >> 2, index[:, None], epoch,
                                          STREAM_UNKNOWN_BASE)  # fmt: skip
             lane = cols[None, :] & 3
             word = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
-            code = tl.where(code == 4, (word >> 30).to(tl.int32), code)
+            if NCOLS == 4:
+                drawn = (word >> 30).to(tl.int32)
+            else:  # (word * C) >> 32: the same as word >> 30 for 4 columns
+                drawn = ((word.to(tl.int64) * NCOLS) >> 32).to(tl.int32)
+            code = tl.where(code == NCOLS, drawn, code)
         if UNIFORM:
-            unk = tl.where(code == 4, 0.25, 0.0)
+            unk = tl.where(code == NCOLS, SHARE, 0.0)  # 1 / NCOLS, already rounded to the dtype
         else:
             unk = tl.zeros([ROWS, BLOCK_L], dtype=tl.float32)
         dtype = out_ptr.dtype.element_ty
         if NCL:
-            for ch in tl.static_range(4):
+            for ch in tl.static_range(NCOLS):
                 v = tl.where(code == ch, 1.0, unk)
                 tl.store(dst + ch * stride_oc, v.to(dtype), mask=in_bounds)
         else:
-            ch = tl.arange(0, 4)
+            ch = tl.arange(0, NCOLS_P2)
             v = tl.where(code[:, :, None] == ch[None, None, :], 1.0, unk[:, :, None])
-            mask = in_bounds[:, :, None] & (ch[None, None, :] < 4)
+            mask = in_bounds[:, :, None] & (ch[None, None, :] < NCOLS)
             tl.store(dst[:, :, None] + ch[None, None, :] * stride_oc, v.to(dtype), mask=mask)
 
 
@@ -201,6 +212,7 @@ def fused_triton(
     layout: str,
     unknown: str,
     pad_value: int,
+    alphabet: str = "dna",
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Launch ``fused_kernel``: ragged reads -> ``(out, qualities or None, lengths int64)``.
 
@@ -219,7 +231,8 @@ def fused_triton(
     nsteps, kinds = kind_codes(steps)
     ncl = encoding == "one_hot" and layout == "NCL"
     out_dtype = {"bytes": torch.uint8, "integer": torch.int64}.get(encoding, dtype)
-    shape = (B, 4, W) if ncl else ((B, W, 4) if encoding == "one_hot" else (B, W))
+    C = len(alphabet_columns(alphabet))
+    shape = (B, C, W) if ncl else ((B, W, C) if encoding == "one_hot" else (B, W))
     out = torch.empty(shape, dtype=out_dtype, device=device)
     quals = None if qualities is None else torch.empty((B, W), dtype=torch.uint8, device=device)
     out_lens = torch.empty(B, dtype=torch.int64, device=device)
@@ -229,7 +242,16 @@ def fused_triton(
         stride_ol, stride_oc = (out.stride(2), out.stride(1)) if ncl else (out.stride(1), out.stride(2))
     else:
         stride_ol, stride_oc = 1, 0
-    cfg = tile_config(W, tile=FUSED_TILE)
+    wide = encoding == "one_hot" and C != 4
+    cfg = tile_config(W, tile=WIDE_FUSED_TILE if wide else FUSED_TILE)
+    # the encoder's alphabet: dna's launch keeps the defaults (its compiled variants unchanged)
+    alphabet_args = {}
+    if encoding != "bytes" and alphabet != "dna":
+        from deepbiop_gpu.ops._one_hot import uniform_share
+
+        share = uniform_share(dtype, C) if encoding == "one_hot" and unknown == "uniform" else 0.25
+        alphabet_args = dict(ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32,
+                             SHARE=share)
     n_col_blocks = max(1, cdiv(W, cfg.block_l))
     programs = cdiv(B, cfg.rows) * n_col_blocks
     if programs > MAX_GRID_X:
@@ -242,6 +264,6 @@ def fused_triton(
         NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
         UNIFORM=unknown == "uniform", STRIDE_OL=stride_ol, HAS_QUALS=qualities is not None,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, RANDOM=encoding == "one_hot" and unknown == "random",
-        num_warps=cfg.num_warps,
+        **alphabet_args, num_warps=cfg.num_warps,
     )  # fmt: skip
     return out, quals, out_lens

@@ -14,6 +14,10 @@ IUPAC = b"RYSWKMBDHVN"
 BASES = b"ACGTU"
 COMMON = BASES + BASES.lower() + IUPAC + IUPAC.lower() + b".-*"
 PAD_GARBAGE = b"AcGt"
+# issue 12: the alphabets, and protein bytes (the 20 amino acids and the usual unknowns)
+ALPHABETS = ("dna", "rna", "protein")
+AMINO_ACIDS = b"ACDEFGHIKLMNPQRSTVWY"
+PROTEIN = AMINO_ACIDS + AMINO_ACIDS.lower() + b"XBZJUOxbzjuo*-."
 
 
 def pack(reads: list[bytes], width: int | None = None, garbage: bytes = PAD_GARBAGE):
@@ -55,13 +59,31 @@ def edge_cases(long: int = 1500) -> list[tuple[str, list[bytes], int | None]]:
     ]
 
 
+def alphabet_cases(long: int = 1500) -> list[tuple[str, list[bytes], int | None]]:
+    """``(id, reads, width)``: the alphabets' own edge cases (protein letters, every byte)."""
+    every_byte = bytes(range(256))
+    return [
+        ("all-X", [b"X" * 41, b"x" * 3, b"*"], None),
+        ("protein-lowercase", [AMINO_ACIDS.lower(), b"mkwvtfisll"], None),
+        ("protein-unknowns", [b"XBZJUO*-.", b"xbzjuo"], None),
+        ("every-byte", [every_byte, every_byte[::-1]], None),
+        ("protein-ragged", [b"", b"M", AMINO_ACIDS * 40, b"GT" * (long // 2)], None),
+        ("protein-not-multiple-of-block", [AMINO_ACIDS * (long // 20) + b"W", b"MK"], None),
+        ("rna-and-t", [b"ACGUacgu", b"TtTt"], None),
+    ]
+
+
 base_byte = st.one_of(st.sampled_from(list(COMMON)), st.integers(0, 255))
 read_st = st.lists(base_byte, max_size=40).map(bytes)
 
 
-def batches(max_reads: int = 8, max_len: int = 40):
-    """Hypothesis strategy of ``(seqs, lengths)`` with garbage padding."""
-    reads = st.lists(st.lists(base_byte, max_size=max_len).map(bytes), max_size=max_reads)
+protein_byte = st.one_of(st.sampled_from(list(PROTEIN)), st.integers(0, 255))
+
+
+def batches(max_reads: int = 8, max_len: int = 40, alphabet: str = "dna"):
+    """Hypothesis strategy of ``(seqs, lengths)`` with garbage padding (protein: amino acids)."""
+    byte = protein_byte if alphabet == "protein" else base_byte
+    reads = st.lists(st.lists(byte, max_size=max_len).map(bytes), max_size=max_reads)
     extra = st.integers(0, 5)
     return st.builds(
         lambda rs, e: pack(rs, max((len(r) for r in rs), default=0) + e), reads, extra

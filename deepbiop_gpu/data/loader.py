@@ -330,6 +330,11 @@ class DataLoader:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        if transform is not None:  # a protein encoder after nucleotide steps, across both pipelines
+            from ..transforms.compose import check_alphabets, transform_steps
+
+            own = getattr(dataset, "transform", None)
+            check_alphabets((transform_steps(own) if callable(own) else []) + transform_steps(transform))
         if not callable(collate_fn):
             raise TypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
         if layout == "packed":  # the transform, then the valid positions gathered (same values)

@@ -34,7 +34,7 @@ from ._crop import MODES
 from ._integer import PAD_OFFSET, integer_table
 from ._one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
 from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT, STREAM_UNKNOWN_BASE
-from ._tables import ACGT, acgt_table, code_table, complement_table
+from ._tables import ACGT, acgt_table, alphabet_columns, check_alphabet, code_table, complement_table
 
 __all__ = ["ENCODINGS", "STEP_KINDS", "FusedStep", "fused", "fused_torch", "output_width"]
 
@@ -65,6 +65,7 @@ class FusedStep(NamedTuple):
     ``dtype``            one_hot: the output dtype
     ``unknown``          one_hot: ``"zeros"``, ``"uniform"`` or ``"random"`` (each
                          unknown base of the final read gets a drawn column)
+    ``alphabet``         one_hot / integer: ``"dna"``, ``"rna"`` or ``"protein"``
     ==================== ================================================================
 
     Examples
@@ -80,6 +81,7 @@ class FusedStep(NamedTuple):
     random: bool = False
     dtype: torch.dtype | None = None
     unknown: str = ""
+    alphabet: str = "dna"
 
     @classmethod
     def crop(cls, length: int, mode: str = "random", seed: int = 0) -> FusedStep:
@@ -94,13 +96,15 @@ class FusedStep(NamedTuple):
         return cls("mutate", threshold, seed, "", True)  # the op asks for the index even at 0
 
     @classmethod
-    def one_hot(cls, dtype: torch.dtype, layout: str, unknown: str, seed: int = 0) -> FusedStep:
+    def one_hot(
+        cls, dtype: torch.dtype, layout: str, unknown: str, seed: int = 0, alphabet: str = "dna"
+    ) -> FusedStep:
         random = unknown == "random"
-        return cls("one_hot", 0, seed if random else 0, layout, random, dtype, unknown)
+        return cls("one_hot", 0, seed if random else 0, layout, random, dtype, unknown, alphabet)
 
     @classmethod
-    def integer(cls, pad_value: int) -> FusedStep:
-        return cls("integer", pad_value)
+    def integer(cls, pad_value: int, alphabet: str = "dna") -> FusedStep:
+        return cls("integer", pad_value, alphabet=alphabet)
 
     @property
     def is_encoder(self) -> bool:
@@ -125,25 +129,27 @@ def output_width(width: int, steps: list[int]) -> int:
     return out
 
 
-def encoder_args(encoder: FusedStep | None) -> tuple[str, torch.dtype, str, str, int]:
-    """The op's ``(encoding, dtype, layout, unknown, pad_value)`` of an encoder step (None: bytes).
+def encoder_args(encoder: FusedStep | None) -> tuple[str, torch.dtype, str, str, int, str]:
+    """The op's ``(encoding, dtype, layout, unknown, pad_value, alphabet)`` of an encoder step
+    (None: bytes).
 
     ``pad_value`` is the encoder's one scalar: the integer encoder's padding
     value, or the Philox seed of one-hot ``unknown="random"`` (0 otherwise).
     """
     if encoder is None:
-        return "bytes", torch.uint8, "NLC", "zeros", 0
+        return "bytes", torch.uint8, "NLC", "zeros", 0, "dna"
     if encoder.kind == "integer":
-        return "integer", torch.int64, "NLC", "zeros", encoder.value
+        return "integer", torch.int64, "NLC", "zeros", encoder.value, encoder.alphabet
     seed = encoder.seed if encoder.unknown == "random" else 0
     dtype: torch.dtype = encoder.dtype  # type: ignore[assignment]
-    return "one_hot", dtype, encoder.mode, encoder.unknown, seed
+    return "one_hot", dtype, encoder.mode, encoder.unknown, seed, encoder.alphabet
 
 
-def _output_shape(B: int, W: int, encoding: str, layout: str) -> tuple[int, ...]:
+def _output_shape(B: int, W: int, encoding: str, layout: str, alphabet: str = "dna") -> tuple[int, ...]:
     if encoding != "one_hot":
         return (B, W)
-    return (B, 4, W) if layout == "NCL" else (B, W, 4)
+    C = len(alphabet_columns(alphabet))
+    return (B, C, W) if layout == "NCL" else (B, W, C)
 
 
 # --- the CPU loop (numba) -------------------------------------------------------------
@@ -152,7 +158,8 @@ def _output_shape(B: int, W: int, encoding: str, layout: str) -> tuple[int, ...]
 class _Output:
     """How the CPU loop writes a base: raw-bit table rows, and the tensor they make."""
 
-    __slots__ = ("table", "planes", "dtype", "squeeze", "random", "seed")
+    __slots__ = ("table", "planes", "dtype", "squeeze", "random", "seed", "columns", "codes",
+                 "letters")  # fmt: skip
 
     def __init__(
         self,
@@ -161,6 +168,7 @@ class _Output:
         dtype: torch.dtype,
         squeeze: bool,
         seed: int | None = None,
+        alphabet: str = "dna",
     ) -> None:
         self.table = table  # [257, k] raw bits: rows 0..255 the bytes, row 256 padding
         self.planes = planes  # one-hot NCL: table[x, c] goes to channel c; else rows of k words
@@ -169,17 +177,23 @@ class _Output:
         # one-hot unknown="random": unknown bases are written as the row of a drawn A/C/G/T
         self.random = seed is not None
         self.seed = np.uint64(seed or 0)  # its Philox key
+        # one-hot: the alphabet's C columns, its byte -> id table (unknown: C), its letters
+        # (an unknown base drawn column j is written as the row of letters[j])
+        self.columns = len(alphabet_columns(alphabet))
+        self.codes = code_table(torch.device("cpu"), alphabet).numpy()
+        self.letters = np.frombuffer(alphabet_columns(alphabet).encode(), np.uint8).copy()
 
     def allocate(self, rows: int, width: int) -> tuple[np.ndarray, torch.Tensor]:
         """The loop's output array and the tensor sharing its memory."""
         table = self.table
-        shape = (rows, 4, width) if self.planes else (rows, width, table.shape[1])
+        C = self.columns
+        shape = (rows, C, width) if self.planes else (rows, width, table.shape[1])
         bits = np.empty(shape, table.dtype)
         if bits.size == 0:  # numpy gives empty arrays zero strides, which torch cannot view
             final = (
                 (rows, width)
                 if self.squeeze
-                else ((rows, 4, width) if self.planes else (rows, width, 4))
+                else ((rows, C, width) if self.planes else (rows, width, C))
             )
             return bits, torch.empty(final, dtype=self.dtype)
         out = torch.from_numpy(bits).view(self.dtype)
@@ -187,7 +201,9 @@ class _Output:
 
 
 @functools.cache
-def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad_value: int) -> _Output:
+def cpu_output(
+    encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad_value: int, alphabet: str = "dna"
+) -> _Output:
     """The CPU loop's output tables for an encoding (one-hot random: ``pad_value``, the seed)."""
     cpu = torch.device("cpu")
     if encoding == "bytes":
@@ -195,16 +211,17 @@ def cpu_output(encoding: str, dtype: torch.dtype, layout: str, unknown: str, pad
         table[PAD_OFFSET] = 0
         return _Output(table.astype(np.uint8).reshape(-1, 1), False, torch.uint8, True)
     if encoding == "integer":
-        table = integer_table(pad_value, cpu)[: PAD_OFFSET + 1].numpy().reshape(-1, 1)
+        table = integer_table(pad_value, cpu, alphabet)[: PAD_OFFSET + 1].numpy().reshape(-1, 1)
         return _Output(table, False, torch.int64, True)
     seed = pad_value if unknown == "random" else None
-    table = one_hot_table(dtype, "zeros" if seed is not None else unknown, cpu)[: PAD_OFFSET + 1]
+    kind = "zeros" if seed is not None else unknown
+    table = one_hot_table(dtype, kind, cpu, alphabet)[: PAD_OFFSET + 1]
     if layout == "NCL":
         bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[table.element_size()]
-        return _Output(table.view(bits).numpy(), True, dtype, False, seed)
-    # NLC: the 4 values of a base as one or two wide words (uint8: one int32)
+        return _Output(table.view(bits).numpy(), True, dtype, False, seed, alphabet)
+    # NLC: the C values of a base as wide words (dna: one or two; uint8: int32 words)
     wide = table.view(torch.int64) if table.element_size() >= 2 else table.view(torch.int32)
-    return _Output(wide.numpy(), False, dtype, False, seed)
+    return _Output(wide.numpy(), False, dtype, False, seed, alphabet)
 
 
 @functools.cache
@@ -263,10 +280,11 @@ def fused_numba(
     has_quals = qsrc is not None
     out_quals = np.empty((B, out_width), np.uint8) if has_quals else _NO_QUALS
     out_lens = np.empty(B, np.int64)
-    comp, acgt, letters, codes = _byte_tables()
+    comp, acgt, letters, _ = _byte_tables()
     args = (src, qsrc if has_quals else _NO_BYTES, has_quals, starts, lens, width, index, epoch,
             steps, width_max, comp, acgt, letters, output.table, output.planes, out_bits,
-            out_quals, out_lens, output.random, output.seed, codes, *_STREAMS)  # fmt: skip
+            out_quals, out_lens, output.random, output.seed, output.codes, *_STREAMS,
+            output.letters)  # fmt: skip
     if not run_numba("fused", fused_loop, _Shape(B, width_max), *args, min_bases=min_bases):
         return None
     return out, (torch.from_numpy(out_quals) if has_quals else None), out_lens
@@ -289,6 +307,7 @@ def fused_torch(
     layout: str,
     unknown: str,
     pad_value: int,
+    alphabet: str = "dna",
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The single ops' torch implementations one after the other, on the padded batch."""
     from ..packed import pad_ragged
@@ -319,11 +338,11 @@ def fused_torch(
         elif value > 0:
             seqs = mutate_torch(seqs, lens, index, value, seed, epoch)
     if encoding == "integer":
-        out = integer_torch(seqs, lens, pad_value)
+        out = integer_torch(seqs, lens, pad_value, alphabet)
     elif encoding == "one_hot" and unknown == "random":  # pad_value: the seed
-        out = one_hot_random_torch(seqs, lens, index, dtype, layout, pad_value, epoch)
+        out = one_hot_random_torch(seqs, lens, index, dtype, layout, pad_value, epoch, alphabet)
     elif encoding == "one_hot":
-        out = one_hot_torch(seqs, lens, dtype, layout, unknown)
+        out = one_hot_torch(seqs, lens, dtype, layout, unknown, alphabet)
     else:
         out = seqs
     return out, quals, lens
@@ -355,6 +374,7 @@ def _fused_op(
     layout: str,
     unknown: str,
     pad_value: int,
+    alphabet: str = "dna",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     B = starts.shape[0]
     done = None
@@ -364,10 +384,10 @@ def _fused_op(
         params = _device_params(tuple(steps), sequences.device)
         done = run_triton(
             fused_triton, sequences, qualities, starts, lengths, index, epoch, width, steps,
-            params, encoding, dtype, layout, unknown, pad_value,
+            params, encoding, dtype, layout, unknown, pad_value, alphabet,
         )  # fmt: skip
     if done is None and sequences.device.type == "cpu" and numba_ok("fused") and B:
-        output = cpu_output(encoding, dtype, layout, unknown, pad_value)
+        output = cpu_output(encoding, dtype, layout, unknown, pad_value, alphabet)
         lens_np = np.clip(lengths.numpy().astype(np.int64), 0, width)
         looped = fused_numba(
             sequences.numpy(), None if qualities is None else qualities.numpy(),
@@ -379,7 +399,7 @@ def _fused_op(
             done = (looped[0], looped[1], torch.from_numpy(looped[2]))
     if done is None:
         done = fused_torch(sequences, qualities, starts, lengths, index, epoch, width, steps,
-                           encoding, dtype, layout, unknown, pad_value)  # fmt: skip
+                           encoding, dtype, layout, unknown, pad_value, alphabet)  # fmt: skip
     out, quals, lens = done
     if quals is None:
         quals = sequences.new_empty((0, 0))
@@ -401,11 +421,12 @@ def _(
     layout: str,
     unknown: str,
     pad_value: int,
+    alphabet: str = "dna",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     B = starts.shape[0]
     W = output_width(width, steps)
     out_dtype = {"bytes": torch.uint8, "integer": torch.int64}.get(encoding, dtype)
-    out = sequences.new_empty(_output_shape(B, W, encoding, layout), dtype=out_dtype)
+    out = sequences.new_empty(_output_shape(B, W, encoding, layout, alphabet), dtype=out_dtype)
     quals = sequences.new_empty((B, W) if qualities is not None else (0, 0))
     return out, quals, starts.new_empty((B,), dtype=torch.int64)
 
@@ -495,13 +516,14 @@ def fused(
             raise ValueError(f"{name} is on {t.device} but sequences is on {sequences.device}")
     if encoder is not None and not encoder.is_encoder:
         raise ValueError(f"encoder must be a one_hot or integer step, got {encoder.kind!r}")
-    encoding, dtype, layout, unknown, pad_value = encoder_args(encoder)
+    encoding, dtype, layout, unknown, pad_value, alphabet = encoder_args(encoder)
     if encoding == "one_hot" and (dtype not in DTYPES or layout not in LAYOUTS or unknown not in UNKNOWN_MODES):
         raise ValueError(f"bad one-hot encoder {encoder!r}")
+    check_alphabet(alphabet)
     if encoding == "one_hot" and unknown == "random":
         check_seed(pad_value, "seed")
     out, quals, lens = run_op(
         _fused_op, sequences, qualities, starts, lengths, index, epoch, width, rows,
-        encoding, dtype, layout, unknown, pad_value,
+        encoding, dtype, layout, unknown, pad_value, alphabet,
     )  # fmt: skip
     return out, (quals if qualities is not None else None), lens

@@ -158,13 +158,16 @@ def fused_loop(
     s_rc,
     s_mut,
     s_unk,
+    enc_letters,
     nv,
     v0,
     v1,
 ):  # pragma: no cover
     # read b is src[starts[b] : starts[b] + lens[b]] (qualities: qsrc), in a batch L wide;
-    # rand_unknown: one-hot unknown="random", the unknown bases (codes[x] == 4) of the final
-    # read written as the row of letters[word >> 30], word i % 4 of draw i // 4 of stream s_unk
+    # rand_unknown: one-hot unknown="random", the unknown bases (codes[x] == C, C =
+    # len(enc_letters), the encoder alphabet's columns) of the final read written as the
+    # row of enc_letters[(word * C) >> 32] (dna: word >> 30), word i % 4 of draw i // 4 of
+    # stream s_unk
     # Offsets into the buffers are unsigned (np.uint64) where they are not
     # plain range() indices: numba skips the negative-index wrap-around
     # test for them, which lets LLVM vectorise the copies (3x faster).
@@ -248,8 +251,9 @@ def fused_loop(
             c1, c3 = read_counters(index[b], s_unk)
             last = -1
             w0 = w1 = w2 = w3 = np.uint64(0)
+            ncols = enc_letters.shape[0]
             for i in range(n):
-                if codes[buf[i]] != 4:
+                if codes[buf[i]] != ncols:
                     continue
                 d = i // 4
                 if d != last:
@@ -257,9 +261,9 @@ def fused_loop(
                     last = d
                 lane = i % 4
                 w = w0 if lane == 0 else (w1 if lane == 1 else (w2 if lane == 2 else w3))
-                buf[i] = letters[np.int64(w >> np.uint64(30))]
+                buf[i] = enc_letters[np.int64((w * np.uint64(ncols)) >> U32)]
         if planes:
-            for c in range(4):
+            for c in range(table.shape[1]):
                 for i in range(n):
                     out[b, c, i] = table[buf[i], c]
                 for i in range(n, width):
@@ -272,11 +276,19 @@ def fused_loop(
             for i in range(n, width):
                 out[b, i, 0] = table[256, 0]
                 out[b, i, 1] = table[256, 1]
-        else:  # k == 1: bytes, integers, 16-bit and uint8 one-hot
+        elif k == 1:  # bytes, integers, 16-bit and uint8 one-hot
             for i in range(n):
                 out[b, i, 0] = table[buf[i], 0]
             for i in range(n, width):
                 out[b, i, 0] = table[256, 0]
+        else:  # protein one-hot: k words a base
+            for i in range(n):
+                x = buf[i]
+                for j in range(k):
+                    out[b, i, j] = table[x, j]
+            for i in range(n, width):
+                for j in range(k):
+                    out[b, i, j] = table[256, j]
         if has_quals:
             for i in range(n):
                 out_quals[b, i] = qbuf[i]

@@ -21,7 +21,7 @@ import torch
 from ._checks import check_batch, check_int
 from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_lengths, numba_ok, run_numba
-from ._tables import code_table
+from ._tables import check_alphabet, code_table
 
 __all__ = [
     "PAD_OFFSET",
@@ -71,15 +71,17 @@ def gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.view(-1)).view(index.shape)
 
 
-def integer_table(pad_value: int, device: torch.device) -> torch.Tensor:
-    """``int64 [512]``: byte -> code (A0 C1 G2 T/U3, else 4); rows 256.. = ``pad_value``."""
-    codes = code_table(device).to(torch.int64)
+def integer_table(pad_value: int, device: torch.device, alphabet: str = "dna") -> torch.Tensor:
+    """``int64 [512]``: byte -> code (dna: A0 C1 G2 T/U3, else 4); rows 256.. = ``pad_value``."""
+    codes = code_table(device, alphabet).to(torch.int64)
     return torch.cat([codes, codes.new_full((PAD_OFFSET,), pad_value)])
 
 
-def integer_torch(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> torch.Tensor:
+def integer_torch(
+    seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1, alphabet: str = "dna"
+) -> torch.Tensor:
     """Torch implementation (any device): one gather from a 512-entry ``int64`` table."""
-    return gather(integer_table(pad_value, seqs.device), byte_index(seqs, lengths))
+    return gather(integer_table(pad_value, seqs.device, alphabet), byte_index(seqs, lengths))
 
 
 @functools.cache
@@ -105,13 +107,13 @@ def lookup_loop():
     return loop
 
 
-def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int):
+def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int, alphabet: str):
     """CPU implementation with numba (same result as the torch code); None if numba fails."""
     B, L = seqs.shape
     out = torch.empty((B, L), dtype=torch.int64)
     if B == 0 or L == 0:
         return out
-    table = code_table(seqs.device).to(torch.int64).numpy()
+    table = code_table(seqs.device, alphabet).to(torch.int64).numpy()
     ok = run_numba(
         "integer", lookup_loop(), seqs, seqs.contiguous().numpy(), numba_lengths(lengths, L),
         table, pad_value, out.numpy(),
@@ -120,27 +122,31 @@ def _integer_numba(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int):
 
 
 @torch.library.custom_op("deepbiop_gpu::integer", mutates_args=())
-def _integer_op(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
+def _integer_op(
+    seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int, alphabet: str = "dna"
+) -> torch.Tensor:
     seqs = seqs.contiguous()  # every path returns a contiguous result, as the fake does
     if use_triton(seqs):
         from deepbiop_gpu.kernels.integer import integer_triton
 
-        out = run_triton(integer_triton, seqs, lengths, pad_value)
+        out = run_triton(integer_triton, seqs, lengths, pad_value, alphabet)
         if out is not None:
             return out
     if seqs.device.type == "cpu" and numba_ok("integer"):
-        out = _integer_numba(seqs, lengths, pad_value)
+        out = _integer_numba(seqs, lengths, pad_value, alphabet)
         if out is not None:
             return out
-    return integer_torch(seqs, lengths, pad_value)
+    return integer_torch(seqs, lengths, pad_value, alphabet)
 
 
 @_integer_op.register_fake
-def _(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int) -> torch.Tensor:
+def _(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int, alphabet: str = "dna") -> torch.Tensor:
     return torch.empty_like(seqs, dtype=torch.int64, memory_format=torch.contiguous_format)
 
 
-def integer(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> torch.Tensor:
+def integer(
+    seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1, *, alphabet: str = "dna"
+) -> torch.Tensor:
     """Map ASCII bases to ``int64`` base codes, with a chosen value at padding.
 
     The codes are those of :func:`~deepbiop_gpu.ops.encode`, widened to
@@ -156,11 +162,15 @@ def integer(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> t
     pad_value : int, default -1
         Value at padding positions (any ``int64``; e.g. ``-100``, the
         ``ignore_index`` of ``F.cross_entropy``, or 4 to fold padding into N).
+    alphabet : {"dna", "rna", "protein"}, default "dna"
+        ``"rna"``: A0 C1 G2 U3, T and every other byte 4; ``"protein"``: the
+        amino acids ``ACDEFGHIKLMNPQRSTVWY`` (either case) = 0..19, every
+        other byte (X, B, Z, J, U, O, '*', '-') 20.
 
     Returns
     -------
     Tensor, ``int64 [B, L]``
-        A/a=0, C/c=1, G/g=2, T/t/U/u=3, every other byte (N, IUPAC, '-', '.') 4,
+        dna: A/a=0, C/c=1, G/g=2, T/t/U/u=3, every other byte (N, IUPAC, '-', '.') 4,
         padding ``pad_value``.
 
     Examples
@@ -169,7 +179,11 @@ def integer(seqs: torch.Tensor, lengths: torch.Tensor, pad_value: int = -1) -> t
     >>> integer(seqs, torch.tensor([5, 2]))
     tensor([[ 0,  1,  2,  3,  4],
             [ 3,  4, -1, -1, -1]])
+    >>> integer(seqs, torch.tensor([5, 2]), alphabet="rna")[:, :2]
+    tensor([[0, 1],
+            [3, 4]])
     """
     check_batch(seqs, lengths)
     check_int(pad_value, "pad_value", low=_INT64_MIN, high=_INT64_MAX)
-    return run_op(_integer_op, seqs, lengths, pad_value)
+    check_alphabet(alphabet)
+    return run_op(_integer_op, seqs, lengths, pad_value, alphabet)

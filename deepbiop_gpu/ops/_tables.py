@@ -10,26 +10,69 @@ import functools
 
 import torch
 
-__all__ = ["BASE_CODES", "PAD_CODE", "UNKNOWN_CODE", "code_table"]
+__all__ = [
+    "ALPHABETS",
+    "ALPHABET_IDS",
+    "BASE_CODES",
+    "PAD_CODE",
+    "UNKNOWN_CODE",
+    "alphabet_codes",
+    "alphabet_columns",
+    "check_alphabet",
+    "code_table",
+]
 
 BASE_CODES = {"A": 0, "C": 1, "G": 2, "T": 3, "U": 3}
 UNKNOWN_CODE = 4
 PAD_CODE = 5
 
+# --- alphabets (issue 12) -------------------------------------------------------------
+#
+# An alphabet is its columns (one-hot) / ids (integer) in order; a byte (either case)
+# of a column letter gets that column's id, every other byte is unknown (id = the
+# number of columns), padding is one more (``encode``).  "dna" also counts U as T.
+ALPHABETS = ("dna", "rna", "protein")
+ALPHABET_IDS = {name: i for i, name in enumerate(ALPHABETS)}  # the kernels' ALPHABET constexpr
+_COLUMNS = {"dna": "ACGT", "rna": "ACGU", "protein": "ACDEFGHIKLMNPQRSTVWY"}
+
+
+def check_alphabet(alphabet: object) -> str:
+    """``alphabet`` if it is one of :data:`ALPHABETS`, else a ValueError."""
+    if not isinstance(alphabet, str) or alphabet not in ALPHABETS:
+        raise ValueError(f"alphabet must be 'dna', 'rna' or 'protein', got {alphabet!r}")
+    return alphabet
+
+
+def alphabet_columns(alphabet: str) -> str:
+    """The column letters of ``alphabet`` in order: ``"ACGT"``, ``"ACGU"`` or the 20 amino acids."""
+    return _COLUMNS[alphabet]
+
+
+def alphabet_codes(alphabet: str) -> dict[str, int]:
+    """Upper-case letter -> id of ``alphabet`` (dna: U counts as T)."""
+    codes = {letter: i for i, letter in enumerate(_COLUMNS[alphabet])}
+    if alphabet == "dna":
+        codes["U"] = codes["T"]
+    return codes
+
 
 @functools.cache
-def _code_table_cpu() -> torch.Tensor:
-    table = torch.full((256,), UNKNOWN_CODE, dtype=torch.uint8)
-    for base, code in BASE_CODES.items():
+def _code_table_cpu(alphabet: str = "dna") -> torch.Tensor:
+    table = torch.full((256,), len(_COLUMNS[alphabet]), dtype=torch.uint8)
+    for base, code in alphabet_codes(alphabet).items():
         table[ord(base)] = code
         table[ord(base.lower())] = code
     return table
 
 
 @functools.cache
-def code_table(device: torch.device) -> torch.Tensor:
-    """``uint8 [256]``: byte -> base code (A=0 C=1 G=2 T/U=3, else 4)."""
-    return _code_table_cpu().to(device)
+def code_table(device: torch.device, alphabet: str = "dna") -> torch.Tensor:
+    """``uint8 [256]``: byte -> id in ``alphabet`` (either case), else the number of columns.
+
+    dna: A=0 C=1 G=2 T/U=3, else 4; rna: A=0 C=1 G=2 U=3, else (T too) 4;
+    protein: ``ACDEFGHIKLMNPQRSTVWY`` = 0..19, else 20.
+    """
+    return _code_table_cpu(alphabet).to(device)
 
 
 # --- reverse complement and mutate (issue 3) ---------------------------------

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from .base import Batch, BatchTransform
-from .fused import fused_plan, run_fused
+from .fused import fused_plan, protein_conflict, run_fused
 
-__all__ = ["Compose", "run_transforms", "transform_steps"]
+__all__ = ["Compose", "check_alphabets", "run_transforms", "transform_steps"]
 
 
 class Compose(BatchTransform):
@@ -22,6 +22,13 @@ class Compose(BatchTransform):
     (see :mod:`deepbiop_gpu.transforms.fused`): on CUDA batches as one Triton
     kernel launch, on CPU batches (with numba) as one compiled pass per read
     over several threads.
+
+    A protein encoder (``OneHotEncoder`` / ``IntegerEncoder`` with
+    ``alphabet="protein"``) cannot share a Compose with a
+    :class:`ReverseComplement`, :class:`Mutator` or :class:`KmerEncoder`:
+    those are nucleotide operations, and bytes alone cannot tell a protein
+    from DNA, so building such a Compose raises a ValueError (a
+    :class:`Sampler` crop is fine).
 
     Parameters
     ----------
@@ -42,6 +49,7 @@ class Compose(BatchTransform):
         for i, t in enumerate(transforms):
             if not callable(t):
                 raise TypeError(f"transforms[{i}] is not callable: {t!r}")
+        check_alphabets(transforms)
         self.transforms = nn.ModuleList([t for t in transforms if isinstance(t, nn.Module)])
         self._all = list(transforms)
         self.random = any(getattr(t, "random", False) for t in transforms)
@@ -57,6 +65,35 @@ class Compose(BatchTransform):
 
     def extra_repr(self) -> str:
         return "\n".join(repr(t) for t in self._all if not isinstance(t, nn.Module))
+
+
+def _flat_steps(transforms: Sequence[Callable[[Batch], Batch]]) -> list[Callable[[Batch], Batch]]:
+    steps: list[Callable[[Batch], Batch]] = []
+    for t in transforms:
+        steps += _flat_steps(t._all) if isinstance(t, Compose) else [t]
+    return steps
+
+
+def check_alphabets(transforms: Sequence[Callable[[Batch], Batch]]) -> None:
+    """Raise a ValueError if a protein encoder shares the pipeline with a nucleotide-only step.
+
+    Reverse-complement, mutation (base substitution) and k-mers are nucleotide
+    operations; on amino-acid bytes they would run silently (bytes alone
+    cannot tell a protein from DNA: A, C, G and T are amino acids too) and
+    give nonsense, so the pipeline refuses them.  Cropping (``Sampler``) is fine.
+    """
+    from .augment import Mutator, ReverseComplement
+    from .encoders import IntegerEncoder, KmerEncoder, OneHotEncoder
+
+    steps = _flat_steps(transforms)
+    protein = [t for t in steps if isinstance(t, (OneHotEncoder, IntegerEncoder))
+               and getattr(t, "alphabet", "dna") == "protein"]  # fmt: skip
+    if not protein:
+        return
+    nucleotide = [t for t in steps if isinstance(t, (ReverseComplement, Mutator, KmerEncoder))]
+    if nucleotide:
+        names = sorted({type(t).__name__ for t in nucleotide})
+        raise ValueError(protein_conflict(type(protein[0]).__name__, names))
 
 
 def transform_steps(transform: Callable[[Batch], Batch]) -> list[Callable[[Batch], Batch]]:

@@ -8,6 +8,11 @@ IntegerEncoder    ``int64 [B, L]``: A0 C1 G2 T3, other 4        ``pad_value`` (-
 KmerEncoder ids   ``int64 [B, (L-k)//stride+1]``                -1 for windows touching N/padding
 KmerEncoder counts ``float32 [B, 4**k]``                        only valid k-mers counted
 ================  ===========================================  ================================
+
+``OneHotEncoder`` and ``IntegerEncoder`` take ``alphabet="dna" | "rna" |
+"protein"`` (see :func:`deepbiop_gpu.ops.one_hot`): rna has columns A C G U
+(T is unknown), protein the 20 columns ACDEFGHIKLMNPQRSTVWY (``[B, L, 20]``;
+ids 0..19, unknown 20).  ``KmerEncoder`` is nucleotide-only.
 """
 
 from __future__ import annotations
@@ -16,19 +21,22 @@ import torch
 
 from .. import ops
 from ..ops._fused import FusedStep
+from ..ops._tables import ALPHABETS
 from .base import Batch, BatchTransform
 
 __all__ = ["OneHotEncoder", "IntegerEncoder", "KmerEncoder"]
 
 _LAYOUTS = ("NLC", "NCL")
-_ALPHABETS = ("dna", "rna")  # one encoding: U counts as T (DeepBioP's encoding_type)
 
 
-def _check_alphabet(alphabet: object) -> str:
-    if not isinstance(alphabet, str) or alphabet.lower() not in _ALPHABETS:
+def _check_alphabet(alphabet: object, allowed: tuple[str, ...] = ALPHABETS) -> str:
+    """``alphabet`` in lower case (DeepBioP's ``encoding_type`` names), if ``allowed``."""
+    if not isinstance(alphabet, str) or alphabet.lower() not in ALPHABETS:
+        raise ValueError(f"alphabet must be 'dna', 'rna' or 'protein', got {alphabet!r}")
+    if alphabet.lower() not in allowed:
         raise ValueError(
-            f"alphabet must be 'dna' or 'rna' (the same columns: U counts as T), got {alphabet!r}; "
-            "protein sequences are not supported"
+            f"alphabet={alphabet!r} is not supported here (only {', '.join(map(repr, allowed))}): "
+            "k-mers are nucleotide words"
         )
     return alphabet.lower()
 _UNKNOWN = ("zeros", "uniform", "random")
@@ -36,7 +44,7 @@ _ONE_HOT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.uint8)
 
 
 class OneHotEncoder(BatchTransform):
-    """One-hot encode the bases (columns A, C, G, T; U counts as T).
+    """One-hot encode the bases (columns A, C, G, T; U counts as T), or RNA / amino acids.
 
     Parameters
     ----------
@@ -51,8 +59,13 @@ class OneHotEncoder(BatchTransform):
         reproducible, the same on CPU and CUDA).
     seed : int
         Philox key of ``unknown="random"``.
-    alphabet : "dna" or "rna"
-        DeepBioP's ``encoding_type``: both give columns A, C, G, T/U.
+    alphabet : "dna", "rna" or "protein"
+        DeepBioP's ``encoding_type``.  ``"dna"``: columns A, C, G, T (U counts
+        as T).  ``"rna"``: columns A, C, G, U (T is unknown).  ``"protein"``:
+        20 columns ``ACDEFGHIKLMNPQRSTVWY`` (``[B, L, 20]``); every other byte
+        (X, B, Z, J, U, O, '*', '-') is unknown: zeros, 1/20 each, or a drawn
+        column.  A protein encoder cannot follow a :class:`ReverseComplement`
+        or :class:`Mutator` in a :class:`Compose` (a ValueError says why).
 
     Examples
     --------
@@ -60,6 +73,10 @@ class OneHotEncoder(BatchTransform):
     ...          "lengths": torch.tensor([4])}
     >>> OneHotEncoder()(batch)["sequences"][0].tolist()
     [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    >>> protein = {"sequences": torch.tensor([list(b"MKX")], dtype=torch.uint8),
+    ...            "lengths": torch.tensor([3])}
+    >>> OneHotEncoder(alphabet="protein")(protein)["sequences"].shape
+    torch.Size([1, 3, 20])
     """
 
     def __init__(
@@ -91,9 +108,11 @@ class OneHotEncoder(BatchTransform):
         if self.unknown == "random":
             index, epoch = self._index_epoch(batch, seqs)
             out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown="random",
-                                           seed=self.seed, index=index, epoch=epoch)  # fmt: skip
+                                           seed=self.seed, index=index, epoch=epoch,
+                                           alphabet=self.alphabet)  # fmt: skip
             return out
-        out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown)
+        out["sequences"] = ops.one_hot(seqs, lengths, dtype=self.dtype, layout=self.layout, unknown=self.unknown,
+                                       alphabet=self.alphabet)  # fmt: skip
         return out
 
     def fused_step(self) -> FusedStep:
@@ -103,17 +122,20 @@ class OneHotEncoder(BatchTransform):
         keyed on its position in the final (cropped, reverse-complemented) read,
         the same bits as running this encoder after the other transforms.
         """
-        return FusedStep.one_hot(self.dtype, self.layout, self.unknown, self.seed)
+        return FusedStep.one_hot(self.dtype, self.layout, self.unknown, self.seed, self.alphabet)
 
     def extra_repr(self) -> str:
         seed = f", seed={self.seed}" if self.unknown == "random" else ""
-        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}{seed}"
+        alphabet = f", alphabet={self.alphabet!r}" if self.alphabet != "dna" else ""
+        return f"dtype={self.dtype}, layout={self.layout!r}, unknown={self.unknown!r}{seed}{alphabet}"
 
 
 class IntegerEncoder(BatchTransform):
     """Bases as integers A=0 C=1 G=2 T/U=3, other 4, padding ``pad_value``: ``int64 [B, L]``.
 
-    ``alphabet`` ("dna" or "rna") is DeepBioP's ``encoding_type``: the same codes.
+    ``alphabet`` is DeepBioP's ``encoding_type``: ``"dna"`` (above), ``"rna"``
+    (A0 C1 G2 U3, T and other bytes 4) or ``"protein"`` (``ACDEFGHIKLMNPQRSTVWY``
+    = 0..19, every other byte 20).
 
     Examples
     --------
@@ -133,15 +155,16 @@ class IntegerEncoder(BatchTransform):
     def forward(self, batch: Batch) -> Batch:
         seqs, lengths = self._byte_sequences(batch)
         out = dict(batch)
-        out["sequences"] = ops.integer(seqs, lengths, pad_value=self.pad_value)
+        out["sequences"] = ops.integer(seqs, lengths, pad_value=self.pad_value, alphabet=self.alphabet)
         return out
 
     def fused_step(self) -> FusedStep:
         """This encoding as the final step of a fused pass (see :class:`BatchTransform`)."""
-        return FusedStep.integer(self.pad_value)
+        return FusedStep.integer(self.pad_value, self.alphabet)
 
     def extra_repr(self) -> str:
-        return f"pad_value={self.pad_value}"
+        alphabet = f", alphabet={self.alphabet!r}" if self.alphabet != "dna" else ""
+        return f"pad_value={self.pad_value}{alphabet}"
 
 
 class KmerEncoder(BatchTransform):
@@ -160,7 +183,8 @@ class KmerEncoder(BatchTransform):
     buckets : int, optional
         Hash ids into this many buckets (ids mode).
     alphabet : "dna" or "rna"
-        As for :class:`OneHotEncoder`.
+        DeepBioP's ``encoding_type``; the k-mer ops count U as T either way.
+        ``"protein"`` raises a ValueError (k-mers are nucleotide words).
 
     Examples
     --------
@@ -175,7 +199,7 @@ class KmerEncoder(BatchTransform):
         *, alphabet: str = "dna",
     ) -> None:
         super().__init__()
-        self.alphabet = _check_alphabet(alphabet)
+        self.alphabet = _check_alphabet(alphabet, ("dna", "rna"))
         if mode not in ("counts", "ids"):
             raise ValueError(f"mode must be 'counts' or 'ids', got {mode!r}")
         if mode == "counts" and (stride != 1 or buckets is not None):

@@ -45,8 +45,8 @@ from ..ops._fused import (
 )
 
 __all__ = [
-    "BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "fusable_step", "run_fused",
-    "run_plan_ragged",
+    "BYTES_PLAN", "FusedPlan", "collate_fused", "fused_plan", "fusable_step", "protein_conflict",
+    "run_fused", "run_plan_ragged",
 ]  # fmt: skip
 
 # the CPU loop's threads: at least this many bases each (tests lower it)
@@ -132,7 +132,21 @@ def fused_plan(transforms: Sequence[Any]) -> FusedPlan | None:
         steps.append(step)
     if not steps and encoder is None:  # nothing to do (the padding stays as it is)
         return None
+    if encoder is not None and encoder.alphabet == "protein":  # e.g. a list, not a Compose
+        nucleotide = sorted({s.kind for s in steps if s.kind in ("reverse_complement", "mutate")})
+        if nucleotide:
+            raise ValueError(protein_conflict(f"{encoder.kind} encoder", nucleotide))
     return _cached_plan(tuple(steps), encoder, count)
+
+
+def protein_conflict(encoder: str, steps: Sequence[str]) -> str:
+    """Why a protein encoder cannot share a pipeline with nucleotide ``steps`` (the message)."""
+    return (
+        f"{encoder} (alphabet='protein') cannot be combined with {', '.join(steps)}: "
+        "reverse-complement, base substitution and k-mers are nucleotide operations, and "
+        "bytes alone cannot tell a protein from DNA (A, C, G, T are amino acids too). "
+        "Drop those steps for protein reads (a Sampler crop is fine)."
+    )
 
 
 def _happy(batch: Any, plan: FusedPlan) -> bool:

@@ -204,6 +204,35 @@ def test_encode_onehot_matches_a_python_reference(tmp_path, capsys):
     np.testing.assert_array_equal(u8, expected[:, :30].astype(np.uint8))
 
 
+PROTEIN = DATA / "fasta" / "yersinia_pPCP1_10proteins.fasta"
+
+
+@pytest.mark.parametrize("alphabet", ["protein", "rna"])
+def test_encode_alphabet_matches_a_python_reference(tmp_path, capsys, alphabet):
+    """``encode --onehot --alphabet``: protein [N, Lmax, 20] (ACDEFGHIKLMNPQRSTVWY), rna's T unknown."""
+    path = PROTEIN if alphabet == "protein" else ZERO
+    columns = "ACDEFGHIKLMNPQRSTVWY" if alphabet == "protein" else "ACGU"
+    code, _, stderr = run_here(capsys, "encode", path, "-o", tmp_path / "p.npy", "--onehot",
+                               "--dtype", "uint8", "--alphabet", alphabet, "-q")  # fmt: skip
+    assert code == 0, stderr
+    recs = pysam_records(path)
+    width = max(len(s) for _, s, _ in recs)
+    got = np.load(tmp_path / "p.npy")
+    assert got.shape == (len(recs), width, len(columns)) and got.dtype == np.uint8
+    expected = np.zeros(got.shape, np.uint8)
+    for r, (_, seq, _) in enumerate(recs):
+        for i, c in enumerate(seq.upper()):
+            if c in columns:
+                expected[r, i, columns.index(c)] = 1
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_encode_kmer_refuses_protein(tmp_path, capsys):
+    code, _, stderr = run_here(capsys, "encode", PROTEIN, "-o", tmp_path / "k.npy", "--kmer", "2",
+                               "--alphabet", "protein")  # fmt: skip
+    assert code != 0 and "--alphabet protein needs --onehot" in stderr
+
+
 def test_encode_kmer_counts_match_a_python_count(tmp_path, capsys):
     code, _, stderr = run_here(
         capsys, "encode", NOVASEQ, "-o", tmp_path / "k.npy", "--kmer", "2", "-q"

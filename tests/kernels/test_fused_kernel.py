@@ -364,3 +364,34 @@ def test_opcheck_on_the_kernel_path(kdevice, encoding):
     args = (to(seqs), to(quals), to(starts), to(lengths.to(torch.int32)), to(torch.arange(3) + 5),
             2, 21, rows, encoding, dtype, "NCL", "uniform", -1)  # fmt: skip
     torch.library.opcheck(torch.ops.deepbiop_gpu.fused.default, args)
+
+
+# --- alphabets (issue 12): rna / protein encoders in the fused kernel ---------------------
+
+ALPHABET_ENCODERS = [
+    OneHotEncoder(alphabet="protein"),
+    OneHotEncoder(torch.bfloat16, "NCL", "uniform", alphabet="protein"),
+    OneHotEncoder(torch.uint8, "NLC", "random", seed=2**40 + 3, alphabet="protein"),
+    IntegerEncoder(pad_value=-100, alphabet="protein"),
+    OneHotEncoder(torch.float16, "NLC", "uniform", alphabet="rna"),
+    OneHotEncoder(torch.float32, "NCL", "random", seed=5, alphabet="rna"),
+    IntegerEncoder(alphabet="rna"),
+]
+
+
+@pytest.mark.parametrize("encoder", ALPHABET_ENCODERS, ids=repr)
+def test_fused_kernel_encodes_other_alphabets_like_the_cpu(kdevice, monkeypatch, encoder):
+    """Protein (a crop only: the nucleotide steps are refused) and rna (every step kind)."""
+    from batches import PROTEIN
+
+    gen = torch.Generator().manual_seed(11)
+    protein = encoder.alphabet == "protein"
+    alphabet = PROTEIN if protein else COMMON
+    reads = random_reads(gen, 6, 45, alphabet=alphabet) + [b"", b"X", b"T" * 9, b"u" * 3]
+    seqs, quals, starts, lengths = ragged(reads, gen)
+    index = torch.randint(0, 2**40, (len(reads),), generator=gen)
+    steps = [Sampler(20, seed=1)] if protein else [Sampler(30, seed=1), ReverseComplement(p=0.5),
+                                                   Mutator(0.2, seed=4)]  # fmt: skip
+    for plan in ([], steps):
+        check(monkeypatch, kdevice, seqs, quals, starts, lengths, int(lengths.max()) + 3,
+              steps_of(plan), encoder.fused_step(), index, 2)  # fmt: skip

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from batches import batches, edge_cases, kernel_settings, pack, random_reads
+from batches import alphabet_cases, batches, edge_cases, kernel_settings, pack, random_reads
 from hypothesis import given
 from hypothesis import strategies as st
 from naive.integer import integer as naive_integer
@@ -32,3 +32,17 @@ def test_hypothesis(batch, pad_value, kdevice):
     seqs, lengths = batch
     got = integer(seqs.to(kdevice), lengths.to(kdevice), pad_value).cpu()
     assert torch.equal(got, naive_integer(seqs, lengths, pad_value))
+
+
+# --- alphabets (issue 12) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("alphabet", ["rna", "protein"])
+@pytest.mark.parametrize("case", edge_cases(long=300) + alphabet_cases(long=300), ids=lambda c: c[0])
+def test_alphabet_edge_cases(case, alphabet, kdevice):
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    for pad_value in (-1, 2**40):
+        got = integer(seqs.to(kdevice), lengths.to(kdevice), pad_value, alphabet=alphabet).cpu()
+        assert torch.equal(got, naive_integer(seqs, lengths, pad_value, alphabet))
+        assert torch.equal(got, integer_torch(seqs, lengths, pad_value, alphabet))

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 import torch
-from batches import batches, edge_cases, kernel_settings, pack, random_reads
+from batches import alphabet_cases, batches, edge_cases, kernel_settings, pack, random_reads
 from hypothesis import given
 from hypothesis import strategies as st
 from naive.one_hot import one_hot as naive_one_hot
@@ -72,3 +72,29 @@ def test_random_unknowns_match_the_cpu_path(kdevice):
     got = one_hot(seqs.to(kdevice), lengths.to(kdevice).to(torch.int32), unknown="random", seed=3,
                   index=index.to(kdevice), epoch=2, layout="NCL").cpu()  # fmt: skip
     assert torch.equal(got, one_hot_random_torch(seqs, lengths, index, torch.float32, "NCL", 3, 2))
+
+
+# --- alphabets (issue 12) ---------------------------------------------------------
+ALPHABET_COMBOS = [
+    (torch.float32, "NLC", "zeros"), (torch.bfloat16, "NCL", "uniform"),
+    (torch.float16, "NLC", "uniform"), (torch.uint8, "NCL", "zeros"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("alphabet", ["rna", "protein"])
+@pytest.mark.parametrize("case", edge_cases(long=300) + alphabet_cases(long=300), ids=lambda c: c[0])
+def test_alphabet_edge_cases(case, alphabet, kdevice):
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    for combo in ALPHABET_COMBOS:
+        got = one_hot(seqs.to(kdevice), lengths.to(kdevice), *combo, alphabet=alphabet).cpu()
+        assert got.dtype == combo[0] and got.is_contiguous()
+        assert torch.equal(got, naive_one_hot(seqs, lengths, *combo, alphabet=alphabet)), combo
+        assert torch.equal(got, one_hot_torch(seqs, lengths, *combo, alphabet)), combo
+    index = torch.arange(seqs.shape[0], dtype=torch.int64) * 31 + (1 << 33)
+    for dtype, layout in RANDOM_SETTINGS[:2]:
+        kw = dict(seed=2**40 + 9, epoch=5, alphabet=alphabet)
+        got = one_hot(seqs.to(kdevice), lengths.to(kdevice), dtype, layout, "random",
+                      index=index.to(kdevice), **kw).cpu()  # fmt: skip
+        want = naive_one_hot(seqs, lengths, dtype, layout, "random", index=index, **kw)
+        assert torch.equal(got, want), (dtype, layout)

@@ -55,7 +55,7 @@ def test_stores_are_vectorised_at_long_reads(kernel):
     if kernel == "encode":
         from deepbiop_gpu.kernels.encode import encode_kernel as fn
 
-        consts = {"ROWS": c.rows, "BLOCK_L": c.block_l}
+        consts = {"ROWS": c.rows, "BLOCK_L": c.block_l, "ALPHABET": 0, "PAD": 5}
     elif kernel == "reverse_complement":
         from deepbiop_gpu.kernels.reverse_complement import reverse_complement_kernel as fn
 
@@ -68,7 +68,8 @@ def test_stores_are_vectorised_at_long_reads(kernel):
         c = tile_config(L, tile=ONE_HOT_TILE)
         ncl = kernel.endswith("NCL")
         consts = {"STRIDE_OL": 1 if ncl else 4, "ROWS": c.rows, "BLOCK_L": c.block_l,
-                  "UNIFORM": False, "NCL": ncl, "RANDOM": False, "STREAM": 5}
+                  "UNIFORM": False, "NCL": ncl, "RANDOM": False, "STREAM": 5,
+                  "ALPHABET": 0, "NCOLS": 4, "NCOLS_P2": 4, "SHARE": 0.25}
         if not ncl:
             consts["stride_oc"] = 1
         divisible += ["stride_ob"] + (["stride_oc"] if ncl else [])

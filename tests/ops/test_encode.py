@@ -1,21 +1,42 @@
 import pytest
 import torch
-from batches import batches, edge_cases, pack, random_reads
-from hypothesis import given, settings
+from aot import compile_for_cuda
+from batches import ALPHABETS, alphabet_cases, batches, edge_cases, pack, random_reads
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from naive.encode import encode as naive_encode
 
 from deepbiop_gpu.ops import encode
 from deepbiop_gpu.ops._encode import encode_torch
 
 
-@pytest.mark.parametrize("case", edge_cases(), ids=lambda c: c[0])
-def test_edge_cases(case, device, cpu_path):
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+@pytest.mark.parametrize("case", edge_cases() + alphabet_cases(), ids=lambda c: c[0])
+def test_edge_cases(case, alphabet, device, cpu_path):
     _, reads, width = case
     seqs, lengths = pack(reads, width)
-    expected = naive_encode(seqs, lengths)
-    got = encode(seqs.to(device), lengths.to(device))
+    expected = naive_encode(seqs, lengths, alphabet)
+    got = encode(seqs.to(device), lengths.to(device), alphabet=alphabet)
     assert got.dtype == torch.uint8 and got.shape == seqs.shape
     assert torch.equal(got.cpu(), expected)
+    assert torch.equal(encode_torch(seqs, lengths, alphabet), expected)
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+@given(data=st.data())
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_alphabets_random_batches_match_naive(alphabet, data, cpu_path):
+    seqs, lengths = data.draw(batches(alphabet=alphabet))
+    assert torch.equal(encode(seqs, lengths, alphabet=alphabet), naive_encode(seqs, lengths, alphabet))
+
+
+def test_alphabet_codes():
+    seqs, lengths = pack([b"ACGTUacgtuN", b"MKWXBZJUO*-y"])
+    assert encode(seqs, lengths, alphabet="rna")[0].tolist() == [0, 1, 2, 4, 3, 0, 1, 2, 4, 3, 4, 5]
+    got = encode(seqs, lengths, alphabet="protein")[1].tolist()
+    assert got == [10, 8, 18, 20, 20, 20, 20, 20, 20, 20, 20, 19]
 
 
 @given(batches())
@@ -69,6 +90,27 @@ def test_bad_arguments():
 def test_opcheck():
     seqs, lengths = pack([b"ACGTN", b"", b"gg"])
     torch.library.opcheck(torch.ops.deepbiop_gpu.encode.default, (seqs, lengths))
+    for alphabet in ALPHABETS:
+        torch.library.opcheck(torch.ops.deepbiop_gpu.encode.default, (seqs, lengths, alphabet))
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+def test_kernel_compiles_for_cuda(alphabet):
+    from deepbiop_gpu.kernels.encode import encode_kernel
+    from deepbiop_gpu.ops._encode import pad_code
+    from deepbiop_gpu.ops._tables import ALPHABET_IDS
+
+    sig = {"seq_ptr": "*u8", "len_ptr": "*i64", "out_ptr": "*u8", "B": "i32", "L": "i32"}
+    sig |= {"stride_s": "i32", "stride_o": "i32"}
+    consts = {"ROWS": 16, "BLOCK_L": 256, "ALPHABET": ALPHABET_IDS[alphabet], "PAD": pad_code(alphabet)}
+    sig |= {k: "constexpr" for k in consts}
+    assert "cubin" in compile_for_cuda(encode_kernel, sig, consts).asm
+
+
+def test_bad_alphabet():
+    seqs, lengths = pack([b"ACGT"])
+    with pytest.raises(ValueError, match="alphabet must be 'dna', 'rna' or 'protein', got 'DNA'"):
+        encode(seqs, lengths, alphabet="DNA")
 
 
 def test_compile_fullgraph(device):

@@ -3,7 +3,7 @@ import importlib
 import pytest
 import torch
 from aot import compile_for_cuda
-from batches import batches, edge_cases, pack, random_reads
+from batches import ALPHABETS, alphabet_cases, batches, edge_cases, pack, random_reads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive.integer import integer as naive_integer
@@ -35,6 +35,38 @@ def test_edge_cases(case, pad_value, device, impl):
     got = integer(seqs.to(device), lengths.to(device), pad_value)
     assert got.dtype == torch.int64 and got.shape == seqs.shape
     assert torch.equal(got.cpu(), naive_integer(seqs, lengths, pad_value))
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+@pytest.mark.parametrize("case", edge_cases() + alphabet_cases(), ids=lambda c: c[0])
+def test_alphabet_edge_cases(case, alphabet, device, impl):
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    expected = naive_integer(seqs, lengths, -100, alphabet)
+    got = integer(seqs.to(device), lengths.to(device), -100, alphabet=alphabet)
+    assert got.dtype == torch.int64 and got.shape == seqs.shape
+    assert torch.equal(got.cpu(), expected)
+    assert torch.equal(integer_torch(seqs, lengths, -100, alphabet), expected)
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+@given(data=st.data(), pad_value=st.sampled_from(PAD_VALUES))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_alphabets_random_batches_match_naive(alphabet, data, pad_value, impl):
+    seqs, lengths = data.draw(batches(alphabet=alphabet))
+    expected = naive_integer(seqs, lengths, pad_value, alphabet)
+    assert torch.equal(integer(seqs, lengths, pad_value, alphabet=alphabet), expected)
+
+
+def test_protein_ids():
+    seqs, lengths = pack([b"ACDEFGHIKLMNPQRSTVWY", b"acdefghiklmnpqrstvwy", b"XBZJUO*-"])
+    got = integer(seqs, lengths, alphabet="protein")
+    assert got[0].tolist() == list(range(20)) and got[1].tolist() == list(range(20))
+    assert got[2].tolist() == [20] * 8 + [-1] * 12
+    rna = integer(*pack([b"ACGUT"]), alphabet="rna")
+    assert rna.tolist() == [[0, 1, 2, 3, 4]]
 
 
 @given(batch=batches(), pad_value=st.sampled_from(PAD_VALUES))
@@ -95,6 +127,9 @@ def test_opcheck():
     seqs, lengths = pack([b"ACGTN", b"", b"gg"])
     for pad_value in (-1, 9):
         torch.library.opcheck(torch.ops.deepbiop_gpu.integer.default, (seqs, lengths, pad_value))
+    for alphabet in ("rna", "protein"):
+        args = (seqs, lengths, -1, alphabet)
+        torch.library.opcheck(torch.ops.deepbiop_gpu.integer.default, args)
 
 
 def test_compile_fullgraph(device):
@@ -151,11 +186,13 @@ def test_numba_failure_falls_back_to_torch(monkeypatch):
     assert torch.equal(integer(seqs, lengths), got)
 
 
-def test_kernel_compiles_for_cuda():
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+def test_kernel_compiles_for_cuda(alphabet):
     from deepbiop_gpu.kernels.integer import integer_kernel
+    from deepbiop_gpu.ops._tables import ALPHABET_IDS
 
     sig = {"seq_ptr": "*u8", "len_ptr": "*i32", "out_ptr": "*i64", "B": "i32", "L": "i32"}
     sig |= {"stride_s": "i32", "stride_o": "i32", "pad_value": "i64"}
-    sig |= {"ROWS": "constexpr", "BLOCK_L": "constexpr"}
-    consts = {"ROWS": 16, "BLOCK_L": 256}
+    sig |= {"ROWS": "constexpr", "BLOCK_L": "constexpr", "ALPHABET": "constexpr"}
+    consts = {"ROWS": 16, "BLOCK_L": 256, "ALPHABET": ALPHABET_IDS[alphabet]}
     assert "cubin" in compile_for_cuda(integer_kernel, sig, consts).asm

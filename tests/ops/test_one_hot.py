@@ -3,14 +3,14 @@ import itertools
 import pytest
 import torch
 from aot import compile_for_cuda
-from batches import batches, edge_cases, pack, random_reads
+from batches import ALPHABETS, alphabet_cases, batches, edge_cases, pack, random_reads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive.one_hot import one_hot as naive_one_hot
 
 from deepbiop_gpu.ops import one_hot
 from deepbiop_gpu.ops._philox import NUMBA_ENV, numba_philox
-from deepbiop_gpu.ops._one_hot import one_hot_torch
+from deepbiop_gpu.ops._one_hot import one_hot_torch, uniform_share
 
 HAS_NUMBA = numba_philox() is not None
 
@@ -48,6 +48,46 @@ def test_edge_cases(case, combo, device, impl):
     assert got.dtype == dtype and got.is_contiguous()
     assert got.shape == ((B, L, 4) if layout == "NLC" else (B, 4, L))
     assert torch.equal(got.cpu(), naive_one_hot(seqs, lengths, dtype, layout, unknown))
+
+
+@pytest.mark.parametrize("alphabet", ["rna", "protein"])
+@pytest.mark.parametrize("case", edge_cases() + alphabet_cases(), ids=lambda c: c[0])
+def test_alphabet_edge_cases(case, alphabet, device, impl):
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    B, L = seqs.shape
+    C = 20 if alphabet == "protein" else 4
+    for combo in COMBOS:
+        dtype, layout, unknown = combo
+        got = one_hot(seqs.to(device), lengths.to(device), *combo, alphabet=alphabet).cpu()
+        assert got.dtype == dtype and got.is_contiguous()
+        assert got.shape == ((B, L, C) if layout == "NLC" else (B, C, L))
+        expected = naive_one_hot(seqs, lengths, *combo, alphabet=alphabet)
+        assert torch.equal(got, expected), combo
+        assert torch.equal(one_hot_torch(seqs, lengths, *combo, alphabet), expected), combo
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+@given(data=st.data(), combo=st.sampled_from(COMBOS))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_alphabets_random_batches_match_naive(alphabet, data, combo, impl):
+    seqs, lengths = data.draw(batches(alphabet=alphabet))
+    expected = naive_one_hot(seqs, lengths, *combo, alphabet=alphabet)
+    assert torch.equal(one_hot(seqs, lengths, *combo, alphabet=alphabet), expected)
+
+
+def test_alphabet_values():
+    seqs, lengths = pack([b"ACGUTacgut", b"ACDEFGHIKLMNPQRSTVWYX*"])
+    eye = torch.eye(4)
+    rna = one_hot(seqs, lengths, alphabet="rna")[0, :10]
+    assert torch.equal(rna, torch.cat([eye, torch.zeros(1, 4), eye, torch.zeros(1, 4)]))
+    protein = one_hot(seqs, lengths, unknown="uniform", alphabet="protein")
+    assert protein.shape == (2, 22, 20)
+    assert torch.equal(protein[1, :20], torch.eye(20))
+    assert torch.equal(protein[1, 20:], torch.full((2, 20), 0.05))  # X and *: 1/20 each
+    assert torch.equal(protein[0, 10:], torch.zeros(12, 20))  # padding
 
 
 @given(batch=batches(), combo=st.sampled_from(COMBOS))
@@ -117,6 +157,8 @@ def test_bad_arguments():
 def test_opcheck(combo):
     seqs, lengths = pack([b"ACGTN", b"", b"gu"])
     torch.library.opcheck(torch.ops.deepbiop_gpu.one_hot.default, (seqs, lengths, *combo))
+    op = torch.ops.deepbiop_gpu.one_hot.default
+    torch.library.opcheck(op, (seqs, lengths, *combo, "protein"))
 
 
 def test_compile_fullgraph(device):
@@ -132,6 +174,13 @@ def test_compile_fullgraph(device):
     s2, l2 = pack([b"A" * 33, b"NN"])
     assert torch.equal(fn(s2.to(device), l2.to(device)).cpu(), f(s2, l2))
     assert torch.equal(one_hot_torch(s2, l2), naive_one_hot(s2, l2))
+
+
+def test_compile_fullgraph_protein():
+    seqs, lengths = pack([b"MKWVTFISLLXacd*", b"", b"GT"])
+    f = lambda s, n: one_hot(s, n, torch.bfloat16, "NCL", "uniform", alphabet="protein")  # noqa: E731
+    got = torch.compile(f, fullgraph=True, dynamic=True)(seqs, lengths)
+    assert got.shape == (3, 20, 15) and torch.equal(got, f(seqs, lengths))
 
 
 def test_lengths_out_of_range_are_clamped(impl):
@@ -161,12 +210,17 @@ def test_numba_threads_do_not_change_the_result(monkeypatch):
         torch.set_num_threads(threads)
 
 
+_AOT_OTHER = [(torch.float32, "NLC", "uniform"), (torch.bfloat16, "NCL", "uniform"),
+              (torch.uint8, "NLC", "random")]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "combo",
-    COMBOS + [(torch.float32, "NLC", "random"), (torch.uint8, "NCL", "random")],
-    ids=combo_id,
+    "combo, alphabet",
+    [(c, "dna") for c in COMBOS + [(torch.float32, "NLC", "random"), (torch.uint8, "NCL", "random")]]
+    + [(c, a) for a in ("rna", "protein") for c in _AOT_OTHER],
+    ids=lambda x: combo_id(x) if isinstance(x, tuple) else x,
 )
-def test_kernel_compiles_for_cuda(combo):
+def test_kernel_compiles_for_cuda(combo, alphabet):
     from deepbiop_gpu.kernels.one_hot import one_hot_kernel
     from deepbiop_gpu.ops._philox import STREAM_UNKNOWN_BASE
 
@@ -176,8 +230,12 @@ def test_kernel_compiles_for_cuda(combo):
     sig |= {"B": "i32", "L": "i32", "stride_s": "i32", "stride_ob": "i32", "stride_oc": "i32"}
     sig |= {k: "constexpr" for k in ("STRIDE_OL", "ROWS", "BLOCK_L", "UNIFORM", "NCL")}
     ncl, random = layout == "NCL", unknown == "random"
-    consts = {"STRIDE_OL": 1 if ncl else 4, "ROWS": 4, "BLOCK_L": 256}
+    C = 20 if alphabet == "protein" else 4
+    consts = {"STRIDE_OL": 1 if ncl else C, "ROWS": 4, "BLOCK_L": 256}
     consts |= {"UNIFORM": unknown == "uniform", "NCL": ncl}
+    sig |= {k: "constexpr" for k in ("ALPHABET", "NCOLS", "NCOLS_P2", "SHARE")}
+    consts |= {"ALPHABET": ALPHABETS.index(alphabet), "NCOLS": C, "NCOLS_P2": 4 if C == 4 else 32}
+    consts |= {"SHARE": uniform_share(dtype, C) if unknown == "uniform" else 0.25}
     sig |= {"idx_ptr": "*i64" if random else "constexpr", "seed": "i64", "epoch": "i64"}
     sig |= {"RANDOM": "constexpr", "STREAM": "constexpr"}
     consts |= {"RANDOM": random, "STREAM": STREAM_UNKNOWN_BASE} | ({} if random else {"idx_ptr": None})

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from batches import edge_cases, pack, random_reads
+from batches import ALPHABETS, alphabet_cases, edge_cases, pack, random_reads
 from naive.one_hot import one_hot as naive_one_hot
 
 import deepbiop_gpu as dg
@@ -42,6 +42,30 @@ def test_edge_cases_match_naive(case, cpu_path):
             layout,
         )
         assert torch.equal(got, one_hot_random_torch(seqs, lengths, index, dtype, layout, 11, 3))
+
+
+@pytest.mark.parametrize("alphabet", ["rna", "protein"])
+@pytest.mark.parametrize("case", edge_cases(long=300) + alphabet_cases(long=300), ids=lambda c: c[0])
+def test_alphabets_edge_cases_match_naive(case, alphabet, cpu_path):
+    """rna / protein: an unknown byte gets column (word * C) >> 32 of its C columns."""
+    _, reads, width = case
+    seqs, lengths = pack(reads, width)
+    index = _index(seqs.shape[0])
+    for dtype, layout in SETTINGS[:2]:
+        kw = dict(seed=11, index=index, epoch=3, alphabet=alphabet)
+        got = one_hot(seqs, lengths, dtype, layout, "random", **kw)
+        assert got.dtype == dtype and got.is_contiguous()
+        assert torch.equal(got, naive_one_hot(seqs, lengths, dtype, layout, "random", **kw))
+        want = one_hot_random_torch(seqs, lengths, index, dtype, layout, 11, 3, alphabet)
+        assert torch.equal(got, want)
+
+
+def test_protein_random_columns_cover_all_twenty(cpu_path):
+    seqs, lengths = pack([b"X" * 4000])
+    got = one_hot(seqs, lengths, unknown="random", index=_index(1), seed=5, alphabet="protein")
+    assert torch.equal(got.sum(-1), torch.ones(1, 4000))
+    counts = got[0].sum(0)
+    assert counts.shape == (20,) and bool((counts > 120).all()), counts  # ~200 each
 
 
 def test_random_reads_match_naive_and_implementations_agree(monkeypatch):

@@ -32,9 +32,13 @@ def test_deepbiop_keywords_have_their_counterparts():
         "sequences": torch.tensor([list(b"ACGU")], dtype=torch.uint8),
         "lengths": torch.tensor([4]),
     }
-    assert rna(batch)["sequences"][0].argmax(-1).tolist() == [0, 1, 2, 3]  # U in the T column
-    with pytest.raises(ValueError, match="alphabet must be 'dna' or 'rna'.*protein"):
-        dg.OneHotEncoder(alphabet="protein")
+    assert rna(batch)["sequences"][0].argmax(-1).tolist() == [0, 1, 2, 3]  # columns A C G U
+    # issue 12: rna's T is unknown, protein has 20 columns; k-mers stay nucleotide-only
+    t = {"sequences": torch.tensor([list(b"T")], dtype=torch.uint8), "lengths": torch.tensor([1])}
+    assert rna(t)["sequences"].sum().item() == 0
+    assert dg.OneHotEncoder(alphabet="PROTEIN")(batch)["sequences"].shape == (1, 4, 20)
+    with pytest.raises(ValueError, match="k-mers are nucleotide words"):
+        dg.KmerEncoder(3, alphabet="protein")
     for mode in ("start", "center", "end", "random"):  # DeepBioP's strategy names
         assert dg.Sampler(10, mode=mode).mode == mode
     assert (

@@ -72,10 +72,12 @@ ENCODER_SPECS = [("bytes", torch.uint8, "NLC", "zeros"), ("integer", torch.int64
 ]
 
 
-def _compile(spec, capability, steps, has_quals=True):
+def _compile(spec, capability, steps, has_quals=True, alphabet="dna"):
     from deepbiop_gpu.kernels.fused import ENCODING_IDS, fused_kernel, kind_codes
+    from deepbiop_gpu.ops._tables import ALPHABET_IDS
 
     encoding, dtype, layout, unknown = spec
+    C = 20 if alphabet == "protein" else 4
     nsteps, kinds = kind_codes(step_rows(steps))
     out = "*i64" if encoding == "integer" else _POINTERS[dtype]
     sig = {name: "i32" for name in fused_kernel.arg_names}
@@ -85,8 +87,10 @@ def _compile(spec, capability, steps, has_quals=True):
     ncl = encoding == "one_hot" and layout == "NCL"
     consts = dict(
         NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
-        UNIFORM=unknown == "uniform", STRIDE_OL=4 if encoding == "one_hot" and not ncl else 1,
+        UNIFORM=unknown == "uniform", STRIDE_OL=C if encoding == "one_hot" and not ncl else 1,
         HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128, RANDOM=unknown == "random",
+        ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32,
+        SHARE=0.25 if C == 4 else 0.050048828125,
     )  # fmt: skip
     sig |= {k: "constexpr" for k in consts}
     return compile_for_cuda(fused_kernel, sig, consts, capability)
@@ -97,6 +101,19 @@ def _compile(spec, capability, steps, has_quals=True):
 @pytest.mark.parametrize("spec", ENCODER_SPECS, ids=lambda s: "-".join(map(str, s)))
 def test_fused_kernel_compiles_for_cuda_in_every_encoder_specialisation(spec, capability):
     assert "cubin" in _compile(spec, capability, []).asm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alphabet", ["rna", "protein"])
+@pytest.mark.parametrize(
+    "spec",
+    [("integer", torch.int64, "NLC", "zeros"), ("one_hot", torch.float32, "NLC", "uniform"),
+     ("one_hot", torch.bfloat16, "NCL", "random"), ("one_hot", torch.uint8, "NLC", "random")],
+    ids=lambda s: "-".join(map(str, s)),
+)  # fmt: skip
+def test_fused_kernel_compiles_for_cuda_with_other_alphabets(spec, alphabet):
+    steps = [Sampler(50).fused_step()] if alphabet == "protein" else [Mutator(0.1).fused_step()]
+    assert "cubin" in _compile(spec, 90, steps, alphabet=alphabet).asm
 
 
 @pytest.mark.slow
@@ -139,7 +156,7 @@ def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
             "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
     consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
                   UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
-                  RANDOM=random)
+                  RANDOM=random, ALPHABET=0, NCOLS=4, NCOLS_P2=4, SHARE=0.25)
     sig |= {k: "constexpr" for k in consts}
     try:
         from triton.backends.compiler import GPUTarget
