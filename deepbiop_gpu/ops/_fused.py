@@ -467,13 +467,6 @@ def _device_params(steps: tuple[int, ...], device: torch.device) -> torch.Tensor
     return torch.tensor(rows, dtype=torch.int64).to(device, non_blocking=True)
 
 
-def _KERNEL_LACKS(steps: list[int]) -> bool:
-    """Steps the Triton kernel does not run yet (the torch implementation runs them instead)."""
-    return simulates(steps) or any(
-        steps[s] == 2 and steps[s + 3] == PHRED_MODE for s in range(0, len(steps), 4)
-    )
-
-
 @torch.library.custom_op("deepbiop_gpu::fused", mutates_args=())
 def _fused_op(
     sequences: torch.Tensor,
@@ -492,7 +485,7 @@ def _fused_op(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     B = starts.shape[0]
     done = None
-    if use_triton(sequences) and not _KERNEL_LACKS(steps):
+    if use_triton(sequences):
         from deepbiop_gpu.kernels.fused import fused_triton
 
         params = _device_params(tuple(steps), sequences.device)

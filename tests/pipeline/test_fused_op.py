@@ -72,7 +72,7 @@ ENCODER_SPECS = [("bytes", torch.uint8, "NLC", "zeros"), ("integer", torch.int64
 ]
 
 
-def _compile(spec, capability, steps, has_quals=True):
+def _compile(spec, capability, steps, has_quals=True, simulate=0, only_missing=False):
     from deepbiop_gpu.kernels.fused import ENCODING_IDS, fused_kernel, kind_codes
 
     encoding, dtype, layout, unknown = spec
@@ -81,12 +81,14 @@ def _compile(spec, capability, steps, has_quals=True):
     sig = {name: "i32" for name in fused_kernel.arg_names}
     sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i32",
             "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": out, "qout_ptr": "*u8",
-            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64", "qthr_ptr": "*i64",
+            "normal_ptr": "*i32", "sim_seed": "i64"}  # fmt: skip
     ncl = encoding == "one_hot" and layout == "NCL"
     consts = dict(
         NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
         UNIFORM=unknown == "uniform", STRIDE_OL=4 if encoding == "one_hot" and not ncl else 1,
         HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128, RANDOM=unknown == "random",
+        SIMULATE=simulate, ONLY_MISSING=only_missing,
     )  # fmt: skip
     sig |= {k: "constexpr" for k in consts}
     return compile_for_cuda(fused_kernel, sig, consts, capability)
@@ -109,6 +111,23 @@ def test_fused_kernel_compiles_for_cuda_with_every_step_kind(capability):
     assert "cubin" in _compile(spec, capability, steps, has_quals=True).asm
     spec = ("one_hot", torch.float32, "NCL", "random")  # the encoder's draws after every step
     assert "cubin" in _compile(spec, capability, steps, has_quals=True).asm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulate, only_missing", [(0, False), (1, False), (2, True)])
+def test_fused_kernel_compiles_for_sm90_with_the_quality_steps(simulate, only_missing):
+    """Mutator(rate="phred") steps, and SimulateQualities first (uniform / normal model, every
+    read or the reads without qualities), ahead of time for sm_90."""
+    from deepbiop_gpu import Mutator, QualityModel, SimulateQualities
+
+    model = QualityModel.uniform(0, 40) if simulate == 1 else QualityModel.high_quality()
+    first = [SimulateQualities(model, only_missing=only_missing).fused_step()] if simulate else []
+    steps = first + [Sampler(50).fused_step(), Mutator("phred").fused_step(),
+                     ReverseComplement(p=0.5).fused_step(), Mutator("phred", scale=3.0).fused_step()]
+    spec = ("one_hot", torch.float32, "NLC", "zeros")
+    for has_quals in (True, False) if simulate else (True,):
+        compiled = _compile(spec, 90, steps, has_quals, simulate, only_missing)
+        assert "cubin" in compiled.asm
 
 
 @pytest.mark.slow
@@ -136,10 +155,11 @@ def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
     sig = {name: "i32" for name in fused_kernel.arg_names}
     sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i64",
             "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
-            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64", "qthr_ptr": "*i64",
+            "normal_ptr": "*i32"}  # fmt: skip
     consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
                   UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
-                  RANDOM=random)
+                  RANDOM=random, SIMULATE=0, ONLY_MISSING=False)
     sig |= {k: "constexpr" for k in consts}
     try:
         from triton.backends.compiler import GPUTarget

@@ -232,3 +232,11 @@ def test_dataloader_with_simulated_qualities_and_phred_mutation(path, data_dir):
             expected = step(expected)
         assert torch.equal(got["qualities"], expected["qualities"])
         assert torch.equal(got["sequences"], OneHotEncoder()(expected)["sequences"])
+
+
+def test_the_kernel_draws_on_the_op_stream():
+    pytest.importorskip("triton")
+    from deepbiop_gpu.kernels import fused as kernel
+    from deepbiop_gpu.ops._simulate_qualities import STREAM_SIMULATE_QUALITIES
+
+    assert kernel.STREAM_SIMULATE_QUALITIES.value == STREAM_SIMULATE_QUALITIES
