@@ -13,9 +13,17 @@ with the word of the element's position *at that step* (draw ``p // 4``,
 word ``p % 4``), exactly as the step-by-step ops do.
 
 The plan is compile-time: ``KINDS`` packs one 3-bit code per step (0..3 crop
-in mode random/start/center/end, 4 reverse-complement, 5 mutate); the
-steps' values (window length or threshold) and seeds come in a small int64
-tensor, so new seeds or probabilities do not recompile.  One-hot
+in mode random/start/center/end, 4 reverse-complement, 5 mutate, 6 mutate
+with ``rate="phred"``, 7 simulate_qualities); the steps' values (window
+length or threshold) and seeds come in a small int64 tensor, so new seeds or
+probabilities do not recompile.  Quality steps: each element carries its
+quality (loaded from its source position: qualities move with their bases);
+a phred mutate looks its threshold up in row ``s`` of ``qthr_ptr`` (``int64
+[S, 256]``, built on the host); a simulate_qualities step (first only:
+``SIMULATE`` 1 uniform / 2 normal, model scalars ``sim_*``) draws the quality
+at the element's source position with :func:`quality_score`, the op's own
+rule, for every read or (``ONLY_MISSING``) the reads whose qualities are all 0
+(each program scans its rows' qualities: no host pass).  One-hot
 ``unknown="random"`` (``RANDOM``) draws each unknown base's column from the
 element's output position, its seed arriving in the runtime ``pad_value``.
 Programs are laid out on grid axis 0 only (row block * column blocks + column

@@ -1,5 +1,8 @@
 """``fused``: a pipeline of crop / reverse-complement / mutate steps and an encoder, in one pass.
 
+(Also quality steps: a quality-aware mutate, ``Mutator(rate="phred")``, anywhere,
+and ``SimulateQualities`` as the first step.)
+
 The op behind the fused path of :class:`~deepbiop_gpu.Compose` and the
 loaders.  It reads *ragged* reads (one flat byte buffer, the start of each
 read in it, its length) and writes the padded, encoded batch, every read
@@ -554,7 +557,10 @@ def fused(
     Read ``b`` is ``sequences[starts[b] : starts[b] + min(lengths[b], width)]``.
     It goes through ``steps`` in order (crop, reverse-complement, mutate,
     any order and number, with the rules of :func:`crop`,
-    :func:`reverse_complement` + :func:`bernoulli_gate` and :func:`mutate`),
+    :func:`reverse_complement` + :func:`bernoulli_gate` and :func:`mutate`,
+    ``rate="phred"`` included, which needs ``qualities`` or a first
+    simulate_qualities step; a simulate_qualities step, the rule of
+    :func:`simulate_qualities` and ``SimulateQualities``, must come first),
     its qualities following its bases, and is written once, padded, in the
     encoding of ``encoder`` (one-hot, integer, or bytes when None).  The
     result equals padding the reads into a ``[B, width]`` batch and running
@@ -585,7 +591,8 @@ def fused(
     (sequences, qualities or None, lengths ``int64 [B]``): ``sequences`` is
     ``uint8 [B, W]`` (bytes), ``int64 [B, W]`` (integer) or one-hot
     ``[B, W, 4]`` / ``[B, 4, W]``, with ``W`` the last crop's length or
-    ``width``; qualities ``uint8 [B, W]``; lengths after the crops.
+    ``width``; qualities ``uint8 [B, W]`` (when ``qualities`` is given or a
+    simulate_qualities step makes them, else None); lengths after the crops.
 
     Examples
     --------

@@ -421,7 +421,7 @@ def mutate(
 
     Quality-aware: ``!`` (Q 0) always mutates, ``~`` (Q 93) practically never:
 
-    >>> quals = torch.tensor([list(b"!!!!~~~~~"), list(b"~~~~\0\0\0\0\0")], dtype=torch.uint8)
+    >>> quals = torch.tensor([list(b"!!!!~~~~~"), list(b"~~~~\\0\\0\\0\\0\\0")], dtype=torch.uint8)
     >>> out = mutate(seqs, torch.tensor([9, 4]), "phred", 0, torch.arange(2), qualities=quals)
     >>> out[0, :4].ne(seqs[0, :4]).all().item(), torch.equal(out[0, 4:], seqs[0, 4:])
     (True, True)

@@ -4,8 +4,9 @@
 five op calls (the gate, two reverse-complements, mutate, one-hot), each a
 pass over the whole batch.  Instead, the leading run of transforms that
 describe themselves as a fused step (:meth:`BatchTransform.fused_step`:
-crop, reverse-complement and mutate steps, optionally ended by a one-hot or
-integer encoder) becomes a :class:`FusedPlan`, run by the ``fused`` op
+crop, reverse-complement and mutate steps, ``Mutator(rate="phred")`` included,
+after a ``SimulateQualities`` first step if there is one, optionally ended
+by a one-hot or integer encoder) becomes a :class:`FusedPlan`, run by the ``fused`` op
 (:mod:`deepbiop_gpu.ops._fused`) as one pass that reads each read once and
 writes it once in its final encoding, its qualities following:
 
