@@ -131,6 +131,39 @@ def test_fused_kernel_compiles_for_sm90_with_the_quality_steps(simulate, only_mi
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("length", [150, 10_000])
+@pytest.mark.parametrize("simulate, only_missing", [(0, False), (1, False), (2, True)])
+def test_fused_kernel_with_the_quality_steps_does_not_spill(length, simulate, only_missing):
+    """At the tile the launcher picks: SimulateQualities (scan included) + crop + RC + phred
+    mutate + one-hot float32 keep everything in registers (no stack)."""
+    from aot import resource_usage
+
+    from deepbiop_gpu import Mutator, QualityModel, SimulateQualities
+    from deepbiop_gpu.kernels._config import tile_config
+    from deepbiop_gpu.kernels.fused import ENCODING_IDS, FUSED_TILE, fused_kernel, kind_codes
+
+    model = QualityModel.uniform(0, 40) if simulate == 1 else QualityModel.high_quality()
+    first = [SimulateQualities(model, only_missing=only_missing).fused_step()] if simulate else []
+    steps = first + [Sampler(100).fused_step(), ReverseComplement(p=0.5).fused_step(),
+                     Mutator("phred").fused_step()]  # fmt: skip
+    nsteps, kinds = kind_codes(step_rows(steps))
+    cfg = tile_config(length, tile=FUSED_TILE)
+    sig = {name: "i32" for name in fused_kernel.arg_names}
+    sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i64",
+            "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64", "qthr_ptr": "*i64",
+            "normal_ptr": "*i32", "sim_seed": "i64"}  # fmt: skip
+    consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
+                  UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
+                  RANDOM=False, SIMULATE=simulate, ONLY_MISSING=only_missing)  # fmt: skip
+    sig |= {k: "constexpr" for k in consts}
+    from aot import compile_for_cuda
+
+    compiled = compile_for_cuda(fused_kernel, sig, consts, num_warps=cfg.num_warps)
+    assert all(stack == 0 for _, stack in resource_usage(compiled))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("random", [False, True], ids=["zeros", "random"])
 @pytest.mark.parametrize("length", [150, 10_000])
 def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
