@@ -24,7 +24,6 @@ A step is a :class:`FusedStep`; the transforms describe themselves as one
 from __future__ import annotations
 
 import functools
-import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -36,6 +35,7 @@ from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_ok, run_numba
 from ._crop import MODES
 from ._integer import PAD_OFFSET, integer_table
+from ._mutate import bits_float, float_bits
 from ._one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
 from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT, STREAM_UNKNOWN_BASE
 from ._simulate_qualities import STREAM_SIMULATE_QUALITIES
@@ -129,16 +129,6 @@ class FusedStep(NamedTuple):
     @property
     def is_encoder(self) -> bool:
         return self.kind in ("one_hot", "integer")
-
-
-def float_bits(value: float) -> int:
-    """The bits of a float64 as a (signed) int64: how an int step row carries a float."""
-    return struct.unpack("<q", struct.pack("<d", float(value)))[0]
-
-
-def bits_float(bits: int) -> float:
-    """The inverse of :func:`float_bits`."""
-    return struct.unpack("<d", struct.pack("<q", bits))[0]
 
 
 def pack_simulate(kind: int, b: int, sign: int, sd: int, only_missing: int) -> int:

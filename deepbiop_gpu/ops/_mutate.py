@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 import warnings
 
 import torch
@@ -122,6 +123,17 @@ def mutate_torch(
                 ti = tk[r, d] if phred else threshold
                 _substitute(s, r, 4 * d + k, ck[r, d], words[k][r, d], ti, letters)
     return out
+
+
+def float_bits(value: float) -> int:
+    """The bits of a float64 as a (signed) int64: how an int op argument carries a float
+    (no float reaches the ops: ``torch.compile`` would specialise it)."""
+    return struct.unpack("<q", struct.pack("<d", float(value)))[0]
+
+
+def bits_float(bits: int) -> float:
+    """The inverse of :func:`float_bits`."""
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
 
 
 def phred_probability(quality_byte: int, scale: float) -> float:
@@ -311,8 +323,11 @@ def _mutate_op(
     seed: int,
     epoch: int,
     qualities: torch.Tensor | None = None,
-    thresholds: torch.Tensor | None = None,
+    scale_bits: int = 0,
 ) -> torch.Tensor:
+    # rate="phred" (qualities given): the thresholds of the quality bytes, built here, in
+    # the op's body (opaque to torch.compile), from the scale's float64 bits
+    thresholds = None if qualities is None else phred_thresholds(bits_float(scale_bits), seqs.device)
     if use_triton(seqs):
         from deepbiop_gpu.kernels.mutate import mutate_triton
 
@@ -336,7 +351,7 @@ def _(
     seed: int,
     epoch: int,
     qualities: torch.Tensor | None = None,
-    thresholds: torch.Tensor | None = None,
+    scale_bits: int = 0,
 ) -> torch.Tensor:
     return torch.empty_like(seqs, memory_format=torch.contiguous_format)
 
@@ -433,7 +448,7 @@ def mutate(
     if isinstance(rate, str):
         if rate != PHRED:
             raise TypeError(f"rate must be a float in [0, 1] or 'phred', got {rate!r}")
-        thresholds = phred_thresholds(scale, seqs.device)
+        scale = check_scale(scale)
         if qualities is not None:
             if not isinstance(qualities, torch.Tensor):
                 raise TypeError(f"qualities must be a torch.Tensor, got {type(qualities).__name__}")
@@ -443,7 +458,7 @@ def mutate(
             if qualities.device != seqs.device:
                 raise ValueError(f"qualities is on {qualities.device} but seqs on {seqs.device}")
         check_qualities_present(qualities, lengths, "mutate")
-        return run_op(_mutate_op, seqs, lengths, index, 0, seed, epoch, qualities, thresholds)
+        return run_op(_mutate_op, seqs, lengths, index, 0, seed, epoch, qualities, float_bits(scale))
     if scale != 1.0:
         raise ValueError(f"scale applies to rate='phred' only, got rate={rate!r} and scale={scale!r}")
     threshold = probability_threshold(rate, "rate")

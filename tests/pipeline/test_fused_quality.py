@@ -240,3 +240,17 @@ def test_the_kernel_draws_on_the_op_stream():
     from deepbiop_gpu.ops._simulate_qualities import STREAM_SIMULATE_QUALITIES
 
     assert kernel.STREAM_SIMULATE_QUALITIES.value == STREAM_SIMULATE_QUALITIES
+
+
+def test_compose_with_the_quality_steps_compiles_fullgraph():
+    """torch.compile runs the ops one by one (no float reaches an op: the scale travels as
+    its float64 bits, the threshold table is built inside the op), with the eager bits."""
+    steps = Compose([SimulateQualities(QualityModel.degrading(38, 10, 3), seed=1),
+                     Sampler(20, seed=2), ReverseComplement(p=0.5),
+                     Mutator("phred", seed=3, scale=5.0), OneHotEncoder()])  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    batch = _batch(random_reads(gen, 8, 40, alphabet=b"ACGTN", min_len=1), quals=False)
+    eager = steps(batch)
+    compiled = torch.compile(steps, fullgraph=True, backend="eager")(batch)
+    for key in ("sequences", "qualities", "lengths"):
+        assert torch.equal(compiled[key], eager[key]), key
