@@ -136,7 +136,9 @@ def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma:
 
 
 @numba.njit(inline="always", nogil=True, cache=True)
-def mutate_read_phred(buf, qbuf, n, k0, k1, c1, c2, c3, thr, acgt, letters, lanes):  # pragma: no cover
+def mutate_read_phred(  # pragma: no cover
+    buf, qbuf, n, k0, k1, c1, c2, c3, thr, acgt, letters, lanes
+):
     """:func:`mutate_read` with each base's own threshold ``thr[qbuf[p]]`` (``rate="phred"``).
 
     ``thr`` is ``uint64 [256]`` (the thresholds of the quality bytes); the
@@ -175,7 +177,9 @@ def quality_score(word, i, n, normal, table, a, b, sign, sd):  # pragma: no cove
 
 
 @numba.njit(inline="always", nogil=True, cache=True)
-def simulate_read(qbuf, m, n, k0, k1, c1, c2, c3, normal, table, a, b, sign, sd):  # pragma: no cover
+def simulate_read(  # pragma: no cover
+    qbuf, m, n, k0, k1, c1, c2, c3, normal, table, a, b, sign, sd
+):
     """Phred+33 bytes of positions ``0 .. m - 1`` of an ``n``-base read into ``qbuf``
     (:func:`~deepbiop_gpu.ops.simulate_qualities`: word ``i % 4`` of draw ``i // 4``)."""
     for d in range((m + 3) // 4):

@@ -173,7 +173,9 @@ def phred_thresholds(scale: float, device: torch.device | str = "cpu") -> torch.
     return _phred_table_on(check_scale(scale), str(torch.device(device)))
 
 
-def check_qualities_present(qualities: torch.Tensor | None, lengths: torch.Tensor, what: str) -> None:
+def check_qualities_present(
+    qualities: torch.Tensor | None, lengths: torch.Tensor, what: str
+) -> None:
     """``rate="phred"`` needs qualities: raise unless every non-empty read has a non-0 one.
 
     A read whose quality bytes are all 0 has none (no Phred+33 byte is 0: the
@@ -327,7 +329,9 @@ def _mutate_op(
 ) -> torch.Tensor:
     # rate="phred" (qualities given): the thresholds of the quality bytes, built here, in
     # the op's body (opaque to torch.compile), from the scale's float64 bits
-    thresholds = None if qualities is None else phred_thresholds(bits_float(scale_bits), seqs.device)
+    thresholds = None
+    if qualities is not None:
+        thresholds = phred_thresholds(bits_float(scale_bits), seqs.device)
     if use_triton(seqs):
         from deepbiop_gpu.kernels.mutate import mutate_triton
 
@@ -458,8 +462,11 @@ def mutate(
             if qualities.device != seqs.device:
                 raise ValueError(f"qualities is on {qualities.device} but seqs on {seqs.device}")
         check_qualities_present(qualities, lengths, "mutate")
-        return run_op(_mutate_op, seqs, lengths, index, 0, seed, epoch, qualities, float_bits(scale))
+        bits = float_bits(scale)
+        return run_op(_mutate_op, seqs, lengths, index, 0, seed, epoch, qualities, bits)
     if scale != 1.0:
-        raise ValueError(f"scale applies to rate='phred' only, got rate={rate!r} and scale={scale!r}")
+        raise ValueError(
+            f"scale applies to rate='phred' only, got rate={rate!r} and scale={scale!r}"
+        )
     threshold = probability_threshold(rate, "rate")
     return run_op(_mutate_op, seqs, lengths, index, threshold, seed, epoch)

@@ -154,7 +154,7 @@ class Mutator(BatchTransform):
         return out
 
     def fused_step(self) -> FusedStep:
-        """A mutate step with this ``rate`` (and ``scale``) and ``seed`` (see :class:`BatchTransform`)."""
+        """A mutate step with this ``rate`` (``scale``) and ``seed`` (see BatchTransform)."""
         if self.rate == PHRED:
             return FusedStep.mutate_phred(self.scale, self.seed)
         return FusedStep.mutate(probability_threshold(self.rate, "rate"), self.seed)
