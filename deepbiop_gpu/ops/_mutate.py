@@ -173,6 +173,25 @@ def phred_thresholds(scale: float, device: torch.device | str = "cpu") -> torch.
     return _phred_table_on(check_scale(scale), str(torch.device(device)))
 
 
+def reads_without_qualities(qualities: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``int64 [k]``: the rows of the non-empty reads whose quality bytes are all 0.
+
+    A read with qualities has one at its first base (no Phred+33 byte is 0),
+    so only the reads whose first byte is 0 are looked at in full: one pass
+    over ``B`` bytes, and one bool read back (a synchronisation on CUDA).
+    """
+    B, L = qualities.shape
+    lens = lengths.to(torch.int64).clamp(0, L)
+    if B == 0 or L == 0:
+        return lens.new_empty(0)
+    suspect = (qualities[:, 0] == 0) & (lens > 0)
+    if not bool(suspect.any()):
+        return lens.new_empty(0)
+    rows = suspect.nonzero()[:, 0]
+    inside = torch.arange(L, device=qualities.device) < lens[rows, None]
+    return rows[~((qualities[rows] != 0) & inside).any(dim=1)]
+
+
 def check_qualities_present(
     qualities: torch.Tensor | None, lengths: torch.Tensor, what: str
 ) -> None:
@@ -187,15 +206,11 @@ def check_qualities_present(
             "or use a numeric rate")  # fmt: skip
     if qualities is None:
         raise ValueError(f"{what} with rate='phred' needs qualities (batch['qualities']); {hint}")
-    if torch.compiler.is_compiling() or qualities.numel() == 0:
+    if torch.compiler.is_compiling():
         return
-    B, L = qualities.shape
-    lens = lengths.to(torch.int64).clamp(0, L)
-    inside = torch.arange(L, device=qualities.device) < lens[:, None]
-    has = ((qualities != 0) & inside).any(dim=1)
-    bad = (~has & (lens > 0)).nonzero()
+    bad = reads_without_qualities(qualities, lengths)
     if bad.numel():
-        row = int(bad[0, 0])
+        row = int(bad[0])
         raise ValueError(
             f"{what} with rate='phred' needs qualities, but read {row} of the batch (and "
             f"{bad.shape[0] - 1} more) has none (all its quality bytes are 0); {hint}"

@@ -214,14 +214,13 @@ def _has_reads_without_qualities(quals: torch.Tensor | None, lens: torch.Tensor)
     transforms would).  One bool read back (a synchronisation on CUDA);
     skipped while compiling.
     """
+    from ..ops._mutate import reads_without_qualities
+
     if quals is None:
         return True
-    if torch.compiler.is_compiling() or quals.numel() == 0:
+    if torch.compiler.is_compiling():
         return False
-    B, W = quals.shape
-    lens = lens.to(torch.int64)
-    inside = torch.arange(W, device=quals.device) < lens[:, None]
-    return bool((~((quals != 0) & inside).any(dim=1) & (lens > 0)).any())
+    return reads_without_qualities(quals, lens).numel() > 0
 
 
 def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
