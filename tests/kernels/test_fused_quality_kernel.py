@@ -129,3 +129,36 @@ def test_compose_fuses_the_quality_steps_into_one_launch(kdevice, monkeypatch):
             cpu = t(cpu)
     for key in ("sequences", "qualities", "lengths"):
         assert torch.equal(out[key].cpu(), cpu[key]), key
+
+
+@pytest.mark.parametrize("path", ["fasta/ncbi_28S_rRNA_570seqs_iupac.fasta",
+                                  "fastq/illumina_novaseq_800reads.fastq"])  # fmt: skip
+def test_ragged_loader_with_the_quality_steps_equals_the_cpu_loader(kdevice, monkeypatch,
+                                                                    data_dir, path):  # fmt: skip
+    """The ragged feed (reads -> the fused kernel, SimulateQualities + phred Mutator in it)
+    against the padded CPU loader, FASTA (no qualities) and FASTQ."""
+    if kdevice.type != "cpu":
+        pytest.skip("the CUDA twin runs through the same launcher (covered by the plans above)")
+    import numpy as np
+
+    import deepbiop_gpu as dg
+    from deepbiop_gpu.ops._dispatch import FORCE_TRITON_ENV
+
+    ds = dg.data.dataset.Subset(dg.Dataset(data_dir / path), np.arange(0, 480, 15))
+    transform = Compose([SimulateQualities(QualityModel.degrading(36, 10, 3), seed=4),
+                         Sampler(100), ReverseComplement(p=0.5), Mutator("phred", scale=3.0),
+                         OneHotEncoder()])  # fmt: skip
+
+    def epoch(ragged):
+        loader = dg.DataLoader(ds, batch_size=16, shuffle=True, seed=2, transform=transform)
+        if ragged:
+            loader._use_ragged_feed(pin=False)
+        return list(loader)
+
+    got = epoch(True)
+    with monkeypatch.context() as m:
+        m.setenv(FORCE_TRITON_ENV, "0")
+        want = epoch(False)
+    for g, w in zip(got, want, strict=True):
+        for key in ("sequences", "qualities", "lengths", "index"):
+            assert torch.equal(g[key], w[key]), key
