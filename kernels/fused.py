@@ -42,6 +42,7 @@ from ._codes import base_code, complement_byte, mutate_byte
 from ._config import cdiv, tile_config
 from ._launch import launch
 from ._random import read_philox
+from .mutate import phred_threshold
 from .simulate_qualities import quality_score
 
 FUSED_TILE = 1024  # output positions per program
@@ -56,6 +57,16 @@ STREAM_REVERSE_COMPLEMENT = tl.constexpr(_philox.STREAM_REVERSE_COMPLEMENT)
 STREAM_MUTATE = tl.constexpr(_philox.STREAM_MUTATE)
 STREAM_UNKNOWN_BASE = tl.constexpr(_philox.STREAM_UNKNOWN_BASE)
 STREAM_SIMULATE_QUALITIES = tl.constexpr(0x51)  # ops._simulate_qualities (checked by a test)
+
+
+@triton.jit
+def _position_word(seed, p, index, epoch, stream: tl.constexpr):
+    """The Philox word of position ``p`` of each read: word ``p % 4`` of draw ``p // 4``
+    (int64 holding a uint32), as the per-base ops draw them."""
+    w0, w1, w2, w3 = read_philox(seed, p >> 2, index[:, None], epoch, stream)
+    lane = p & 3
+    w = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
+    return w.to(tl.int64)
 
 
 @triton.jit
@@ -142,10 +153,7 @@ def fused_kernel(
                 qq = tl.load(qsrc_ptr + base[:, None] + at[None, :], mask=inside, other=0)
                 seen = tl.maximum(seen, tl.max((qq != 0).to(tl.int32), axis=1))
             fill = row_ok & (seen == 0)
-        w0, w1, w2, w3 = read_philox(sim_seed, p >> 2, index[:, None], epoch,
-                                     STREAM_SIMULATE_QUALITIES)  # fmt: skip
-        lane = p & 3
-        w = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
+        w = _position_word(sim_seed, p, index, epoch, STREAM_SIMULATE_QUALITIES)
         sq = quality_score(w, p, n0[:, None], normal_ptr, valid, sim_a.to(tl.int64),
                            sim_b.to(tl.int64), sim_sign.to(tl.int64), sim_sd.to(tl.int64),
                            SIMULATE == 2)  # fmt: skip
@@ -165,16 +173,12 @@ def fused_kernel(
             p = tl.where(fired, n[:, None] - 1 - p, p)
             x = tl.where(fired, complement_byte(x), x)
         elif kind == 5:  # mutate: word p % 4 of draw p // 4 of this read
-            w0, w1, w2, w3 = read_philox(seed, p >> 2, index[:, None], epoch, STREAM_MUTATE)
-            lane = p & 3
-            w = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
-            x = mutate_byte(x, w.to(tl.int64), value, tl.maximum(value, 1))
+            w = _position_word(seed, p, index, epoch, STREAM_MUTATE)
+            x = mutate_byte(x, w, value, tl.maximum(value, 1))
         elif kind == 6:  # mutate, rate="phred": the threshold of the element's quality byte
-            w0, w1, w2, w3 = read_philox(seed, p >> 2, index[:, None], epoch, STREAM_MUTATE)
-            lane = p & 3
-            w = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
-            t = tl.load(qthr_ptr + s * 256 + (q & 255), mask=valid, other=0)
-            x = mutate_byte(x, w.to(tl.int64), t, tl.maximum(t, 1))
+            w = _position_word(seed, p, index, epoch, STREAM_MUTATE)
+            t = phred_threshold(qthr_ptr + s * 256, q, valid)  # row s: this step's table
+            x = mutate_byte(x, w, t, tl.maximum(t, 1))
         n = n_after
 
     if HAS_QUALS or SIMULATE != 0:

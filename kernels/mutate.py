@@ -15,10 +15,11 @@ DRAW_TILE = 1024  # Philox calls per program (4 words each: 4096 positions)
 
 
 @triton.jit
-def phred_threshold(qual_ptr, thr_ptr, offsets, mask):
-    """Each base's mutate threshold: ``thr[quality byte]`` (int64; 0 where masked off)."""
-    q = tl.load(qual_ptr + offsets, mask=mask, other=0).to(tl.int32)
-    return tl.load(thr_ptr + q, mask=mask, other=0)
+def phred_threshold(thr_ptr, q, mask):
+    """Each base's mutate threshold (``rate="phred"``): ``thr[q]`` for its quality byte ``q``
+    (int64; 0 where masked off).  ``thr_ptr``: the ``int64 [256]`` table of the op.
+    Shared with the fused kernel."""
+    return tl.load(thr_ptr + (q & 255), mask=mask, other=0)
 
 
 @triton.jit
@@ -34,7 +35,8 @@ def _mutate_lane(
     x = tl.load(seq_ptr + rows[:, None] * stride_s + pos, mask=in_bounds, other=0).to(tl.int32)
     code = acgt_code(x)
     if PHRED:  # rate="phred": each base's own threshold, from its quality byte
-        threshold = phred_threshold(qual_ptr, thr_ptr, rows[:, None] * stride_q + pos, inside)
+        q = tl.load(qual_ptr + rows[:, None] * stride_q + pos, mask=inside, other=0).to(tl.int32)
+        threshold = phred_threshold(thr_ptr, q, inside)
         divisor = tl.maximum(threshold, 1)
     w = word.to(tl.int64)  # uint32 -> int64 zero-extends
     hit = inside & (code < 4) & (w < threshold)
