@@ -402,7 +402,7 @@ def fused_torch(
     from ._one_hot import one_hot_random_torch, one_hot_torch
     from ._random_gate import bernoulli_gate_torch
     from ._reverse_complement import reverse_complement_torch
-    from ._simulate_qualities import normal_table, simulate_qualities_torch
+    from ._simulate_qualities import fill_qualities, normal_table, simulate_qualities_torch
 
     lens = lengths.to(torch.int64).clamp(0, width)
     starts = starts.to(torch.int64)
@@ -426,11 +426,7 @@ def fused_torch(
             table = normal_table(seqs.device)
             sim = simulate_qualities_torch(lens, index, table, model, value, b, sign, sd, seed,
                                            epoch, seqs.shape[1])  # fmt: skip
-            if quals is not None and only_missing:
-                inside = torch.arange(seqs.shape[1], device=seqs.device) < lens[:, None]
-                have = ((quals != 0) & inside).any(dim=1, keepdim=True)
-                sim = torch.where(have, quals, sim)
-            quals = sim
+            quals = fill_qualities(quals, sim, lens, only_missing)
         elif mode == PHRED_MODE:  # mutate, rate="phred"
             if quals is None:
                 raise ValueError("a mutate step with rate='phred' needs qualities")

@@ -191,6 +191,20 @@ def _(
     return lengths.new_empty((lengths.shape[0], width), dtype=torch.uint8)
 
 
+def fill_qualities(
+    have: torch.Tensor | None, simulated: torch.Tensor, lengths: torch.Tensor, only_missing: bool
+) -> torch.Tensor:
+    """SimulateQualities' rule: ``simulated`` (``uint8 [B, L]``) for every read, or with
+    ``only_missing`` for the reads of ``have`` whose quality bytes are all 0 (the other
+    reads keep theirs); padding (at or past ``lengths``) 0.  Used by the transform and the
+    fused op's torch path alike."""
+    if have is None or not only_missing:
+        return simulated
+    inside = torch.arange(have.shape[1], device=have.device) < lengths.to(torch.int64)[:, None]
+    missing = ~((have != 0) & inside).any(dim=1, keepdim=True)
+    return torch.where(inside, torch.where(missing, simulated, have), 0)
+
+
 def _check_lengths_index(lengths: torch.Tensor, index: torch.Tensor) -> None:
     if not isinstance(lengths, torch.Tensor):
         raise TypeError(f"lengths must be a torch.Tensor, got {type(lengths).__name__}")

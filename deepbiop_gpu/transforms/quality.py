@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401 (the examples below use it)
 
 from ..ops._fused import FusedStep
-from ..ops._simulate_qualities import simulate_qualities
+from ..ops._simulate_qualities import fill_qualities, simulate_qualities
 from ..quality_models import QualityModel
 from .augment import _check_seed
 from .base import Batch, BatchTransform
@@ -88,9 +88,7 @@ class SimulateQualities(BatchTransform):
                 f"SimulateQualities: batch['qualities'] has shape {tuple(have.shape)}, "
                 f"the sequences {tuple(seqs.shape)}"
             )
-        inside = torch.arange(seqs.shape[1], device=seqs.device) < lengths.to(torch.int64)[:, None]
-        missing = ~((have != 0) & inside).any(dim=1, keepdim=True)
-        out["qualities"] = torch.where(inside, torch.where(missing, simulated, have), 0)
+        out["qualities"] = fill_qualities(have, simulated, lengths, True)
         return out
 
     def fused_step(self) -> FusedStep:
