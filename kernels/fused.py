@@ -37,6 +37,9 @@ import triton
 import triton.language as tl
 
 from deepbiop_gpu.ops import _philox
+from deepbiop_gpu.ops._simulate_qualities import (
+    STREAM_SIMULATE_QUALITIES as _STREAM_SIMULATE_QUALITIES,
+)
 
 from ._codes import base_code, complement_byte, mutate_byte
 from ._config import cdiv, tile_config
@@ -56,7 +59,7 @@ STREAM_CROP = tl.constexpr(_philox.STREAM_CROP)
 STREAM_REVERSE_COMPLEMENT = tl.constexpr(_philox.STREAM_REVERSE_COMPLEMENT)
 STREAM_MUTATE = tl.constexpr(_philox.STREAM_MUTATE)
 STREAM_UNKNOWN_BASE = tl.constexpr(_philox.STREAM_UNKNOWN_BASE)
-STREAM_SIMULATE_QUALITIES = tl.constexpr(0x51)  # ops._simulate_qualities (checked by a test)
+STREAM_SIMULATE_QUALITIES = tl.constexpr(_STREAM_SIMULATE_QUALITIES)
 
 
 @triton.jit
