@@ -13,9 +13,17 @@ with the word of the element's position *at that step* (draw ``p // 4``,
 word ``p % 4``), exactly as the step-by-step ops do.
 
 The plan is compile-time: ``KINDS`` packs one 3-bit code per step (0..3 crop
-in mode random/start/center/end, 4 reverse-complement, 5 mutate); the
-steps' values (window length or threshold) and seeds come in a small int64
-tensor, so new seeds or probabilities do not recompile.  One-hot
+in mode random/start/center/end, 4 reverse-complement, 5 mutate, 6 mutate
+with ``rate="phred"``, 7 simulate_qualities); the steps' values (window
+length or threshold) and seeds come in a small int64 tensor, so new seeds or
+probabilities do not recompile.  Quality steps: each element carries its
+quality (loaded from its source position: qualities move with their bases);
+a phred mutate looks its threshold up in row ``s`` of ``qthr_ptr`` (``int64
+[S, 256]``, built on the host); a simulate_qualities step (first only:
+``SIMULATE`` 1 uniform / 2 normal, model scalars ``sim_*``) draws the quality
+at the element's source position with :func:`quality_score`, the op's own
+rule, for every read or (``ONLY_MISSING``) the reads whose qualities are all 0
+(each program scans its rows' qualities: no host pass).  One-hot
 ``unknown="random"`` (``RANDOM``) draws each unknown base's column from the
 element's output position, its seed arriving in the runtime ``pad_value``.
 The encoder's alphabet is compile-time too (``ALPHABET``, ``NCOLS`` columns,
@@ -32,23 +40,40 @@ import triton.language as tl
 
 from deepbiop_gpu.ops import _philox
 from deepbiop_gpu.ops._tables import ALPHABET_IDS, alphabet_columns
+from deepbiop_gpu.ops._simulate_qualities import (
+    STREAM_SIMULATE_QUALITIES as _STREAM_SIMULATE_QUALITIES,
+)
 
 from ._codes import alphabet_code, complement_byte, mutate_byte
 from ._config import cdiv, tile_config
 from ._launch import launch
 from ._random import read_philox
+from .mutate import phred_threshold
+from .simulate_qualities import quality_score
 
 FUSED_TILE = 1024  # output positions per program
 WIDE_FUSED_TILE = 256  # output positions per program for one-hot with 20 columns
 MAX_STEPS = 16  # steps one kernel takes (3 bits each in KINDS)
 MAX_GRID_X = 2**31 - 1
 KIND_REVERSE_COMPLEMENT, KIND_MUTATE = 4, 5
+KIND_MUTATE_PHRED, KIND_SIMULATE_QUALITIES = 6, 7  # rate="phred"; SimulateQualities (first)
 ENCODING_IDS = {"bytes": 0, "integer": 1, "one_hot": 2}
 # the Philox streams of the steps, as compile-time globals the kernels may read
 STREAM_CROP = tl.constexpr(_philox.STREAM_CROP)
 STREAM_REVERSE_COMPLEMENT = tl.constexpr(_philox.STREAM_REVERSE_COMPLEMENT)
 STREAM_MUTATE = tl.constexpr(_philox.STREAM_MUTATE)
 STREAM_UNKNOWN_BASE = tl.constexpr(_philox.STREAM_UNKNOWN_BASE)
+STREAM_SIMULATE_QUALITIES = tl.constexpr(_STREAM_SIMULATE_QUALITIES)
+
+
+@triton.jit
+def _position_word(seed, p, index, epoch, stream: tl.constexpr):
+    """The Philox word of position ``p`` of each read: word ``p % 4`` of draw ``p // 4``
+    (int64 holding a uint32), as the per-base ops draw them."""
+    w0, w1, w2, w3 = read_philox(seed, p >> 2, index[:, None], epoch, stream)
+    lane = p & 3
+    w = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
+    return w.to(tl.int64)
 
 
 @triton.jit
@@ -74,7 +99,8 @@ def _read_step(kind: tl.constexpr, seed, value, n, rows, index, epoch):
     return start, fire, n_after
 
 
-@triton.jit(do_not_specialize=["B", "width", "epoch", "pad_value"])
+@triton.jit(do_not_specialize=["B", "width", "epoch", "pad_value", "sim_a", "sim_b", "sim_sign",
+                              "sim_sd", "sim_seed"])
 def fused_kernel(
     src_ptr, qsrc_ptr, start_ptr, len_ptr, idx_ptr, param_ptr, out_ptr, qout_ptr, olen_ptr,
     B, width, W, n_col_blocks, stride_ob, stride_oc, stride_q, epoch, pad_value,
@@ -83,6 +109,8 @@ def fused_kernel(
     ROWS: tl.constexpr, BLOCK_L: tl.constexpr, RANDOM: tl.constexpr = False,
     ALPHABET: tl.constexpr = 0, NCOLS: tl.constexpr = 4, NCOLS_P2: tl.constexpr = 4,
     SHARE: tl.constexpr = 0.25,
+    qthr_ptr=None, normal_ptr=None, sim_a=0, sim_b=0, sim_sign=0, sim_sd=0, sim_seed=0,
+    SIMULATE: tl.constexpr = 0, ONLY_MISSING: tl.constexpr = False,
 ):
     pid = tl.program_id(0).to(tl.int64)
     row_block = pid // n_col_blocks
@@ -118,6 +146,28 @@ def fused_kernel(
     base = tl.load(start_ptr + rows, mask=row_ok, other=0)
     x = tl.load(src_ptr + base[:, None] + p, mask=valid, other=0).to(tl.int32)
 
+    # the element's quality (its source position's: qualities move with their bases), read
+    # by phred mutate steps and written out; SimulateQualities (first step) draws it at the
+    # source position p of a read n0 long, for every read or (ONLY_MISSING) reads without any
+    q = tl.zeros([ROWS, BLOCK_L], dtype=tl.int64)
+    if HAS_QUALS:
+        q = tl.load(qsrc_ptr + base[:, None] + p, mask=valid, other=0).to(tl.int64)
+    if SIMULATE != 0:
+        fill = row_ok
+        if HAS_QUALS and ONLY_MISSING:  # does the read have a non-0 quality? (all of it)
+            seen = tl.zeros([ROWS], dtype=tl.int32)
+            for off in range(0, tl.max(n0, axis=0), BLOCK_L):
+                at = off + tl.arange(0, BLOCK_L)
+                inside = row_ok[:, None] & (at[None, :] < n0[:, None])
+                qq = tl.load(qsrc_ptr + base[:, None] + at[None, :], mask=inside, other=0)
+                seen = tl.maximum(seen, tl.max((qq != 0).to(tl.int32), axis=1))
+            fill = row_ok & (seen == 0)
+        w = _position_word(sim_seed, p, index, epoch, STREAM_SIMULATE_QUALITIES)
+        sq = quality_score(w, p, n0[:, None], normal_ptr, valid, sim_a.to(tl.int64),
+                           sim_b.to(tl.int64), sim_sign.to(tl.int64), sim_sd.to(tl.int64),
+                           SIMULATE == 2)  # fmt: skip
+        q = tl.where(fill[:, None] & valid, sq + 33, q)
+
     # pass 2, per byte: the steps again, following the byte's position through them
     n = n0
     for s in tl.static_range(NSTEPS):
@@ -131,17 +181,18 @@ def fused_kernel(
             fired = fire[:, None]
             p = tl.where(fired, n[:, None] - 1 - p, p)
             x = tl.where(fired, complement_byte(x), x)
-        else:  # mutate: word p % 4 of draw p // 4 of this read
-            w0, w1, w2, w3 = read_philox(seed, p >> 2, index[:, None], epoch, STREAM_MUTATE)
-            lane = p & 3
-            w = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
-            x = mutate_byte(x, w.to(tl.int64), value, tl.maximum(value, 1))
+        elif kind == 5:  # mutate: word p % 4 of draw p // 4 of this read
+            w = _position_word(seed, p, index, epoch, STREAM_MUTATE)
+            x = mutate_byte(x, w, value, tl.maximum(value, 1))
+        elif kind == 6:  # mutate, rate="phred": the threshold of the element's quality byte
+            w = _position_word(seed, p, index, epoch, STREAM_MUTATE)
+            t = phred_threshold(qthr_ptr + s * 256, q, valid)  # row s: this step's table
+            x = mutate_byte(x, w, t, tl.maximum(t, 1))
         n = n_after
 
-    if HAS_QUALS:
-        q = tl.load(qsrc_ptr + base[:, None] + a[:, None] * cols[None, :] + c[:, None],
-                    mask=valid, other=0)  # fmt: skip
-        tl.store(qout_ptr + rows[:, None] * stride_q + cols[None, :], q, mask=in_bounds)
+    if HAS_QUALS or SIMULATE != 0:
+        tl.store(qout_ptr + rows[:, None] * stride_q + cols[None, :],
+                 tl.where(valid, q, 0).to(tl.uint8), mask=in_bounds)  # fmt: skip
 
     dst = out_ptr + rows[:, None] * stride_ob + cols[None, :] * STRIDE_OL
     if ENCODING == 0:  # bytes, padding 0
@@ -193,6 +244,12 @@ def _kind_codes(steps: tuple[int, ...]) -> tuple[int, int]:
     for s in range(count):
         kind, mode = steps[4 * s], steps[4 * s + 3]
         code = mode if kind == 0 else (KIND_REVERSE_COMPLEMENT if kind == 1 else KIND_MUTATE)
+        if kind == 2 and mode == 1:
+            code = KIND_MUTATE_PHRED
+        elif kind == 3:
+            if s:
+                raise ValueError("the fused kernel runs a simulate_qualities step first only")
+            code = KIND_SIMULATE_QUALITIES
         kinds |= code << (3 * s)
     return count, kinds
 
@@ -234,7 +291,16 @@ def fused_triton(
     C = len(alphabet_columns(alphabet))
     shape = (B, C, W) if ncl else ((B, W, C) if encoding == "one_hot" else (B, W))
     out = torch.empty(shape, dtype=out_dtype, device=device)
-    quals = None if qualities is None else torch.empty((B, W), dtype=torch.uint8, device=device)
+    from deepbiop_gpu.ops._fused import phred_tables, unpack_simulate
+    from deepbiop_gpu.ops._simulate_qualities import normal_table
+
+    # SimulateQualities (a first step): its model, and the qualities it makes
+    simulate, only_missing, sim = 0, False, (0, 0, 0, 0, 0)
+    if steps and steps[0] == 3:
+        model, b, sign, sd, only_missing = unpack_simulate(steps[3])
+        simulate, sim = 1 + model, (steps[1], b, sign, sd, steps[2])
+    quals_out = qualities is not None or simulate != 0
+    quals = torch.empty((B, W), dtype=torch.uint8, device=device) if quals_out else None
     out_lens = torch.empty(B, dtype=torch.int64, device=device)
     if B == 0:
         return out, quals, out_lens
@@ -265,5 +331,8 @@ def fused_triton(
         UNIFORM=unknown == "uniform", STRIDE_OL=stride_ol, HAS_QUALS=qualities is not None,
         ROWS=cfg.rows, BLOCK_L=cfg.block_l, RANDOM=encoding == "one_hot" and unknown == "random",
         **alphabet_args, num_warps=cfg.num_warps,
+        qthr_ptr=phred_tables(steps, device), normal_ptr=normal_table(device), sim_a=sim[0],
+        sim_b=sim[1], sim_sign=sim[2], sim_sd=sim[3], sim_seed=sim[4], SIMULATE=simulate,
+        ONLY_MISSING=only_missing,
     )  # fmt: skip
     return out, quals, out_lens

@@ -19,6 +19,27 @@ DRAW_TILE = 1024  # Philox calls per program (4 words each: 4096 positions)
 
 
 @triton.jit
+def quality_score(word, pos, lens, table_ptr, mask, a, b, sign, sd, NORMAL: tl.constexpr):
+    """The Phred score (int64) of positions ``pos`` of reads ``lens`` long, one 32-bit
+    ``word`` each: the integer rule of ``deepbiop_gpu/quality_models.py``.
+
+    ``pos``: int tensor (``>= 0`` where ``mask``), ``lens``: int64 broadcastable against
+    it; ``a, b, sign, sd``: the model's int64 scalars; the normal table is read where
+    ``mask`` only.  Shared by this op's kernel and the fused kernel.
+    """
+    w = word.to(tl.int64)  # uint32 -> int64 zero-extends
+    if NORMAL:
+        z = tl.load(table_ptr + (w >> 16), mask=mask, other=0).to(tl.int64)
+        denom = tl.maximum(lens - 1, 1)
+        mean = a + sign * ((b * pos.to(tl.int64)) // denom)  # non-negative operands only
+        v = mean * 65536 + sd * z + 2147483648
+        q = tl.minimum(tl.maximum(v, 0) >> 32, 93)
+    else:
+        q = a + ((w * b) >> 32)
+    return q
+
+
+@triton.jit
 def _quality_lane(
     out_ptr, table_ptr, rows, pos, row_ok, lens, word, W, stride_o,
     a, b, sign, sd, NORMAL: tl.constexpr,
@@ -26,15 +47,7 @@ def _quality_lane(
     """Phred+33 bytes of positions ``pos`` (``[1, BLOCK_D]``) of ``rows``, one ``word`` each."""
     in_bounds = row_ok[:, None] & (pos < W)
     inside = in_bounds & (pos < lens[:, None])
-    w = word.to(tl.int64)  # uint32 -> int64 zero-extends
-    if NORMAL:
-        z = tl.load(table_ptr + (w >> 16), mask=inside, other=0).to(tl.int64)
-        denom = tl.maximum(lens - 1, 1)[:, None]
-        mean = a + sign * ((b * pos.to(tl.int64)) // denom)  # non-negative operands only
-        v = mean * 65536 + sd * z + 2147483648
-        q = tl.minimum(tl.maximum(v, 0) >> 32, 93)
-    else:
-        q = a + ((w * b) >> 32)
+    q = quality_score(word, pos, lens[:, None], table_ptr, inside, a, b, sign, sd, NORMAL)
     y = tl.where(inside, q + 33, 0)
     tl.store(out_ptr + rows[:, None] * stride_o + pos, y.to(tl.uint8), mask=in_bounds)
 

@@ -1,5 +1,8 @@
 """``fused``: a pipeline of crop / reverse-complement / mutate steps and an encoder, in one pass.
 
+(Also quality steps: a quality-aware mutate, ``Mutator(rate="phred")``, anywhere,
+and ``SimulateQualities`` as the first step.)
+
 The op behind the fused path of :class:`~deepbiop_gpu.Compose` and the
 loaders.  It reads *ragged* reads (one flat byte buffer, the start of each
 read in it, its length) and writes the padded, encoded batch, every read
@@ -32,14 +35,17 @@ from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_ok, run_numba
 from ._crop import MODES
 from ._integer import PAD_OFFSET, integer_table
+from ._mutate import bits_float, float_bits
 from ._one_hot import DTYPES, LAYOUTS, UNKNOWN_MODES, one_hot_table
 from ._philox import STREAM_CROP, STREAM_MUTATE, STREAM_REVERSE_COMPLEMENT, STREAM_UNKNOWN_BASE
+from ._simulate_qualities import STREAM_SIMULATE_QUALITIES
 from ._tables import ACGT, acgt_table, alphabet_columns, check_alphabet, code_table, complement_table
 
 __all__ = ["ENCODINGS", "STEP_KINDS", "FusedStep", "fused", "fused_torch", "output_width"]
 
 # what the loops and the kernel call the steps (steps[s, 0] / the kernel's kind codes)
-STEP_KINDS = ("crop", "reverse_complement", "mutate")
+STEP_KINDS = ("crop", "reverse_complement", "mutate", "simulate_qualities")
+PHRED_MODE = 1  # a mutate row's mode: rate="phred" (0: a numeric rate)
 ENCODINGS = ("bytes", "integer", "one_hot")
 
 
@@ -66,7 +72,12 @@ class FusedStep(NamedTuple):
     ``unknown``          one_hot: ``"zeros"``, ``"uniform"`` or ``"random"`` (each
                          unknown base of the final read gets a drawn column)
     ``alphabet``         one_hot / integer: ``"dna"``, ``"rna"`` or ``"protein"``
+    ``params``           simulate_qualities: ``QualityModel.params()`` and
+                         ``only_missing`` (``(kind, a, b, sign, sd, only_missing)``)
     ==================== ================================================================
+
+    A quality-aware mutate step (``Mutator(rate="phred")``) has mode ``"phred"``
+    and the float64 bits of its ``scale`` as ``value``.
 
     Examples
     --------
@@ -82,6 +93,7 @@ class FusedStep(NamedTuple):
     dtype: torch.dtype | None = None
     unknown: str = ""
     alphabet: str = "dna"
+    params: tuple[int, ...] = ()
 
     @classmethod
     def crop(cls, length: int, mode: str = "random", seed: int = 0) -> FusedStep:
@@ -94,6 +106,18 @@ class FusedStep(NamedTuple):
     @classmethod
     def mutate(cls, threshold: int, seed: int = 0) -> FusedStep:
         return cls("mutate", threshold, seed, "", True)  # the op asks for the index even at 0
+
+    @classmethod
+    def mutate_phred(cls, scale: float, seed: int = 0) -> FusedStep:
+        """``rate="phred"``: the value carries ``scale`` as its float64 bits."""
+        return cls("mutate", float_bits(scale), seed, "phred", True)
+
+    @classmethod
+    def simulate_qualities(
+        cls, params: tuple[int, int, int, int, int], seed: int = 0, only_missing: bool = True
+    ) -> FusedStep:
+        """``params``: ``QualityModel.params()``, ``(kind, a, b, sign, sd)``."""
+        return cls("simulate_qualities", 0, seed, "", True, params=(*params, int(only_missing)))
 
     @classmethod
     def one_hot(
@@ -111,13 +135,82 @@ class FusedStep(NamedTuple):
         return self.kind in ("one_hot", "integer")
 
 
+def pack_simulate(kind: int, b: int, sign: int, sd: int, only_missing: int) -> int:
+    """A simulate_qualities row's ``mode``: the model's integers but ``a`` (that is the value).
+
+    Bits: 0 the model (0 uniform, 1 normal), 1 ``only_missing``, 2 a negative
+    ``sign``, 3..30 ``b`` (``< 2**28``), 32..62 ``sd`` (``< 2**31``).
+    """
+    if not (0 <= b < 1 << 28 and 0 <= sd < 1 << 31):
+        raise ValueError(f"quality model out of range for the fused step: b={b}, sd={sd}")
+    return kind | (only_missing << 1) | ((sign < 0) << 2) | (b << 3) | (sd << 32)
+
+
+def unpack_simulate(mode: int) -> tuple[int, int, int, int, bool]:
+    """``(kind, b, sign, sd, only_missing)`` of :func:`pack_simulate`."""
+    sign = -1 if mode >> 2 & 1 else 1
+    return mode & 1, (mode >> 3) & ((1 << 28) - 1), sign, mode >> 32, bool(mode >> 1 & 1)
+
+
 def step_rows(steps: Sequence[FusedStep]) -> list[int]:
-    """The augmentation steps as flat ``[kind, value, seed, mode]`` int rows (the op's ``steps``)."""
+    """The augmentation steps as flat ``[kind, value, seed, mode]`` int rows (the op's ``steps``).
+
+    mutate: mode 1 for ``rate="phred"`` (value: the scale's float64 bits);
+    simulate_qualities: value ``a``, mode :func:`pack_simulate` of the rest.
+    """
     flat: list[int] = []
     for s in steps:
         kind = STEP_KINDS.index(s.kind)
-        flat += [kind, s.value, s.seed, MODES.index(s.mode) if s.kind == "crop" else 0]
+        if s.kind == "simulate_qualities":
+            model, a, b, sign, sd, only_missing = s.params
+            flat += [kind, a, s.seed, pack_simulate(model, b, sign, sd, only_missing)]
+            continue
+        mode = MODES.index(s.mode) if s.kind == "crop" else 0
+        if s.kind == "mutate" and s.mode == "phred":
+            mode = PHRED_MODE
+        flat += [kind, s.value, s.seed, mode]
     return flat
+
+
+def simulates(steps: Sequence[int]) -> bool:
+    """Do the flat step rows have a simulate_qualities step (the output has qualities)?"""
+    return any(steps[s] == 3 for s in range(0, len(steps), 4))
+
+
+def phred_tables(steps: Sequence[int], device: torch.device) -> torch.Tensor:
+    """``int64 [S, 256]``: row ``s`` the quality-byte thresholds of a phred mutate step ``s``
+    (zeros for the other steps); one table per plan and device (cached)."""
+    return _phred_tables(tuple(steps), str(device))
+
+
+@functools.lru_cache(maxsize=64)
+def _phred_tables(steps: tuple[int, ...], device: str) -> torch.Tensor:
+    from ._mutate import phred_thresholds
+
+    rows = [
+        phred_thresholds(bits_float(steps[s + 1]))
+        if steps[s] == 2 and steps[s + 3] == PHRED_MODE
+        else torch.zeros(256, dtype=torch.int64)
+        for s in range(0, len(steps), 4)
+    ]
+    table = torch.stack(rows) if rows else torch.zeros((1, 256), dtype=torch.int64)
+    return table.to(device)
+
+
+def check_steps(steps: Sequence[int], has_quals: bool) -> None:
+    """The plan rules the passes rely on: a simulate_qualities step comes first (its draws are
+    keyed on the read's positions before any step), and a phred mutate needs qualities."""
+    for s in range(0, len(steps), 4):
+        kind, mode = steps[s], steps[s + 3]
+        if kind == 3:
+            if s:
+                raise ValueError("a simulate_qualities step must be the first step of a fused plan")
+            has_quals = True
+        if kind == 2 and mode == PHRED_MODE and not has_quals:
+            raise ValueError(
+                "a mutate step with rate='phred' needs qualities: pass qualities=, or a "
+                "simulate_qualities step (SimulateQualities) first"
+            )
 
 
 def output_width(width: int, steps: list[int]) -> int:
@@ -278,16 +371,26 @@ def fused_numba(
     width_max = max(width, 1, *crops)
     out_bits, out = output.allocate(B, out_width)
     has_quals = qsrc is not None
-    out_quals = np.empty((B, out_width), np.uint8) if has_quals else _NO_QUALS
+    flat_steps = tuple(int(v) for v in steps.reshape(-1))
+    quals_out = has_quals or simulates(flat_steps)  # a simulate_qualities step makes them
+    out_quals = np.empty((B, out_width), np.uint8) if quals_out else _NO_QUALS
     out_lens = np.empty(B, np.int64)
     comp, acgt, letters, _ = _byte_tables()
     args = (src, qsrc if has_quals else _NO_BYTES, has_quals, starts, lens, width, index, epoch,
             steps, width_max, comp, acgt, letters, output.table, output.planes, out_bits,
             out_quals, out_lens, output.random, output.seed, output.codes, *_STREAMS,
-            output.letters)  # fmt: skip
+            output.letters, _phred_tables(flat_steps, "cpu").numpy().view(np.uint64),
+            _normal_table_np(), quals_out, np.uint64(STREAM_SIMULATE_QUALITIES))  # fmt: skip
     if not run_numba("fused", fused_loop, _Shape(B, width_max), *args, min_bases=min_bases):
         return None
-    return out, (torch.from_numpy(out_quals) if has_quals else None), out_lens
+    return out, (torch.from_numpy(out_quals) if quals_out else None), out_lens
+
+
+@functools.cache
+def _normal_table_np() -> np.ndarray:
+    from ._simulate_qualities import normal_table
+
+    return normal_table(torch.device("cpu")).numpy()
 
 
 # --- the torch implementation (any device; the CPU without numba) ----------------------
@@ -317,6 +420,7 @@ def fused_torch(
     from ._one_hot import one_hot_random_torch, one_hot_torch
     from ._random_gate import bernoulli_gate_torch
     from ._reverse_complement import reverse_complement_torch
+    from ._simulate_qualities import fill_qualities, normal_table, simulate_qualities_torch
 
     lens = lengths.to(torch.int64).clamp(0, width)
     starts = starts.to(torch.int64)
@@ -335,6 +439,17 @@ def fused_torch(
             seqs = reverse_complement_torch(seqs, lens, apply)
             if quals is not None:
                 quals = reverse_complement_torch(quals, lens, apply, complement=False)
+        elif kind == 3:  # simulate_qualities: value a, mode the rest of the model
+            model, b, sign, sd, only_missing = unpack_simulate(mode)
+            table = normal_table(seqs.device)
+            sim = simulate_qualities_torch(lens, index, table, model, value, b, sign, sd, seed,
+                                           epoch, seqs.shape[1])  # fmt: skip
+            quals = fill_qualities(quals, sim, lens, only_missing)
+        elif mode == PHRED_MODE:  # mutate, rate="phred"
+            if quals is None:
+                raise ValueError("a mutate step with rate='phred' needs qualities")
+            table = phred_tables(steps, seqs.device)[s // 4]
+            seqs = mutate_torch(seqs, lens, index, 0, seed, epoch, quals, table)
         elif value > 0:
             seqs = mutate_torch(seqs, lens, index, value, seed, epoch)
     if encoding == "integer":
@@ -427,7 +542,7 @@ def _(
     W = output_width(width, steps)
     out_dtype = {"bytes": torch.uint8, "integer": torch.int64}.get(encoding, dtype)
     out = sequences.new_empty(_output_shape(B, W, encoding, layout, alphabet), dtype=out_dtype)
-    quals = sequences.new_empty((B, W) if qualities is not None else (0, 0))
+    quals = sequences.new_empty((B, W) if qualities is not None or simulates(steps) else (0, 0))
     return out, quals, starts.new_empty((B,), dtype=torch.int64)
 
 
@@ -448,7 +563,10 @@ def fused(
     Read ``b`` is ``sequences[starts[b] : starts[b] + min(lengths[b], width)]``.
     It goes through ``steps`` in order (crop, reverse-complement, mutate,
     any order and number, with the rules of :func:`crop`,
-    :func:`reverse_complement` + :func:`bernoulli_gate` and :func:`mutate`),
+    :func:`reverse_complement` + :func:`bernoulli_gate` and :func:`mutate`,
+    ``rate="phred"`` included, which needs ``qualities`` or a first
+    simulate_qualities step; a simulate_qualities step, the rule of
+    :func:`simulate_qualities` and ``SimulateQualities``, must come first),
     its qualities following its bases, and is written once, padded, in the
     encoding of ``encoder`` (one-hot, integer, or bytes when None).  The
     result equals padding the reads into a ``[B, width]`` batch and running
@@ -479,7 +597,8 @@ def fused(
     (sequences, qualities or None, lengths ``int64 [B]``): ``sequences`` is
     ``uint8 [B, W]`` (bytes), ``int64 [B, W]`` (integer) or one-hot
     ``[B, W, 4]`` / ``[B, 4, W]``, with ``W`` the last crop's length or
-    ``width``; qualities ``uint8 [B, W]``; lengths after the crops.
+    ``width``; qualities ``uint8 [B, W]`` (when ``qualities`` is given or a
+    simulate_qualities step makes them, else None); lengths after the crops.
 
     Examples
     --------
@@ -505,6 +624,7 @@ def fused(
     if qualities is not None and (qualities.shape != sequences.shape or qualities.dtype != torch.uint8):
         raise ValueError("qualities must be uint8, shaped like sequences")
     rows = step_rows(steps)
+    check_steps(rows, qualities is not None)
     random_encoder = encoder is not None and encoder.is_encoder and encoder.random
     needs_index = random_encoder or any(s.random for s in steps)
     if index is None:
@@ -522,8 +642,24 @@ def fused(
     check_alphabet(alphabet)
     if encoding == "one_hot" and unknown == "random":
         check_seed(pad_value, "seed")
+    if qualities is not None and any(
+        rows[s] == 2 and rows[s + 3] == PHRED_MODE for s in range(0, len(rows), 4)
+    ) and not simulates(rows):
+        from ._mutate import check_qualities_present
+
+        lens = lengths.to(torch.int64).clamp(0, width)
+        padded = _padded_qualities(qualities, starts, lens, width)
+        check_qualities_present(padded, lens, "a fused mutate step")
     out, quals, lens = run_op(
         _fused_op, sequences, qualities, starts, lengths, index, epoch, width, rows,
         encoding, dtype, layout, unknown, pad_value, alphabet,
     )  # fmt: skip
-    return out, (quals if qualities is not None else None), lens
+    return out, (quals if qualities is not None or simulates(rows) else None), lens
+
+
+def _padded_qualities(qualities, starts, lens, width) -> torch.Tensor:
+    from ..packed import pad_ragged
+
+    if torch.compiler.is_compiling():
+        return qualities.new_zeros((0, 0))
+    return pad_ragged(qualities, starts, lens, width)

@@ -34,8 +34,12 @@ __all__ = [
     "fused_loop",
     "gather_rows",
     "mutate_read",
+    "mutate_read_phred",
     "philox",
+    "quality_score",
     "read_counters",
+    "simulate_read",
+    "simulate_step",
     "window_start",
 ]
 
@@ -131,6 +135,76 @@ def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma:
                     buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
 
 
+@numba.njit(inline="always", nogil=True, cache=True)
+def mutate_read_phred(  # pragma: no cover
+    buf, qbuf, n, k0, k1, c1, c2, c3, thr, acgt, letters, lanes
+):
+    """:func:`mutate_read` with each base's own threshold ``thr[qbuf[p]]`` (``rate="phred"``).
+
+    ``thr`` is ``uint64 [256]`` (the thresholds of the quality bytes); the
+    words are the same, a hit is ``word < thr[q]`` and the new base divides
+    by that threshold.
+    """
+    draws = (n + 3) // 4
+    for d in range(draws):
+        w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
+        lanes[0, d] = w0
+        lanes[1, d] = w1
+        lanes[2, d] = w2
+        lanes[3, d] = w3
+    for p in range(n):
+        w = lanes[p % 4, p // 4]
+        t = thr[qbuf[p]]
+        if w < t:
+            x = buf[p]
+            code = acgt[x]
+            if code < 4:
+                j = np.int64((w * THREE) // t)
+                buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def quality_score(word, i, n, normal, table, a, b, sign, sd):  # pragma: no cover
+    """The Phred score of position ``i`` of an ``n``-base read from its 32-bit ``word``
+    (the integer rule of :mod:`deepbiop_gpu.quality_models`; int64 scalars)."""
+    w = np.int64(word)
+    if normal:
+        z = np.int64(table[w >> 16])
+        mean = a + sign * ((b * i) // max(n - 1, 1))
+        v = mean * 65536 + sd * z + 2147483648
+        return min(max(v, 0) >> 32, 93)
+    return a + ((w * b) >> 32)
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def simulate_read(  # pragma: no cover
+    qbuf, m, n, k0, k1, c1, c2, c3, normal, table, a, b, sign, sd
+):
+    """Phred+33 bytes of positions ``0 .. m - 1`` of an ``n``-base read into ``qbuf``
+    (:func:`~deepbiop_gpu.ops.simulate_qualities`: word ``i % 4`` of draw ``i // 4``)."""
+    for d in range((m + 3) // 4):
+        words = philox(k0, k1, np.uint64(d), c1, c2, c3)
+        for k in range(min(4, m - 4 * d)):
+            i = 4 * d + k
+            qbuf[i] = quality_score(words[k], i, n, normal, table, a, b, sign, sd) + 33
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def simulate_step(qbuf, n, have_q, a, packed, k0, k1, c1, c2, c3, table):  # pragma: no cover
+    """A fused simulate_qualities step on ``qbuf[:n]``: the model unpacked from a step row
+    (``ops._fused.pack_simulate``); with ``only_missing`` a read that has a non-0 quality keeps
+    its own."""
+    if have_q and (packed >> 1) & 1:
+        for i in range(n):
+            if qbuf[i] != 0:
+                return
+    normal = (packed & 1) == 1
+    sign = np.int64(-1) if (packed >> 2) & 1 else np.int64(1)
+    b = np.int64((packed >> 3) & ((1 << 28) - 1))
+    sd = np.int64(packed >> 32)
+    simulate_read(qbuf, n, n, k0, k1, c1, c2, c3, normal, table, np.int64(a), b, sign, sd)
+
+
 @numba.njit(nogil=True, cache=True)
 def fused_loop(
     src,
@@ -159,6 +233,10 @@ def fused_loop(
     s_mut,
     s_unk,
     enc_letters,
+    phred_thr,
+    normal,
+    quals_out,
+    s_sim,
     nv,
     v0,
     v1,
@@ -168,6 +246,9 @@ def fused_loop(
     # len(enc_letters), the encoder alphabet's columns) of the final read written as the
     # row of enc_letters[(word * C) >> 32] (dna: word >> 30), word i % 4 of draw i // 4 of
     # stream s_unk
+    # phred_thr: uint64 [S, 256], the quality-byte thresholds of phred mutate steps (mode 1);
+    # normal: simulate_qualities' quantile table; quals_out: write out_quals (the input has
+    # qualities, or a simulate_qualities step makes them); s_sim: its Philox stream
     # Offsets into the buffers are unsigned (np.uint64) where they are not
     # plain range() indices: numba skips the negative-index wrap-around
     # test for them, which lets LLVM vectorise the copies (3x faster).
@@ -194,6 +275,7 @@ def fused_loop(
         n = lens[b]
         a = np.uint64(starts[b])
         width = L
+        have_q = has_quals  # qbuf holds the read's qualities
         for i in range(n):
             buf[i] = src[a + np.uint64(i)]
         if has_quals:
@@ -213,7 +295,7 @@ def fused_loop(
                     first = np.uint64(start)
                     for i in range(n):
                         buf[i] = buf[first + np.uint64(i)]
-                    if has_quals:
+                    if have_q:
                         for i in range(n):
                             qbuf[i] = qbuf[first + np.uint64(i)]
                 width = length
@@ -232,12 +314,21 @@ def fused_loop(
                         buf[j] = comp[x]
                     if n % 2:
                         buf[n // 2] = comp[buf[n // 2]]
-                    if has_quals:
+                    if have_q:
                         for i in range(n // 2):
                             j = last - np.uint64(i)
                             x = qbuf[i]
                             qbuf[i] = qbuf[j]
                             qbuf[j] = x
+            elif kind == 3:  # simulate_qualities (value a, mode the rest of the model)
+                c1, c3 = read_counters(index[b], s_sim)
+                simulate_step(qbuf, n, have_q, steps[s, 1], steps[s, 3], k0, k1, c1, c2, c3,
+                              normal)  # fmt: skip
+                have_q = True
+            elif steps[s, 3] == 1:  # mutate, rate="phred": each base's threshold from its quality
+                c1, c3 = read_counters(index[b], s_mut)
+                mutate_read_phred(buf, qbuf, n, k0, k1, c1, c2, c3, phred_thr[s], acgt, letters,
+                                  lanes)  # fmt: skip
             else:  # mutate at rate steps[s, 1] / 2**32
                 threshold = steps[s, 1]
                 if threshold > 0:
@@ -289,7 +380,7 @@ def fused_loop(
             for i in range(n, width):
                 for j in range(k):
                     out[b, i, j] = table[256, j]
-        if has_quals:
+        if quals_out:
             for i in range(n):
                 out_quals[b, i] = qbuf[i]
             for i in range(n, width):

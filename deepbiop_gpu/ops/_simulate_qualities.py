@@ -21,7 +21,7 @@ from ..quality_models import MAX_QUALITY, NORMAL, QualityModel
 from ._checks import check_int, check_seed
 from ._dispatch import run_op, run_triton, use_triton
 from ._numba import numba_enabled, numba_module, run_rows
-from ._philox import numba_philox, philox4x32, read_counters
+from ._philox import philox4x32, read_counters
 
 __all__ = [
     "STREAM_SIMULATE_QUALITIES",
@@ -109,11 +109,9 @@ def _numba_loop():
     None without numba (the torch code runs then).
     """
     numba = numba_module()
-    philox = numba_philox() if numba is not None else None
-    if philox is None:
+    if numba is None:
         return None
-    m32 = np.uint64(0xFFFFFFFF)
-    u32, u8 = np.uint64(32), np.uint64(8)
+    from ._fused_cpu import read_counters, simulate_read  # the rule, shared with the fused loop
 
     @numba.njit(nogil=True)
     def loop(lens, index, table, normal, a, b, sign, sd, k0, k1, c2, stream, out, r0, r1):
@@ -121,24 +119,9 @@ def _numba_loop():
         for r in range(r0, r1):
             n = max(lens[r], 0)
             m = min(n, W)
-            idx = np.uint64(index[r])
-            c1 = idx & m32
-            c3 = (((idx >> u32) << u8) | stream) & m32
-            denom = max(n - 1, 1)
+            c1, c3 = read_counters(index[r], stream)
             row = out[r]
-            for d in range((m + 3) // 4):
-                words = philox(k0, k1, np.uint64(d), c1, c2, c3)
-                for k in range(min(4, m - 4 * d)):
-                    i = 4 * d + k
-                    word = np.int64(words[k])
-                    if normal:
-                        z = np.int64(table[word >> 16])
-                        mean = a + sign * ((b * i) // denom)
-                        v = mean * 65536 + sd * z + 2147483648
-                        q = min(max(v, 0) >> 32, 93)
-                    else:
-                        q = a + ((word * b) >> 32)
-                    row[i] = q + 33
+            simulate_read(row, m, n, k0, k1, c1, c2, c3, normal, table, a, b, sign, sd)
             for i in range(m, W):
                 row[i] = 0
 
@@ -206,6 +189,20 @@ def _(
     width: int,
 ) -> torch.Tensor:
     return lengths.new_empty((lengths.shape[0], width), dtype=torch.uint8)
+
+
+def fill_qualities(
+    have: torch.Tensor | None, simulated: torch.Tensor, lengths: torch.Tensor, only_missing: bool
+) -> torch.Tensor:
+    """SimulateQualities' rule: ``simulated`` (``uint8 [B, L]``) for every read, or with
+    ``only_missing`` for the reads of ``have`` whose quality bytes are all 0 (the other
+    reads keep theirs); padding (at or past ``lengths``) 0.  Used by the transform and the
+    fused op's torch path alike."""
+    if have is None or not only_missing:
+        return simulated
+    inside = torch.arange(have.shape[1], device=have.device) < lengths.to(torch.int64)[:, None]
+    missing = ~((have != 0) & inside).any(dim=1, keepdim=True)
+    return torch.where(inside, torch.where(missing, simulated, have), 0)
 
 
 def _check_lengths_index(lengths: torch.Tensor, index: torch.Tensor) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch  # noqa: F401 (the examples below use it)
 
 from .. import ops
+from ..ops._mutate import PHRED, check_scale
 from ..ops._philox import probability_threshold
 from ..ops._fused import FusedStep
 from ..ops._random_gate import bernoulli_gate
@@ -80,7 +81,33 @@ class ReverseComplement(BatchTransform):
 class Mutator(BatchTransform):
     """Substitute each A/C/G/T base with probability ``rate`` by one of the other three.
 
-    Case is kept; N, IUPAC codes and padding are never touched.
+    Case is kept; N, IUPAC codes and padding are never touched, and
+    ``batch["qualities"]`` is passed on unchanged (a substitution keeps its
+    base's quality).
+
+    Parameters
+    ----------
+    rate : float or "phred"
+        Probability per base, in ``[0, 1]``; or ``"phred"``: quality-aware,
+        each base substituted with probability ``min(1, scale * 10**(-Q / 10))``
+        where ``Q`` is its own Phred score (``batch["qualities"]``, ``uint8
+        [B, L]`` Phred+33 bytes, minus 33, clamped to ``[0, 93]``), so
+        augmentation follows the sequencer's own error estimate.
+    seed : int
+        Philox key: the draws are those of :func:`~deepbiop_gpu.ops.mutate`
+        (stream 1, keyed on ``(seed, epoch, index, position)``) for either kind
+        of rate; only the threshold a word is compared with changes.
+    scale : float, default 1.0
+        ``rate="phred"`` only: multiplies every probability (``>= 0``).
+
+    With ``rate="phred"`` a batch without ``"qualities"``, or with a non-empty
+    read whose quality bytes are all 0 (how the loaders store a FASTA read
+    beside FASTQ reads), raises a ``ValueError``: put
+    :class:`~deepbiop_gpu.SimulateQualities` before the Mutator to give such
+    reads qualities.  (The check reads one bool from the device, a
+    synchronisation on CUDA; it is skipped under ``torch.compile``, where such
+    a read counts as ``Q = 0``.)  Fused on the CPU loop and the CUDA kernel
+    like the numeric rate, with the same bits.
 
     Examples
     --------
@@ -88,27 +115,53 @@ class Mutator(BatchTransform):
     ...          "lengths": torch.tensor([16]), "index": torch.tensor([7])}
     >>> Mutator(rate=1.0)(batch)["sequences"].ne(batch["sequences"]).all().item()
     True
+
+    Quality-aware: Q 0 (``!``) always mutates at ``scale=1``, Q 93 (``~``)
+    practically never:
+
+    >>> batch["qualities"] = torch.tensor([list(b"!!!!!!!!~~~~~~~~")], dtype=torch.uint8)
+    >>> out = Mutator(rate="phred", seed=3)(batch)
+    >>> out["sequences"].ne(batch["sequences"])[0].tolist() == [True] * 8 + [False] * 8
+    True
     """
 
     random = True
 
-    def __init__(self, rate: float, seed: int = 0) -> None:
+    def __init__(self, rate: float | str, seed: int = 0, scale: float = 1.0) -> None:
         super().__init__()
-        self.rate = _check_probability(rate, "rate")
+        if isinstance(rate, str):
+            if rate != PHRED:
+                raise ValueError(f"rate must be a number in [0, 1] or 'phred', got {rate!r}")
+            self.rate: float | str = rate
+            self.scale = check_scale(scale)
+        else:
+            self.rate = _check_probability(rate, "rate")
+            if scale != 1.0:
+                raise ValueError(f"scale applies to rate='phred' only, got rate={rate!r}, "
+                                 f"scale={scale!r}")  # fmt: skip
+            self.scale = 1.0
         self.seed = _check_seed(seed)
 
     def forward(self, batch: Batch) -> Batch:
         seqs, lengths = self._byte_sequences(batch)
         index, epoch = self._index_epoch(batch, seqs)
         out = dict(batch)
-        out["sequences"] = ops.mutate(seqs, lengths, self.rate, self.seed, index, epoch)
+        if self.rate == PHRED:
+            out["sequences"] = ops.mutate(seqs, lengths, PHRED, self.seed, index, epoch,
+                                          qualities=batch.get("qualities"), scale=self.scale)
+        else:
+            out["sequences"] = ops.mutate(seqs, lengths, self.rate, self.seed, index, epoch)
         return out
 
     def fused_step(self) -> FusedStep:
-        """A mutate step with this ``rate`` and ``seed`` (see :class:`BatchTransform`)."""
+        """A mutate step with this ``rate`` (``scale``) and ``seed`` (see BatchTransform)."""
+        if self.rate == PHRED:
+            return FusedStep.mutate_phred(self.scale, self.seed)
         return FusedStep.mutate(probability_threshold(self.rate, "rate"), self.seed)
 
     def extra_repr(self) -> str:
+        if self.rate == PHRED:
+            return f"rate='phred', scale={self.scale}, seed={self.seed}"
         return f"rate={self.rate}, seed={self.seed}"
 
 

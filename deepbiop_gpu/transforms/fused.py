@@ -4,8 +4,9 @@
 five op calls (the gate, two reverse-complements, mutate, one-hot), each a
 pass over the whole batch.  Instead, the leading run of transforms that
 describe themselves as a fused step (:meth:`BatchTransform.fused_step`:
-crop, reverse-complement and mutate steps, optionally ended by a one-hot or
-integer encoder) becomes a :class:`FusedPlan`, run by the ``fused`` op
+crop, reverse-complement and mutate steps, ``Mutator(rate="phred")`` included,
+after a ``SimulateQualities`` first step if there is one, optionally ended
+by a one-hot or integer encoder) becomes a :class:`FusedPlan`, run by the ``fused`` op
 (:mod:`deepbiop_gpu.ops._fused`) as one pass that reads each read once and
 writes it once in its final encoding, its qualities following:
 
@@ -39,8 +40,10 @@ from ..ops._fused import (
     FusedStep,
     encoder_args,
     _fused_op,
+    check_steps,
     cpu_output,
     fused_numba,
+    simulates,
     step_rows,
 )
 
@@ -62,7 +65,7 @@ class FusedPlan:
     """
 
     __slots__ = ("steps", "encoder", "rows", "table", "random", "touches_qualities", "crops",
-                 "encoding", "output", "count")  # fmt: skip
+                 "encoding", "output", "count", "reads_qualities", "phred")  # fmt: skip
 
     def __init__(self, steps: Sequence[FusedStep], encoder: FusedStep | None, count: int) -> None:
         self.steps = tuple(steps)
@@ -72,6 +75,9 @@ class FusedPlan:
         # some step (or one-hot unknown="random") needs batch["index"]
         self.random = any(s.random for s in self.steps) or (encoder is not None and encoder.random)
         self.touches_qualities = any(s.kind != "mutate" for s in self.steps)
+        # a Mutator(rate="phred") step reads the qualities (it never changes them)
+        self.phred = any(s.kind == "mutate" and s.mode == "phred" for s in self.steps)
+        self.reads_qualities = self.touches_qualities or self.phred
         self.crops = [s.value for s in self.steps if s.kind == "crop"]
         self.encoding = encoder_args(encoder)  # (encoding, dtype, layout, unknown, pad_value)
         self.output = cpu_output(*self.encoding)  # how the CPU loop writes the bases
@@ -114,14 +120,16 @@ def fused_plan(transforms: Sequence[Any]) -> FusedPlan | None:
 
     Fusable: transforms whose :meth:`fused_step` describes an augmentation
     (crop, reverse-complement, mutate), in any order and number, optionally
-    ended by one that describes an encoder (one-hot, integer).
+    ended by one that describes an encoder (one-hot, integer).  A
+    SimulateQualities step fuses as the first step only (its draws are keyed on
+    the read's own positions); later, the plan stops before it.
     """
     steps: list[FusedStep] = []
     encoder = None
     count = 0
     for t in transforms:
         step = fusable_step(t)
-        if step is None:
+        if step is None or (step.kind == "simulate_qualities" and steps):
             break
         count += 1
         if step.is_encoder:
@@ -163,7 +171,9 @@ def _happy(batch: Any, plan: FusedPlan) -> bool:
         if seqs.shape[0] == 0:
             return False
         quals = batch.get("qualities")
-        if quals is not None and plan.touches_qualities:
+        if plan.phred and quals is None and plan.steps[0].kind != "simulate_qualities":
+            return False  # the step-by-step path raises the error
+        if quals is not None and plan.reads_qualities:
             if (
                 not isinstance(quals, torch.Tensor)
                 or quals.dtype != torch.uint8
@@ -198,11 +208,33 @@ def run_plan_ragged(
     if index is None or not plan.random:
         index = torch.zeros(starts.shape[0], dtype=torch.int64, device=starts.device)
         epoch = 0
+    check_steps(plan.rows, qualities is not None)
     out, quals, lens = run_op(
         _fused_op, sequences, qualities, starts, lengths, index, epoch, width, plan.rows,
         *plan.encoding,
     )  # fmt: skip
-    return out, (quals if qualities is not None else None), lens
+    quals = quals if qualities is not None or simulates(plan.rows) else None
+    if plan.phred and _has_reads_without_qualities(quals, lens):
+        from ..ops._mutate import check_qualities_present
+
+        check_qualities_present(quals, lens, "Mutator")  # raises, naming the read
+    return out, quals, lens
+
+
+def _has_reads_without_qualities(quals: torch.Tensor | None, lens: torch.Tensor) -> bool:
+    """After a pass with a phred mutate: does a non-empty read have only 0 quality bytes?
+
+    Then the step-by-step path must run (it raises the error where the
+    transforms would).  One bool read back (a synchronisation on CUDA);
+    skipped while compiling.
+    """
+    from ..ops._mutate import reads_without_qualities
+
+    if quals is None:
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return reads_without_qualities(quals, lens).numel() > 0
 
 
 def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
@@ -211,7 +243,7 @@ def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
         return None
     seqs, lengths = batch["sequences"], batch["lengths"]
     B, L = seqs.shape
-    quals = batch.get("qualities") if plan.touches_qualities else None
+    quals = batch.get("qualities") if plan.reads_qualities else None
     epoch = batch.get("epoch", 0) if plan.random else 0
     if use_triton(seqs):
         starts = torch.arange(B, dtype=torch.int64, device=seqs.device) * L
@@ -235,9 +267,12 @@ def run_fused(plan: FusedPlan, batch: dict[str, Any]) -> dict[str, Any] | None:
     if done is None:
         return None
     out, out_quals, out_lens = done
+    if plan.phred and _has_reads_without_qualities(out_quals, out_lens):
+        return None  # the step-by-step path raises the error
     result = dict(batch)
-    result["sequences"] = out
-    if out_quals is not None:
+    if plan.encoder is not None or any(s.kind != "simulate_qualities" for s in plan.steps):
+        result["sequences"] = out  # (SimulateQualities alone leaves the bases as they are)
+    if out_quals is not None and plan.touches_qualities:
         result["qualities"] = out_quals
     if plan.crops:
         result["lengths"] = out_lens.to(lengths.dtype)
@@ -264,6 +299,8 @@ def collate_fused(
     """
     if not numba_ok("fused") or len(starts) == 0:
         return None
+    if plan.phred and qualities is None and not simulates(plan.rows):
+        return None  # a phred mutate with no qualities: the step-by-step path raises
     lens = np.ascontiguousarray(np.minimum(lengths, width), dtype=np.int64)
     starts = starts.astype(np.int64, copy=False)
     if not plan.random:
@@ -273,4 +310,6 @@ def collate_fused(
     if done is None:
         return None
     out, out_quals, out_lens = done
+    if plan.phred and _has_reads_without_qualities(out_quals, torch.from_numpy(out_lens)):
+        return None  # the step-by-step path raises the error
     return out, out_quals, torch.from_numpy(out_lens.astype(np.int32))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401 (the examples below use it)
 
-from ..ops._simulate_qualities import simulate_qualities
+from ..ops._fused import FusedStep
+from ..ops._simulate_qualities import fill_qualities, simulate_qualities
 from ..quality_models import QualityModel
 from .augment import _check_seed
 from .base import Batch, BatchTransform
@@ -20,16 +21,26 @@ class SimulateQualities(BatchTransform):
     :func:`~deepbiop_gpu.ops.simulate_qualities`, keyed on ``(seed, epoch,
     index)`` like every random step.  With ``only_missing=True`` (default) a
     batch that has qualities keeps them, except rows whose qualities are all
-    0 bytes (no Phred+33 byte is 0: a read with no qualities, e.g. a FASTA
-    read packed beside FASTQ reads): those rows get simulated ones.  With
-    ``only_missing=False`` every row is replaced.
+    0 bytes within the read (no Phred+33 byte is 0: a read with no qualities,
+    e.g. a FASTA read packed beside FASTQ reads): those rows get simulated
+    ones.  With ``only_missing=False`` every row is replaced.  The output's
+    padding (positions at or past each read's length) is 0.
 
     The positions are those of the batch the step sees: put it first in a
     :class:`~deepbiop_gpu.Compose` so that a later Sampler crops (and a
     ReverseComplement reverses) the simulated qualities with their bases; the
-    degrading model then runs from each read's first base to its last.  The
-    step is not fused: the CPU fused pass stops before it and the steps from
-    it on run one by one, with the same result.
+    degrading model then runs from each read's first base to its last.  As
+    the first step it fuses with the steps after it (Sampler,
+    ReverseComplement, ``Mutator``, including ``rate="phred"``, and an
+    encoder): one pass on the CPU loop and one CUDA kernel, with the same
+    draws and bits as step by step.  Anywhere else the fused pass stops before
+    it and the steps from it on run one by one, with the same result.
+
+    Typical use, FASTA reads augmented by their (simulated) qualities::
+
+        Compose([SimulateQualities(QualityModel.degrading(38, 20, 3), seed=1),
+                 Sampler(150), ReverseComplement(p=0.5), Mutator("phred", seed=2),
+                 OneHotEncoder()])
 
     Parameters
     ----------
@@ -77,9 +88,12 @@ class SimulateQualities(BatchTransform):
                 f"SimulateQualities: batch['qualities'] has shape {tuple(have.shape)}, "
                 f"the sequences {tuple(seqs.shape)}"
             )
-        missing = ~(have != 0).any(dim=1, keepdim=True)
-        out["qualities"] = torch.where(missing, simulated, have)
+        out["qualities"] = fill_qualities(have, simulated, lengths, True)
         return out
+
+    def fused_step(self) -> FusedStep:
+        """A simulate_qualities step with this model, seed and ``only_missing`` (fuses first)."""
+        return FusedStep.simulate_qualities(self.model.params(), self.seed, self.only_missing)
 
     def extra_repr(self) -> str:
         return f"model={self.model!r}, seed={self.seed}, only_missing={self.only_missing}"

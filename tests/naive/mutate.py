@@ -42,3 +42,28 @@ def mutate(seqs, lengths, rate, seed, index, epoch=0):
                     x = ord(new.lower() if ch.islower() else new)
             out[b, i] = x
     return out
+
+
+def phred_threshold(quality_byte: int, scale: float) -> int:
+    """T of a base with Phred+33 byte ``quality_byte``: p = min(1, scale * 10^(-Q/10)), Q in [0, 93]."""
+    q = min(max(quality_byte - 33, 0), 93)
+    return threshold(min(1.0, scale * 10.0 ** (-q / 10.0)))
+
+
+def mutate_phred(seqs, lengths, qualities, scale, seed, index, epoch=0):
+    """``rate="phred"`` base by base: the same words, each base's T from its own quality."""
+    B, L = seqs.shape
+    out = torch.zeros_like(seqs)
+    rows = zip(seqs.tolist(), qualities.tolist(), lengths.tolist(), index.tolist(), strict=True)
+    for b, (row, quals, n, idx) in enumerate(rows):
+        for i, x in enumerate(row[:n]):
+            ch = chr(x)
+            t = phred_threshold(quals[i], scale)
+            if ch.upper() in "ACGT" and ch.isascii():
+                word = read_philox(seed, i // 4, idx, epoch, STREAM_MUTATE)[i % 4]
+                if word < t:
+                    j = word * 3 // t
+                    new = "ACGT"[("ACGT".index(ch.upper()) + 1 + j) % 4]
+                    x = ord(new.lower() if ch.islower() else new)
+            out[b, i] = x
+    return out

@@ -98,7 +98,7 @@ def test_mutate_moves_bytes_in_vectors_at_long_reads():
     from deepbiop_gpu.ops._philox import STREAM_MUTATE
 
     c = tile_config(10_000 // 4, tile=DRAW_TILE)
-    consts = {"STREAM": STREAM_MUTATE, "ROWS": c.rows, "BLOCK_D": c.block_l}
+    consts = {"STREAM": STREAM_MUTATE, "ROWS": c.rows, "BLOCK_D": c.block_l, "PHRED": False}
     types = {"seq_ptr": "*u8", "len_ptr": "*i32", "idx_ptr": "*i64", "out_ptr": "*u8",
              "threshold": "i64", "seed": "i64"}
     sig = {a: "constexpr" if a in consts else types.get(a, "i32") for a in mutate_kernel.arg_names}

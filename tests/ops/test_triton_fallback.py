@@ -18,7 +18,7 @@ import pytest
 import torch
 from batches import pack, random_reads
 
-from deepbiop_gpu import Mutator, OneHotEncoder, QualityModel, ops
+from deepbiop_gpu import Mutator, OneHotEncoder, QualityModel, SimulateQualities, ops
 from deepbiop_gpu.ops import _dispatch
 
 pytest.importorskip("triton")
@@ -65,6 +65,14 @@ CASES = {
               lambda s, n, i: ops.fused(s.reshape(-1), torch.arange(s.shape[0]) * s.shape[1], n,
                                         s.shape[1], [Mutator(0.2, seed=1).fused_step()],
                                         OneHotEncoder().fused_step(), index=i, epoch=1)),
+    "mutate_phred": ("mutate", "mutate_triton",
+                     lambda s, n, i: ops.mutate(s, n, "phred", 5, i, 1, scale=30.0,
+                                                qualities=torch.full_like(s, 45))),
+    "fused_quality": ("fused", "fused_triton",
+                      lambda s, n, i: ops.fused(
+                          s.reshape(-1), torch.arange(s.shape[0]) * s.shape[1], n, s.shape[1],
+                          [SimulateQualities(QualityModel.uniform(0, 30), seed=2).fused_step(),
+                           Mutator("phred", seed=1).fused_step()], index=i, epoch=1)),
 }
 
 

@@ -72,7 +72,8 @@ ENCODER_SPECS = [("bytes", torch.uint8, "NLC", "zeros"), ("integer", torch.int64
 ]
 
 
-def _compile(spec, capability, steps, has_quals=True, alphabet="dna"):
+def _compile(spec, capability, steps, has_quals=True, alphabet="dna", simulate=0,
+             only_missing=False):
     from deepbiop_gpu.kernels.fused import ENCODING_IDS, fused_kernel, kind_codes
     from deepbiop_gpu.ops._tables import ALPHABET_IDS
 
@@ -83,7 +84,8 @@ def _compile(spec, capability, steps, has_quals=True, alphabet="dna"):
     sig = {name: "i32" for name in fused_kernel.arg_names}
     sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i32",
             "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": out, "qout_ptr": "*u8",
-            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64", "qthr_ptr": "*i64",
+            "normal_ptr": "*i32", "sim_seed": "i64"}  # fmt: skip
     ncl = encoding == "one_hot" and layout == "NCL"
     consts = dict(
         NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS[encoding], NCL=ncl,
@@ -91,6 +93,7 @@ def _compile(spec, capability, steps, has_quals=True, alphabet="dna"):
         HAS_QUALS=has_quals, ROWS=8, BLOCK_L=128, RANDOM=unknown == "random",
         ALPHABET=ALPHABET_IDS[alphabet], NCOLS=C, NCOLS_P2=4 if C == 4 else 32,
         SHARE=0.25 if C == 4 else 0.050048828125,
+        SIMULATE=simulate, ONLY_MISSING=only_missing,
     )  # fmt: skip
     sig |= {k: "constexpr" for k in consts}
     return compile_for_cuda(fused_kernel, sig, consts, capability)
@@ -129,6 +132,57 @@ def test_fused_kernel_compiles_for_cuda_with_every_step_kind(capability):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("simulate, only_missing", [(0, False), (1, False), (2, True)])
+def test_fused_kernel_compiles_for_sm90_with_the_quality_steps(simulate, only_missing):
+    """Mutator(rate="phred") steps, and SimulateQualities first (uniform / normal model, every
+    read or the reads without qualities), ahead of time for sm_90."""
+    from deepbiop_gpu import Mutator, QualityModel, SimulateQualities
+
+    model = QualityModel.uniform(0, 40) if simulate == 1 else QualityModel.high_quality()
+    first = [SimulateQualities(model, only_missing=only_missing).fused_step()] if simulate else []
+    steps = first + [Sampler(50).fused_step(), Mutator("phred").fused_step(),
+                     ReverseComplement(p=0.5).fused_step(), Mutator("phred", scale=3.0).fused_step()]
+    spec = ("one_hot", torch.float32, "NLC", "zeros")
+    for has_quals in (True, False) if simulate else (True,):
+        compiled = _compile(spec, 90, steps, has_quals, simulate=simulate, only_missing=only_missing)
+        assert "cubin" in compiled.asm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("length", [150, 10_000])
+@pytest.mark.parametrize("simulate, only_missing", [(0, False), (1, False), (2, True)])
+def test_fused_kernel_with_the_quality_steps_does_not_spill(length, simulate, only_missing):
+    """At the tile the launcher picks: SimulateQualities (scan included) + crop + RC + phred
+    mutate + one-hot float32 keep everything in registers (no stack)."""
+    from aot import resource_usage
+
+    from deepbiop_gpu import Mutator, QualityModel, SimulateQualities
+    from deepbiop_gpu.kernels._config import tile_config
+    from deepbiop_gpu.kernels.fused import ENCODING_IDS, FUSED_TILE, fused_kernel, kind_codes
+
+    model = QualityModel.uniform(0, 40) if simulate == 1 else QualityModel.high_quality()
+    first = [SimulateQualities(model, only_missing=only_missing).fused_step()] if simulate else []
+    steps = first + [Sampler(100).fused_step(), ReverseComplement(p=0.5).fused_step(),
+                     Mutator("phred").fused_step()]  # fmt: skip
+    nsteps, kinds = kind_codes(step_rows(steps))
+    cfg = tile_config(length, tile=FUSED_TILE)
+    sig = {name: "i32" for name in fused_kernel.arg_names}
+    sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i64",
+            "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64", "qthr_ptr": "*i64",
+            "normal_ptr": "*i32", "sim_seed": "i64"}  # fmt: skip
+    consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
+                  UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
+                  RANDOM=False, SIMULATE=simulate, ONLY_MISSING=only_missing, ALPHABET=0,
+                  NCOLS=4, NCOLS_P2=4, SHARE=0.25)  # fmt: skip
+    sig |= {k: "constexpr" for k in consts}
+    from aot import compile_for_cuda
+
+    compiled = compile_for_cuda(fused_kernel, sig, consts, num_warps=cfg.num_warps)
+    assert all(stack == 0 for _, stack in resource_usage(compiled))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("random", [False, True], ids=["zeros", "random"])
 @pytest.mark.parametrize("length", [150, 10_000])
 def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
@@ -153,10 +207,12 @@ def test_fused_kernel_does_not_spill_at_the_real_tile_sizes(length, random):
     sig = {name: "i32" for name in fused_kernel.arg_names}
     sig |= {"src_ptr": "*u8", "qsrc_ptr": "*u8", "start_ptr": "*i64", "len_ptr": "*i64",
             "idx_ptr": "*i64", "param_ptr": "*i64", "out_ptr": "*fp32", "qout_ptr": "*u8",
-            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64"}  # fmt: skip
+            "olen_ptr": "*i64", "epoch": "i64", "pad_value": "i64", "qthr_ptr": "*i64",
+            "normal_ptr": "*i32"}  # fmt: skip
     consts = dict(NSTEPS=nsteps, KINDS=kinds, ENCODING=ENCODING_IDS["one_hot"], NCL=False,
                   UNIFORM=False, STRIDE_OL=4, HAS_QUALS=True, ROWS=cfg.rows, BLOCK_L=cfg.block_l,
-                  RANDOM=random, ALPHABET=0, NCOLS=4, NCOLS_P2=4, SHARE=0.25)
+                  RANDOM=random, ALPHABET=0, NCOLS=4, NCOLS_P2=4, SHARE=0.25, SIMULATE=0,
+                  ONLY_MISSING=False)
     sig |= {k: "constexpr" for k in consts}
     try:
         from triton.backends.compiler import GPUTarget

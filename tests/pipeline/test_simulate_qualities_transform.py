@@ -1,5 +1,5 @@
-"""SimulateQualities: fills missing qualities, keeps real ones, composes (unfused) with the
-other steps, and gives the same batches through the DataLoader as step by step."""
+"""SimulateQualities: fills missing qualities, keeps real ones, composes with the other steps
+(fused when first), and gives the same batches through the DataLoader as step by step."""
 
 from __future__ import annotations
 
@@ -67,8 +67,10 @@ def test_needs_bytes_and_an_index():
         SimulateQualities(MODEL)(encoded)
 
 
-def test_is_not_fused_and_stops_the_fused_run():
-    assert fused_plan([SimulateQualities(MODEL), Sampler(5)]) is None
+def test_fuses_as_the_first_step_and_stops_the_fused_run_elsewhere():
+    plan = fused_plan([SimulateQualities(MODEL), Sampler(5)])
+    assert plan is not None and plan.count == 2
+    assert [s.kind for s in plan.steps] == ["simulate_qualities", "crop"]
     plan = fused_plan([Sampler(5, mode="start"), SimulateQualities(MODEL), OneHotEncoder()])
     assert plan is not None and plan.count == 1
 
