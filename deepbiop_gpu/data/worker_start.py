@@ -6,8 +6,8 @@ What a worker costs to start depends on the start method:
   the compiled numba loops come with it: tens of milliseconds.
 * ``spawn``: the worker is a fresh interpreter.  It imports torch, this
   package and the script's main module, and loads the numba loops from
-  numba's cache before its first batch: 1.5-2 s on a small machine, nearly
-  all of it torch's import, which no dataset design removes.
+  numba's cache before its first batch: 1.7 s on an idle 2-core machine,
+  most of it torch's import, which no dataset design removes.
 * ``forkserver`` (the Linux default from Python 3.14): workers are forked
   from a server process that Python starts once per program.  The server
   imports only what its *preload* list names (``set_forkserver_preload``).
@@ -23,8 +23,8 @@ What :class:`~deepbiop_gpu.DataLoader` does about it:
    method adds :data:`PRELOAD_MODULE` to the server's preload list
    (:func:`preload_forkserver`, keeping the entries already there).  That
    module imports this package (hence torch) and loads the default collate
-   loops, so every worker forked from the server starts as fast as with
-   ``fork``; only the server's one-time start pays the imports.  The list
+   loops, so every worker forked from the server starts about as fast as
+   with ``fork``; only the server's one-time start pays the imports.  The list
    must be set *before* the server starts, i.e. before the first process is
    started with forkserver in this program.  If something else started the
    server earlier (a ``multiprocessing`` pool, say), the preload does not
