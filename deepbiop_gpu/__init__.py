@@ -60,6 +60,7 @@ from .transforms import (
 from .validation import Finding, validate
 from .writers import Writer, write
 from .data.shutdown import WorkerDiedError  # issue 13: a DataLoader worker died mid-epoch
+from .data.worker_start import preload_forkserver  # issue 13: forkserver workers start at fork speed
 
 __all__ = [
     "__version__",
@@ -129,6 +130,7 @@ __all__ = [
     "triton_usable",
     # scale (issue 13)
     "WorkerDiedError",
+    "preload_forkserver",
 ]
 
 # per-sample pipelines (issue 15): samples that declare their pad values, the processed-sample cache

@@ -14,7 +14,9 @@ only on (seed, epoch, index), so the batches are the same either way.
 
 Workers hand their batches back through a few reusable shared-memory slots
 each (:mod:`deepbiop_gpu.data.worker_slots`), and the numba loops are
-compiled in this process before they fork.
+compiled in this process before they fork.  With the ``spawn`` and
+``forkserver`` start methods the forkserver preloads this package and the
+workers are kept across epochs (:mod:`deepbiop_gpu.data.worker_start`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .windows import Windows
 from .shutdown import name_dead_workers
 from .shutdown import register as register_for_exit
 from .worker_slots import SlotReceiver, WorkerSlots, one_storage
+from .worker_start import preload_forkserver, reuse_workers_by_default, start_method
 
 __all__ = ["DataLoader"]
 
@@ -232,6 +235,25 @@ class _WorkerCollate:
         return batch
 
 
+class _EpochSynced(torch.utils.data.IterableDataset):
+    """A stream of this package whose epoch reaches persistent workers.
+
+    A persistent worker keeps the copy of the stream it got when the pool
+    started, so the epoch :meth:`DataLoader.set_epoch` sets on the loader's
+    copy would never reach it (every epoch would repeat the first's shuffle).
+    The epoch sits in a shared-memory cell instead, written by the loader
+    before each pass and read by each worker as its pass starts.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def __iter__(self) -> Iterator[Any]:
+        self.stream.source.epoch = int(self.epoch[0])
+        return iter(self.stream)
+
+
 class DataLoader:
     """Batches of reads, shuffled by seed and epoch, transformed on the device.
 
@@ -277,6 +299,10 @@ class DataLoader:
         Passed to ``torch.utils.data.DataLoader`` (``persistent_workers``,
         ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
         ``multiprocessing_context``, ``sampler``, ``batch_sampler``, ...).
+        With ``spawn`` or ``forkserver`` workers and a dataset of this
+        package, ``persistent_workers`` defaults to True (the workers start
+        once, not every epoch; same batches), and the forkserver preloads
+        this package: see :mod:`deepbiop_gpu.data.worker_start`.
 
     ``len(loader)`` is exact for map-style datasets.  Each complete pass
     advances the epoch by one; :meth:`set_epoch` sets it explicitly.  With
@@ -373,6 +399,17 @@ class DataLoader:
         self.pin_memory = bool(pin_memory)
 
         ours = isinstance(dataset, (Dataset, PairedDataset, Subset, Windows, IterableDataset))
+        self.start_method: str | None = None  # how the workers start (None: no workers)
+        if num_workers > 0:
+            self.start_method = start_method(torch_kwargs.get("multiprocessing_context"))
+            if self.start_method == "forkserver":
+                preload_forkserver()
+            # the epoch reaches persistent workers in our batch sampler's indices or a stream's cell
+            epoch_travels = isinstance(dataset, IterableDataset) or (
+                ours and "sampler" not in torch_kwargs and "batch_sampler" not in torch_kwargs
+            )
+            if reuse_workers_by_default(self.start_method, torch_kwargs, epoch_travels):
+                torch_kwargs["persistent_workers"] = True
         self._warmed_up = False
         self._ours_with_workers = ours and num_workers > 0
         self.collate_fn = collate_fn
@@ -386,6 +423,7 @@ class DataLoader:
         # prefetch_factor batches torch leaves in flight per worker
         slots = (torch_kwargs.get("prefetch_factor") or 2) + 2 if num_workers > 0 else 0
         self._persistent = bool(torch_kwargs.get("persistent_workers", False))
+        self._epoch_cell: torch.Tensor | None = None  # a persistent stream's epoch (_EpochSynced)
         self._receiver = SlotReceiver(pin=self.pin_memory)  # persistent workers keep their slots
         worker_collate = (
             _WorkerCollate(collate_fn, transform if self._transform_in_workers else None, slots)
@@ -407,6 +445,9 @@ class DataLoader:
             dataset.seed = seed
             stream = (_BatchStream(dataset, batch_size, drop_last) if budget is None
                       else TokenBatchStream(dataset, **budget))
+            if self._persistent and num_workers > 0:
+                stream = _EpochSynced(stream)
+                self._epoch_cell = stream.epoch
             self._loader = torch.utils.data.DataLoader(
                 stream, batch_size=None, collate_fn=worker_collate, **common
             )
@@ -479,6 +520,8 @@ class DataLoader:
         set_epoch = getattr(self.dataset, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(self.epoch)
+        if self._epoch_cell is not None:
+            self._epoch_cell.fill_(self.epoch)
 
     # ------------------------------------------------------------ iteration
     def __len__(self) -> int:
@@ -504,6 +547,8 @@ class DataLoader:
             # a new pool of workers (unless persistent) brings new slots: a receiver per pass
             receiver = self._receiver if self._persistent else SlotReceiver(pin=self.pin_memory)
             batches = name_dead_workers(batches, receiver.receive)
+            if self._persistent:  # the pool outlives the pass: close() or exit stops it
+                register_for_exit(self)
         if not self._warmed_up and (transform_elsewhere or self._ours_with_workers):
             _warm_up(self.dataset, self.collate_fn, self.transform if transform_elsewhere else None)
             self._warmed_up = True
@@ -513,6 +558,23 @@ class DataLoader:
             batches = (apply_transform(None, b, epoch) for b in batches)
         yield from DevicePrefetcher(batches, self.device, transform, self.prefetch, epoch)
         self.epoch = epoch + 1  # a complete pass moves to the next epoch
+
+    def close(self) -> None:
+        """Stop this loader's persistent worker processes now.
+
+        They otherwise live until the loader is garbage collected, and at the
+        latest until interpreter exit (:mod:`deepbiop_gpu.data.shutdown`).
+        The loader stays usable: the next pass starts new workers.  A no-op
+        without persistent workers.
+        """
+        iterator = getattr(self._loader, "_iterator", None)
+        if iterator is None:
+            return
+        self._loader._iterator = None
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
+        self._receiver = SlotReceiver(pin=self.pin_memory)  # the new workers bring new slots
 
     def __repr__(self) -> str:
         return (
