@@ -112,7 +112,7 @@ _PACKED_STRINGS: dict[str, tuple[str, str]] = {
     "descriptions_lengths": ("descriptions_lengths.zz", "<u4"),
 }
 _STRING_COLUMNS = ("names", "descriptions")
-_ZLIB_LEVEL = 6
+_ZLIB_LEVEL = 1  # names: ~15x smaller at level 1 (5-15% larger than at 6), compressed twice as fast
 _LABEL_DTYPES = {"int64": "<i8", "float32": "<f4", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
 # arrays whose checksum is verified on every load (cheap: 8 bytes per read)
 _ALWAYS_VERIFIED = ("offsets",)

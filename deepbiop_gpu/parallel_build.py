@@ -246,10 +246,11 @@ def _copy_all(src: int, dst: int, count: int, dst_pos: int) -> int:
 class _Pending:
     """One array's output of a piece that is not written yet: blocks in memory, or a spill file."""
 
-    __slots__ = ("blocks", "size", "crc", "adler", "length", "raw", "spill", "spilled", "dtype")
+    __slots__ = ("blocks", "size", "crc", "adler", "length", "raw", "spill", "spilled", "dtype", "checksums")
 
-    def __init__(self, dtype: str) -> None:
+    def __init__(self, dtype: str, checksums: bool = True) -> None:
         self.dtype = np.dtype(dtype)
+        self.checksums = checksums
         self.blocks: list[Any] = []
         self.size = self.crc = self.length = self.raw = self.spilled = 0
         self.adler = 1
@@ -259,7 +260,7 @@ class _Pending:
         if len(data):
             self.blocks.append(data)
             self.size += memoryview(data).nbytes
-            if checksum:
+            if checksum and self.checksums:
                 self.crc = zlib.crc32(data, self.crc)
         self.length += elements
 
@@ -267,8 +268,11 @@ class _Pending:
 class _PieceWriter:
     """Parses nothing: encodes one piece's chunks and writes them when the piece has the turn."""
 
-    def __init__(self, index: int, directory: str, compress: bool) -> None:
+    def __init__(self, index: int, directory: str, compress: bool, drop_partial_qualities: bool = False,
+                 checksums: bool = True) -> None:  # fmt: skip
         self.index = index
+        self.checksums = checksums
+        self.drop_partial_qualities = drop_partial_qualities
         self.directory = directory
         self.compress = compress
         self.names = array_names(compress)
@@ -278,7 +282,7 @@ class _PieceWriter:
             kinds[col] = "|u1"
             kinds[f"{col}_lengths"] = "<u4"
             kinds[f"{col}_offsets"] = "<i8"
-        self.pending = {name: _Pending(kinds[name]) for name in self.names}
+        self.pending = {name: _Pending(kinds[name], checksums) for name in self.names}
         self.zs: dict[str, Any] = {}
         self.n = self.bases = self.done_bytes = 0
         self.strings = [0, 0]
@@ -353,7 +357,10 @@ class _PieceWriter:
         """Append everything pending to the cache files (the caller holds the turn)."""
         if self.first_q is not None and state[_HAS_Q] < 0:
             state[_HAS_Q] = int(self.first_q)
-        if self.data_q is not None and bool(state[_HAS_Q]) != self.data_q:
+        if self.drop_partial_qualities and self.data_q is not None and bool(state[_HAS_Q]) != self.data_q:
+            state[_HAS_Q] = 0  # some reads have none: the result has none (PackedReads.concat's rule)
+            self.pending["qualities"] = _Pending("|u1", self.checksums)
+        elif self.data_q is not None and bool(state[_HAS_Q]) != self.data_q:
             raise ValueError(
                 "cannot cache reads with and without qualities together (FASTQ and FASTA "
                 "sources mixed): cache them separately"
@@ -375,12 +382,12 @@ class _PieceWriter:
                         pos = _copy_all(pend.spill, fd, pend.spilled, pos)
                     for block in pend.blocks:
                         pos = _pwrite_all(fd, np.ascontiguousarray(block), pos)
-                    crc = crc32_combine(crc, pend.crc, pend.size)  # pend.crc covers the spilled blocks too
+                    crc = crc32_combine(crc, pend.crc, pend.size) if self.checksums else 0  # covers the spill too
                 else:  # offsets: shifted by what the pieces before wrote
                     for block in self._offset_blocks(pend):
                         out = (block + shift).astype("<i8", copy=False)
                         pos = _pwrite_all(fd, out, pos)
-                        crc = zlib.crc32(out, crc)
+                        crc = zlib.crc32(out, crc) if self.checksums else 0
             finally:
                 os.close(fd)
             state[s + _NBYTES] = pos
@@ -390,7 +397,7 @@ class _PieceWriter:
                 state[s + _ADLER] = adler32_combine(int(state[s + _ADLER]), pend.adler, pend.raw)
             if pend.spill is not None:
                 os.close(pend.spill)
-            self.pending[name] = _Pending(pend.dtype.str)
+            self.pending[name] = _Pending(pend.dtype.str, self.checksums)
         state[_N] += self.n
         state[_BASES] += self.bases
         state[_STRING_BYTES] += self.strings[0]
@@ -433,7 +440,8 @@ def _piece_chunks(path: str, k: int, m: int, quality_offset: int, reads_per_chun
 
 
 def _write_piece(index: int, path: str, k: int, m: int, directory: str, compress: bool, quality_offset: int,
-                 reads_per_chunk: int, read_kwargs: dict[str, Any]) -> int:  # fmt: skip
+                 reads_per_chunk: int, read_kwargs: dict[str, Any], drop_partial_qualities: bool,
+                 checksums: bool) -> int:  # fmt: skip
     """Parse piece ``index`` and append it to the cache files when its turn comes; its read count."""
     assert _shared is not None, "worker not initialised"
     cond, state = _shared
@@ -449,7 +457,7 @@ def _write_piece(index: int, path: str, k: int, m: int, directory: str, compress
                     return False
                 cond.wait(0.5)
 
-    writer = _PieceWriter(index, directory, compress)
+    writer = _PieceWriter(index, directory, compress, drop_partial_qualities, checksums)
     count = 0
     try:
         for chunk in _piece_chunks(path, k, m, quality_offset, reads_per_chunk, read_kwargs):
@@ -489,6 +497,8 @@ def build_arrays(
     reads_per_chunk: int = 100_000,
     compress_strings: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    drop_partial_qualities: bool = False,
+    checksums: bool = True,
     **read_kwargs: Any,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[int]]:
     """Write the array files of a read cache into ``directory`` with ``num_workers`` processes.
@@ -498,7 +508,10 @@ def build_arrays(
     ``total_bases`` / ``has_qualities``, and the reads of each source file.
     The files are not fsync-ed (the caller does, once).  The reads and
     strings are those of the serial build; the compressed string files are
-    other zlib streams of the same bytes.
+    other zlib streams of the same bytes.  FASTQ and FASTA mixed raise
+    ``ValueError`` as in the serial build, or, with
+    ``drop_partial_qualities``, give no qualities (``Dataset``'s rule).
+    ``checksums=False`` skips the crc32s (their entries are then 0).
     """
     from .cache import _ZLIB_LEVEL
 
@@ -526,7 +539,7 @@ def build_arrays(
                              initargs=(cond, state)) as pool:  # fmt: skip
         futures = [
             pool.submit(_write_piece, i, path, k, m, directory, compress_strings, quality_offset,
-                        reads_per_chunk, read_kwargs)  # fmt: skip
+                        reads_per_chunk, read_kwargs, drop_partial_qualities, checksums)  # fmt: skip
             for i, (_, path, k, m) in enumerate(pieces)
         ]
         try:
@@ -575,3 +588,42 @@ def build_arrays(
             arrays[name]["codec"] = "zlib"
     totals = {"n_records": int(state[_N]), "total_bases": int(state[_BASES]), "has_qualities": has_q}
     return arrays, totals, records
+
+
+def read_parallel(
+    paths: Sequence[str],
+    num_workers: int,
+    *,
+    quality_offset: int = 33,
+    progress: Callable[[int, int], None] | None = None,
+    **read_kwargs: Any,
+) -> tuple[PackedReads, list[int]]:
+    """The reads of ``paths`` back to back, and the reads of each file, parsed by ``num_workers`` processes.
+
+    What ``Dataset(paths, num_workers=N)`` holds: every file as
+    :func:`~deepbiop_gpu.read` returns it, concatenated, qualities dropped
+    when some files have none.  The workers write the arrays into a
+    temporary directory (:func:`build_arrays`, uncompressed strings), read
+    back once into memory; the directory needs room for the parsed reads.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="deepbiop-read-") as tmp:
+        arrays, totals, counts = build_arrays(paths, tmp, num_workers, quality_offset=quality_offset,
+                                              compress_strings=False, progress=progress,
+                                              drop_partial_qualities=True, checksums=False, **read_kwargs)  # fmt: skip
+        if totals["n_records"] == 0:  # nothing to share: the serial reader decides the empty result's columns
+            from .io import read
+
+            parts = [read(p, quality_offset=quality_offset, **read_kwargs) for p in paths]
+            return PackedReads.concat(parts, drop_partial_qualities=True), [0] * len(paths)
+
+        def load(name: str) -> np.ndarray:
+            info = arrays[name]
+            return np.fromfile(os.path.join(tmp, info["file"]), dtype=info["dtype"], count=int(info["length"]))
+
+        qualities = torch.from_numpy(load("qualities")) if totals["has_qualities"] else None
+        reads = PackedReads(torch.from_numpy(load("sequences")), torch.from_numpy(load("offsets")), qualities,
+                            StringColumn(load("names"), load("names_offsets")),
+                            StringColumn(load("descriptions"), load("descriptions_offsets")), validate=False)  # fmt: skip
+    return reads, counts

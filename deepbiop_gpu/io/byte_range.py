@@ -254,7 +254,7 @@ def _text_from(fh, det: Detected, size: int, anchor: int, path: str) -> Iterator
     pos = anchor
     while pos < size:
         fh.seek(pos)
-        data = fh.read(min(_PLAIN_READ, size - pos))
+        data = fh.read(min(_WINDOW, size - pos))  # the start is found within a window or two
         if not data:
             return
         pos += len(data)

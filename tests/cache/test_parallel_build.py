@@ -221,3 +221,17 @@ def test_spawned_workers_build_the_same_cache(tmp_path, monkeypatch):
     paths = [DATA / FILES[0], DATA / FILES[3]]
     assert len(parallel_build.plan_pieces([str(p) for p in paths])) == 6
     assert_same_cache(Cache.build(paths, tmp_path / "s"), Cache.build(paths, tmp_path / "p", num_workers=2))
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_a_parallel_dataset_of_every_bundled_file_equals_the_serial_one(monkeypatch, spill):
+    monkeypatch.setattr(parallel_build, "PIECE_BYTES", 4 << 10)
+    monkeypatch.setattr(parallel_build, "BUFFER_BYTES", 0 if spill else 1 << 30)
+    paths = [DATA / n for n in FASTX]
+    for chosen in (paths, [p for p in paths if "fastq/" in p.as_posix()], paths[::-1][:3]):
+        serial, parallel = dg.Dataset(chosen), dg.Dataset(chosen, num_workers=2)
+        assert parallel.reads.equals(serial.reads)  # bases, qualities (dropped when mixed), names, descriptions
+        assert (parallel.reads.qualities is None) == (serial.reads.qualities is None)
+        assert parallel.file_sizes == serial.file_sizes
+    empty = DATA / "fastq" / "zero_length_records.fastq"
+    assert dg.Dataset([empty], num_workers=2).reads.equals(dg.Dataset([empty]).reads)
