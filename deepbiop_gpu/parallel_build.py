@@ -200,9 +200,32 @@ class _Aborted(Exception):
 _shared: tuple | None = None  # (condition, state) in a worker
 
 
+def _reuse_freed_memory() -> None:
+    """Let glibc keep freed chunk buffers for the next chunk instead of unmapping them.
+
+    A fresh worker starts with glibc's 128 KiB mmap threshold: every parse
+    buffer is mapped, unmapped when freed, and page-faulted in again for the
+    next chunk (measured: 5x the page faults of the serial build and a third
+    more CPU time).  Buffers up to 64 MiB now come from the heap, which keeps
+    up to 128 MiB of free memory.  Nothing happens without glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - no libc symbol (static or musl build)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 64 << 20)
+    mallopt(m_trim_threshold, 128 << 20)
+
+
 def _init_worker(cond: Any, state: Any) -> None:
     global _shared
     _shared = (cond, state)
+    _reuse_freed_memory()
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # spawned workers import numba later
     torch.set_num_threads(1)  # the workers share the cores: no thread pools on top of processes
     numba = sys.modules.get("numba")
