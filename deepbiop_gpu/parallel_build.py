@@ -18,8 +18,8 @@ A worker waiting for its turn keeps at most :data:`BUFFER_BYTES` of parsed
 output in memory and spills the rest to the cache's temporary directory, so
 memory stays bounded whatever the input; the parent only fsyncs at the end.
 
-``Dataset(paths, num_workers=N)`` (:func:`iter_parsed`) receives the pieces
-as numpy arrays, at most ``2 N`` pieces ahead of the consumer.
+``Dataset(paths, num_workers=N)`` (:func:`read_parallel`) has the workers
+write into a temporary directory the same way, and reads the arrays back once.
 
 Workers are forked where the platform allows it (Linux: no re-import, the
 parser is ready at once) and spawned elsewhere; each runs torch (and numba)
@@ -33,9 +33,8 @@ import multiprocessing
 import os
 import sys
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,7 @@ import torch
 from ._checksum import adler32_combine, crc32_combine
 from .packed import PackedReads, StringColumn
 
-__all__ = ["BUFFER_BYTES", "PIECE_BYTES", "array_names", "build_arrays", "iter_parsed", "plan_pieces"]
+__all__ = ["BUFFER_BYTES", "PIECE_BYTES", "array_names", "build_arrays", "plan_pieces", "read_parallel"]
 
 #: Plain / BGZF files larger than this are cut into pieces of about this size.
 PIECE_BYTES = 64 << 20
@@ -73,94 +72,10 @@ def plan_pieces(paths: Sequence[str], piece_bytes: int | None = None,
     return pieces
 
 
-def _to_arrays(reads: PackedReads) -> tuple:
-    q = None if reads.qualities is None else reads.qualities.numpy()
-    return (reads.sequences.numpy(), reads.offsets.numpy(), q,
-            np.asarray(reads.names.data), np.asarray(reads.names.offsets),
-            np.asarray(reads.descriptions.data), np.asarray(reads.descriptions.offsets))  # fmt: skip
-
-
-def _from_arrays(arrays: tuple) -> PackedReads:
-    seq, off, q, nd, no, dd, do = arrays
-    return PackedReads(torch.from_numpy(seq), torch.from_numpy(off), None if q is None else torch.from_numpy(q),
-                       StringColumn(nd, no), StringColumn(dd, do), validate=False)  # fmt: skip
-
-
-def parse_piece(path: str, k: int, m: int, quality_offset: int, read_kwargs: dict[str, Any]) -> PackedReads:
-    """The reads of piece ``k`` of ``m`` of a file (the whole file when ``m == 1``)."""
-    from .io import read
-    from .io.byte_range import iter_shard_chunks
-    from .io.chunks import resolve_format
-
-    if m == 1:
-        return read(path, quality_offset=quality_offset, **read_kwargs)
-    det = resolve_format(path, read_kwargs.get("format"))
-    extra = {key: v for key, v in read_kwargs.items() if key == "block_size"}
-    parts = [c for c, _ in iter_shard_chunks(path, det, k, m, 1 << 20, quality_offset=quality_offset, **extra)]
-    return PackedReads.concat(parts) if parts else PackedReads.empty(with_qualities=det.format == "fastq")
-
-
-def _parse_in_worker(path: str, k: int, m: int, quality_offset: int, read_kwargs: dict[str, Any]) -> tuple:
-    return _to_arrays(parse_piece(path, k, m, quality_offset, read_kwargs))
-
-
 def _context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods and sys.platform.startswith("linux") else "spawn")
 
-
-def iter_parsed(
-    paths: Sequence[str],
-    num_workers: int,
-    *,
-    quality_offset: int = 33,
-    piece_bytes: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    **read_kwargs: Any,
-) -> Iterator[tuple[int, PackedReads]]:
-    """``(file number, reads)`` of every piece, in input order, parsed by ``num_workers`` processes.
-
-    ``num_workers=0`` parses in this process.  ``progress(reads_done,
-    bytes_done)`` after each piece.
-    """
-    pieces = plan_pieces(paths, piece_bytes, read_kwargs)
-    reads_done = bytes_done = 0
-
-    def report(reads: PackedReads) -> None:
-        nonlocal reads_done, bytes_done
-        reads_done += len(reads)
-        bytes_done += reads.nbytes
-        if progress is not None:
-            progress(reads_done, bytes_done)
-
-    if num_workers == 0:
-        for file_no, path, k, m in pieces:
-            reads = parse_piece(path, k, m, quality_offset, read_kwargs)
-            report(reads)
-            yield file_no, reads
-        return
-    with ProcessPoolExecutor(max_workers=num_workers, mp_context=_context()) as pool:
-        todo = iter(pieces)
-        pending: deque[tuple[int, Future]] = deque()
-
-        def submit() -> None:
-            nxt = next(todo, None)
-            if nxt is not None:
-                file_no, path, k, m = nxt
-                pending.append((file_no, pool.submit(_parse_in_worker, path, k, m, quality_offset, read_kwargs)))
-
-        for _ in range(2 * num_workers):
-            submit()
-        try:
-            while pending:
-                file_no, future = pending.popleft()
-                reads = _from_arrays(future.result())
-                submit()
-                report(reads)
-                yield file_no, reads
-        finally:
-            for _, future in pending:
-                future.cancel()
 
 
 # ------------------------------------------------------------ parallel cache build
@@ -382,6 +297,8 @@ class _PieceWriter:
             state[_HAS_Q] = int(self.first_q)
         if self.drop_partial_qualities and self.data_q is not None and bool(state[_HAS_Q]) != self.data_q:
             state[_HAS_Q] = 0  # some reads have none: the result has none (PackedReads.concat's rule)
+            if self.pending["qualities"].spill is not None:
+                os.close(self.pending["qualities"].spill)
             self.pending["qualities"] = _Pending("|u1", self.checksums)
         elif self.data_q is not None and bool(state[_HAS_Q]) != self.data_q:
             raise ValueError(
