@@ -338,11 +338,11 @@ class _PieceWriter:
             if pend.spill is not None:
                 os.close(pend.spill)
             self.pending[name] = _Pending(pend.dtype.str, self.checksums)
+        state[_DONE_BYTES] += self.done_bytes  # before the reads: the progress bar reads them in that order
         state[_N] += self.n
         state[_BASES] += self.bases
         state[_STRING_BYTES] += self.strings[0]
         state[_STRING_BYTES + 1] += self.strings[1]
-        state[_DONE_BYTES] += self.done_bytes
         self.n = self.bases = self.done_bytes = self.buffered = 0
         self.strings = [0, 0]
 
