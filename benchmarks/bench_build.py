@@ -6,7 +6,12 @@ NovaSeq-like 40-character names, 4-line records):
 * 4 files of ``--reads`` reads each: the files are parsed in parallel;
 * the same 4 files gzip-compressed (level 1): decompressed in parallel;
 * 1 file of 4 x ``--reads`` reads: cut into byte ranges of ``--piece-mb`` MiB
-  (the default piece size is 64 MiB; smaller here so a small file splits).
+  (the default piece size is 64 MiB; smaller here so a small file splits);
+* the same file BGZF-compressed (pysam), cut at block boundaries.
+
+Besides the wall time, the CPU seconds of the build process and of its
+workers are measured (``getrusage``): they show how the work is split, and
+what a machine whose cores are busy with other jobs cannot give back.
 
 Each configuration runs ``--repeats`` times after one warm-up (page cache,
 compiled loops); the best time counts.  The built caches are checked to be
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -54,14 +60,22 @@ def write_fastq(path: Path, n: int, seed: int) -> None:
     rec.tofile(path)
 
 
-def best_time(fn, repeats: int) -> float:
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def best_time(fn, repeats: int) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of this process, CPU seconds of its workers) of the fastest run."""
     fn()
-    times = []
+    runs = []
     for _ in range(repeats):
+        own, kids = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        runs.append((time.perf_counter() - t, _cpu(resource.RUSAGE_SELF) - own,
+                     _cpu(resource.RUSAGE_CHILDREN) - kids))  # fmt: skip
+    return min(runs)
 
 
 def main() -> None:
@@ -89,22 +103,32 @@ def main() -> None:
             for p in four:
                 out.write(p.read_bytes())
         size = sum(p.stat().st_size for p in four)
+        inputs_by_label = [("4 files", four), ("4 gzip files", gz), ("1 large file", [big])]
+        try:
+            import pysam
+
+            pysam.tabix_compress(str(big), str(big) + ".bgz", force=True)
+            inputs_by_label.append(("1 large BGZF file", [Path(str(big) + ".bgz")]))
+        except ImportError:  # pragma: no cover
+            pass
+        load_before = os.getloadavg()[0]
         rows = []
-        for label, inputs in (("4 files", four), ("4 gzip files", gz), ("1 large file", [big])):
+        for label, inputs in inputs_by_label:
             reference = None
             serial = None
             for workers in [0, *args.workers]:
                 target = tmp / f"cache-{workers}"
-                t = best_time(lambda: Cache.build(inputs, target, num_workers=workers), args.repeats)
+                t, own, kids = best_time(lambda: Cache.build(inputs, target, num_workers=workers), args.repeats)
                 reads = Cache.load(target).reads
                 if reference is None:
                     reference, serial = reads, t
                 assert reads.equals(reference), (label, workers)
-                rows.append((label, workers, t, size / t / 1e6, serial / t))
-                print(f"{label:>13}  num_workers={workers}  {t:6.2f} s  {size / t / 1e6:6.1f} MB/s  x{serial / t:.2f}",
-                      flush=True)
+                rows.append((label, workers, t, size / t / 1e6, serial / t, own, kids))
+                print(f"{label:>17}  num_workers={workers}  {t:6.2f} s  {size / t / 1e6:6.1f} MB/s  x{serial / t:.2f}"
+                      f"  cpu {own:.2f} + {kids:.2f} s", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()[0]
     if args.no_write:
         return
     lines = [
@@ -113,14 +137,15 @@ def main() -> None:
         f"`python benchmarks/bench_build.py --reads {args.reads} --workers {' '.join(map(str, args.workers))} "
         f"--piece-mb {args.piece_mb:g} --repeats {args.repeats}`",
         "",
-        f"{4 * args.reads:,} reads x 150 bp, {size / 1e6:.0f} MB of plain FASTQ, as 4 files, 4 gzip files or 1 file cut into "
-        f"{args.piece_mb:g} MiB byte ranges; `Cache.build(..., num_workers=N)`, best of {args.repeats} after a "
-        f"warm-up; every parallel cache checked equal to the serial one. Machine: {os.cpu_count()} CPU cores, "
-        "mostly idle while this ran.",
+        f"{4 * args.reads:,} reads x 150 bp, {size / 1e6:.0f} MB of plain FASTQ, as 4 files, 4 gzip files, 1 file "
+        f"or 1 BGZF file (both cut into {args.piece_mb:g} MiB byte ranges); `Cache.build(..., num_workers=N)`, "
+        f"best of {args.repeats} after a warm-up; every parallel cache checked equal to the serial one. "
+        f"Machine: {os.cpu_count()} CPU cores, shared with other jobs (load average {load_before:.1f} before, "
+        f"{load_after:.1f} after). CPU: seconds used by the build process + by its worker processes.",
         "",
-        "| input | num_workers | time (s) | MB/s | speed-up |",
-        "|---|---|---|---|---|",
-        *[f"| {a} | {w} | {t:.2f} | {r:.1f} | {s:.2f}x |" for a, w, t, r, s in rows],
+        "| input | num_workers | time (s) | MB/s | speed-up | CPU (s) |",
+        "|---|---|---|---|---|---|",
+        *[f"| {a} | {w} | {t:.2f} | {r:.1f} | {s:.2f}x | {o:.2f} + {k:.2f} |" for a, w, t, r, s, o, k in rows],
         "",
     ]
     RESULTS.write_text("\n".join(lines))

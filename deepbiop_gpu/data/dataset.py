@@ -337,17 +337,11 @@ class Dataset(torch.utils.data.Dataset):
             import sys
 
             from .._progress import Progress
-            from ..parallel_build import iter_parsed
+            from ..parallel_build import read_parallel
 
-            by_file: list[list[PackedReads]] = [[] for _ in path_list]
             with Progress("reading", enabled=sys.stderr.isatty()) as bar:
-                for file_no, part in iter_parsed(path_list, num_workers, quality_offset=quality_offset,
-                                                 progress=bar.update, **read_kwargs):  # fmt: skip
-                    by_file[file_no].append(part)
-            parts = [PackedReads.concat(p) if len(p) > 1 else p[0] for p in by_file]
-            file_sizes = [len(p) for p in parts]
-            reads = PackedReads.concat(parts, drop_partial_qualities=True)
-            del parts, by_file
+                reads, file_sizes = read_parallel(path_list, num_workers, quality_offset=quality_offset,
+                                                  progress=bar.update, **read_kwargs)  # fmt: skip
         else:
             from ..io import read
 

@@ -254,7 +254,7 @@ def _text_from(fh, det: Detected, size: int, anchor: int, path: str) -> Iterator
     pos = anchor
     while pos < size:
         fh.seek(pos)
-        data = fh.read(min(_PLAIN_READ, size - pos))
+        data = fh.read(min(_WINDOW, size - pos))  # the start is found within a window or two
         if not data:
             return
         pos += len(data)
@@ -320,6 +320,7 @@ class ByteRangeReader:
         self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
         self._pieces = self._generate()
         self._pending = memoryview(b"")
+        self._pos: int | None = None  # plain text: the next byte to read
 
     @property
     def empty(self) -> bool:
@@ -359,6 +360,8 @@ class ByteRangeReader:
                 return
 
     def readinto(self, view: memoryview) -> int:
+        if self.det.compression == "none":  # plain text: straight from the file into the parser's buffer
+            return self._readinto_plain(view)
         filled = 0
         while filled < len(view):
             if not len(self._pending):
@@ -371,6 +374,19 @@ class ByteRangeReader:
             self._pending = self._pending[k:]
             filled += k
         return filled
+
+    def _readinto_plain(self, view: memoryview) -> int:
+        if self.empty:
+            return 0
+        if self._pos is None:
+            self._pos = self.start_anchor + self.start_offset
+        n = min(len(view), self.stop_anchor + self.stop_offset - self._pos)
+        if n <= 0:
+            return 0
+        self._fh.seek(self._pos)
+        got = self._fh.readinto(view[:n]) or 0
+        self._pos += got
+        return got
 
     def close(self) -> None:
         self._pieces.close()

@@ -64,3 +64,42 @@ def test_peak_memory_of_a_cache_build_does_not_grow_with_the_input(tmp_path, dat
     assert int(n) == 4 * N_SMALL
     assert after_big - base < 96, (base, after_small, after_big)
     assert after_big - after_small < 8, (base, after_small, after_big)
+
+
+@pytest.mark.slow
+def test_peak_memory_of_a_parallel_build_does_not_grow_with_the_input(tmp_path, data_dir):
+    """Two files, two workers: the second file's worker waits for the first's turn, holding at
+    most BUFFER_BYTES (4 MiB here, counted in parsed bytes, plus a chunk) and spilling the rest;
+    the parent holds no reads at all.  A worker starts with the parent's pages (fork), so its
+    peak above the parent's baseline is what it allocated.  Stated bounds: that stays under the
+    serial bound plus the buffer, the 4x larger input adds less than 48 MiB (holding the
+    second 2M-read file would take ~75 MB), and the parent grows by less than 8 MiB."""
+    small, big = tmp_path / "500k.fastq", tmp_path / "2M.fastq"
+    _write_fastq(small, N_SMALL)
+    _write_fastq(big, N_SMALL, repeat=4)
+    script = textwrap.dedent("""
+        import resource, sys
+        from deepbiop_gpu import parallel_build
+        from deepbiop_gpu.cache import Cache
+        parallel_build.PIECE_BYTES = 1 << 40  # whole files: the second one waits for its turn
+        parallel_build.BUFFER_BYTES = 4 << 20
+        warm, small, big, out = sys.argv[1:5]
+        peak = lambda who: resource.getrusage(who).ru_maxrss / 1024  # MiB on Linux
+        Cache.build([warm, warm], out + "/warm", num_workers=2)
+        base = peak(resource.RUSAGE_SELF)  # what a forked worker starts with
+        Cache.build([small, small], out + "/small", num_workers=2)
+        after_small = peak(resource.RUSAGE_CHILDREN)
+        Cache.build([big, big], out + "/big", num_workers=2)
+        print(base, after_small, peak(resource.RUSAGE_CHILDREN), peak(resource.RUSAGE_SELF) - base,
+              Cache.info(out + "/big")["n_records"])
+    """)
+    warm = data_dir / "fastq" / "illumina_novaseq_800reads.fastq"
+    proc = subprocess.run([sys.executable, "-c", script, str(warm), str(small), str(big), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    base, after_small, after_big, parent_growth, n = proc.stdout.split()
+    base, after_small, after_big, parent_growth = map(float, (base, after_small, after_big, parent_growth))
+    assert int(n) == 8 * N_SMALL
+    assert after_big - base < 96 + 4, (base, after_small, after_big)  # the serial bound + the buffer
+    assert after_big - after_small < 48, (base, after_small, after_big)
+    assert parent_growth < 8, parent_growth
