@@ -107,13 +107,10 @@ def window_start(n, length, mode, k0, k1, c1, c2, c3):  # pragma: no cover - com
 
 
 @numba.njit(inline="always", nogil=True, cache=True)
-def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma: no cover
-    """Substitute the A/C/G/T bases of ``buf[:n]`` in place (the rule of :func:`mutate`).
-
-    ``t`` is the ``uint64`` threshold (> 0); ``lanes`` is ``uint64 [4, >= (n + 3) // 4]``
-    scratch: all Philox words first, one row per lane (a loop LLVM vectorises),
-    then the rare hits, where a draw whose 4 words all miss costs one test.
-    """
+def fill_lanes(lanes, n, k0, k1, c1, c2, c3):  # pragma: no cover
+    """Mutate's Philox words of an ``n``-base read into ``lanes`` (``uint64 [4, >= (n + 3) //
+    4]``): draw ``d`` (counter ``d``) gives word ``lane`` of position ``4 * d + lane``, one row
+    per lane (a loop LLVM vectorises).  Returns the number of draws."""
     draws = (n + 3) // 4
     for d in range(draws):
         w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
@@ -121,6 +118,18 @@ def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma:
         lanes[1, d] = w1
         lanes[2, d] = w2
         lanes[3, d] = w3
+    return draws
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
+def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma: no cover
+    """Substitute the A/C/G/T bases of ``buf[:n]`` in place (the rule of :func:`mutate`).
+
+    ``t`` is the ``uint64`` threshold (> 0); ``lanes`` is ``uint64 [4, >= (n + 3) // 4]``
+    scratch: all Philox words first, one row per lane (a loop LLVM vectorises),
+    then the rare hits, where a draw whose 4 words all miss costs one test.
+    """
+    draws = fill_lanes(lanes, n, k0, k1, c1, c2, c3)
     for d in range(draws):
         if min(min(lanes[0, d], lanes[1, d]), min(lanes[2, d], lanes[3, d])) >= t:
             continue
@@ -145,13 +154,7 @@ def mutate_read_phred(  # pragma: no cover
     words are the same, a hit is ``word < thr[q]`` and the new base divides
     by that threshold.
     """
-    draws = (n + 3) // 4
-    for d in range(draws):
-        w0, w1, w2, w3 = philox(k0, k1, np.uint64(d), c1, c2, c3)
-        lanes[0, d] = w0
-        lanes[1, d] = w1
-        lanes[2, d] = w2
-        lanes[3, d] = w3
+    fill_lanes(lanes, n, k0, k1, c1, c2, c3)
     for p in range(n):
         w = lanes[p % 4, p // 4]
         t = thr[qbuf[p]]
