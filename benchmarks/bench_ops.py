@@ -436,6 +436,32 @@ def build_cases(batch: Batch, names: set[str], ragged: bool) -> list[Case]:
             ("numpy Generator sparse: binomial count + positions (codes)", np_mutate_sparse),
         ],
     )
+    # rate="phred": per-base probability min(1, 10^(-Q/10)) from Illumina-like qualities
+    quals_np = (np.random.default_rng(1).integers(2, 41, s.shape) + 33).astype(np.uint8)
+    quals = torch.from_numpy(quals_np)
+    p_of_byte = np.minimum(1.0, 10.0 ** (-(np.arange(256) - 33).clip(0, 93) / 10.0))
+    p_of_byte_t = torch.from_numpy(p_of_byte)
+
+    def np_mutate_phred():
+        hit = (rng.random(s.shape) < p_of_byte[quals_np]) & (codes_np < 4)
+        shift = rng.integers(1, 4, s.shape, dtype=np.uint8)
+        return np.where(hit, (codes_np + shift) & 3, codes_np)
+
+    def torch_mutate_phred():
+        prob = p_of_byte_t[quals.long()]
+        hit = (torch.rand(seqs.shape, generator=gen, dtype=torch.float64) < prob) & (codes_t < 4)
+        shift = torch.randint(1, 4, seqs.shape, generator=gen, dtype=torch.uint8)
+        return torch.where(hit, (codes_t + shift) & 3, codes_t)
+
+    add(
+        "mutate phred",
+        lambda: ops.mutate(seqs, lens, "phred", 0, index, qualities=quals),
+        True,
+        [
+            ("torch.Generator rand < p[Q] + randint (codes)", torch_mutate_phred),
+            ("numpy Generator rand < p[Q] + integers (codes)", np_mutate_phred),
+        ],
+    )
     width = CROP[L]
 
     def torch_crop():
@@ -576,7 +602,8 @@ def run_all(shapes, wanted, args) -> list[tuple[Case, dict[str, Timing]]]:
 
 ALL_OPS = [
     "one_hot", "one_hot uint8 NCL", "one_hot protein", "encode", "integer", f"kmer_ids k={K_IDS}",
-    f"kmer_counts k={K_COUNTS}", "reverse_complement", "mutate", "simulate_qualities high_quality",
+    f"kmer_counts k={K_COUNTS}", "reverse_complement", "mutate", "mutate phred",
+    "simulate_qualities high_quality",
 ]  # fmt: skip
 
 
