@@ -218,82 +218,58 @@ def check_qualities_present(
 
 
 @functools.cache
-def _numba_mutate_loop():
-    """The CPU loop (numba), or None without numba: per read, a copy, then
-    :func:`~deepbiop_gpu.ops._fused_cpu.mutate_read` (the rule the fused loop uses too).
+def _numba_mutate_loops():
+    """The CPU loops (numba), or None without numba: ``(numeric, phred)``.  Per read, a
+    copy, then :func:`~deepbiop_gpu.ops._fused_cpu.mutate_read` (a numeric rate) or
+    :func:`~deepbiop_gpu.ops._fused_cpu.mutate_read_phred` (``rate="phred"``): the rules
+    the fused loop uses too.
     """
     if numba_module() is None:
         return None
     import numba
     import numpy as np
 
-    from ._fused_cpu import mutate_read, read_counters  # the rule, shared with the fused loop
+    from ._fused_cpu import mutate_read, mutate_read_phred, read_counters
 
     stream = np.uint64(STREAM_MUTATE)
 
+    @numba.njit(inline="always", nogil=True)
+    def copy_row(seqs, b, n, row):  # read b into row, zero padded
+        for p in range(n):
+            row[p] = seqs[b, p]
+        for p in range(n, seqs.shape[1]):
+            row[p] = 0
+
     @numba.njit(nogil=True)
-    def loop(seqs, lens, index, threshold, k0, k1, c2, lut, letters, out, r0, r1):
-        L = seqs.shape[1]
+    def numeric(seqs, lens, index, threshold, k0, k1, c2, lut, letters, out, r0, r1):
         t = np.uint64(threshold)
-        lanes = np.empty((4, (L + 3) // 4), np.uint64)
+        lanes = np.empty((4, (seqs.shape[1] + 3) // 4), np.uint64)
         for b in range(r0, r1):
-            n = lens[b]
-            row = out[b]
-            for p in range(n):
-                row[p] = seqs[b, p]
-            for p in range(n, L):
-                row[p] = 0
+            copy_row(seqs, b, lens[b], out[b])
             c1, c3 = read_counters(index[b], stream)
-            mutate_read(row, n, k0, k1, c1, c2, c3, t, lut, letters, lanes)
-
-    try:  # compile now, on the argument types of the real calls
-        read = np.frombuffer(b"ACGTN", np.uint8).reshape(1, 5).copy()
-        lut = acgt_table(torch.device("cpu")).numpy()
-        loop(read, np.array([5]), np.array([0]), 1 << 32, np.uint64(0), np.uint64(0),
-             np.uint64(0), lut, _letters_np(), np.zeros_like(read), 0, 1)  # fmt: skip
-    except Exception as e:  # a numba that cannot compile it: fall back to the torch code
-        warnings.warn(f"numba failed on the mutate loop, using torch: {e}", RuntimeWarning, 2)
-        return None
-    return loop
-
-
-@functools.cache
-def _numba_mutate_phred_loop():
-    """The CPU loop of ``rate="phred"`` (numba), or None: per read, a copy, then
-    :func:`~deepbiop_gpu.ops._fused_cpu.mutate_read_phred` (shared with the fused loop)."""
-    if numba_module() is None:
-        return None
-    import numba
-    import numpy as np
-
-    from ._fused_cpu import mutate_read_phred, read_counters
-
-    stream = np.uint64(STREAM_MUTATE)
+            mutate_read(out[b], lens[b], k0, k1, c1, c2, c3, t, lut, letters, lanes)
 
     @numba.njit(nogil=True)
-    def loop(seqs, quals, lens, index, thr, k0, k1, c2, lut, letters, out, r0, r1):
-        L = seqs.shape[1]
-        lanes = np.empty((4, (L + 3) // 4), np.uint64)
+    def phred(seqs, quals, lens, index, thr, k0, k1, c2, lut, letters, out, r0, r1):
+        lanes = np.empty((4, (seqs.shape[1] + 3) // 4), np.uint64)
         for b in range(r0, r1):
-            n = lens[b]
-            row = out[b]
-            for p in range(n):
-                row[p] = seqs[b, p]
-            for p in range(n, L):
-                row[p] = 0
+            copy_row(seqs, b, lens[b], out[b])
             c1, c3 = read_counters(index[b], stream)
-            mutate_read_phred(row, quals[b], n, k0, k1, c1, c2, c3, thr, lut, letters, lanes)
+            mutate_read_phred(out[b], quals[b], lens[b], k0, k1, c1, c2, c3, thr, lut, letters,
+                              lanes)  # fmt: skip
 
     try:  # compile now, on the argument types of the real calls
         read = np.frombuffer(b"ACGTN", np.uint8).reshape(1, 5).copy()
         lut = acgt_table(torch.device("cpu")).numpy()
-        loop(read, read.copy(), np.array([5]), np.array([0]), np.zeros(256, np.uint64),
-             np.uint64(0), np.uint64(0), np.uint64(0), lut, _letters_np(), np.zeros_like(read),
-             0, 1)  # fmt: skip
-    except Exception as e:  # a numba that cannot compile it: fall back to the torch code
-        warnings.warn(f"numba failed on the phred mutate loop, using torch: {e}", RuntimeWarning, 2)
+        keys = (np.uint64(0), np.uint64(0), np.uint64(0))
+        numeric(read, np.array([5]), np.array([0]), 1 << 32, *keys, lut, _letters_np(),
+                np.zeros_like(read), 0, 1)  # fmt: skip
+        phred(read, read.copy(), np.array([5]), np.array([0]), np.zeros(256, np.uint64), *keys,
+              lut, _letters_np(), np.zeros_like(read), 0, 1)  # fmt: skip
+    except Exception as e:  # a numba that cannot compile them: fall back to the torch code
+        warnings.warn(f"numba failed on the mutate loops, using torch: {e}", RuntimeWarning, 2)
         return None
-    return loop
+    return numeric, phred
 
 
 def _letters_np():
@@ -308,7 +284,7 @@ def _mutate_numba(seqs, lengths, index, threshold: int, seed: int, epoch: int,
     import numpy as np
 
     B, L = seqs.shape
-    phred = thresholds is not None and qualities is not None
+    phred = thresholds is not None  # rate="phred": the op builds them when qualities come
     if (threshold <= 0 and not phred) or B == 0 or L == 0:
         return mutate_torch(seqs, lengths, index, 0, seed, epoch)
     out = torch.empty((B, L), dtype=torch.uint8)
@@ -318,13 +294,13 @@ def _mutate_numba(seqs, lengths, index, threshold: int, seed: int, epoch: int,
     tables = (acgt_table(seqs.device).numpy(), _letters_np(), out.numpy())
     if phred:
         run_rows(
-            _numba_mutate_phred_loop(), B,
+            _numba_mutate_loops()[1], B,
             seqs.contiguous().numpy(), qualities.contiguous().numpy(), lens.numpy(),
             index.contiguous().numpy(), thresholds.numpy().view(np.uint64), *keys, *tables,
         )  # fmt: skip
         return out
     run_rows(
-        _numba_mutate_loop(), B,
+        _numba_mutate_loops()[0], B,
         seqs.contiguous().numpy(), lens.numpy(), index.contiguous().numpy(), threshold,
         *keys, *tables,
     )  # fmt: skip
@@ -354,9 +330,7 @@ def _mutate_op(
                          thresholds)  # fmt: skip
         if out is not None:
             return out
-    phred = thresholds is not None and qualities is not None
-    loop = _numba_mutate_phred_loop() if phred else _numba_mutate_loop()
-    if seqs.device.type == "cpu" and numba_enabled() and loop is not None:
+    if seqs.device.type == "cpu" and numba_enabled() and _numba_mutate_loops() is not None:
         return _mutate_numba(seqs, lengths, index, threshold, seed, epoch, qualities, thresholds)
     return mutate_torch(seqs, lengths, index, threshold, seed, epoch, qualities, thresholds)
 
