@@ -172,6 +172,11 @@ def step_rows(steps: Sequence[FusedStep]) -> list[int]:
     return flat
 
 
+def is_phred_mutate(steps: Sequence[int], s: int) -> bool:
+    """Is the flat step row starting at ``s`` a mutate step with ``rate="phred"``?"""
+    return steps[s] == 2 and steps[s + 3] == PHRED_MODE
+
+
 def simulates(steps: Sequence[int]) -> bool:
     """Do the flat step rows have a simulate_qualities step (the output has qualities)?"""
     return any(steps[s] == 3 for s in range(0, len(steps), 4))
@@ -189,7 +194,7 @@ def _phred_tables(steps: tuple[int, ...], device: str) -> torch.Tensor:
 
     rows = [
         phred_thresholds(bits_float(steps[s + 1]))
-        if steps[s] == 2 and steps[s + 3] == PHRED_MODE
+        if is_phred_mutate(steps, s)
         else torch.zeros(256, dtype=torch.int64)
         for s in range(0, len(steps), 4)
     ]
@@ -201,12 +206,11 @@ def check_steps(steps: Sequence[int], has_quals: bool) -> None:
     """The plan rules the passes rely on: a simulate_qualities step comes first (its draws are
     keyed on the read's positions before any step), and a phred mutate needs qualities."""
     for s in range(0, len(steps), 4):
-        kind, mode = steps[s], steps[s + 3]
-        if kind == 3:
+        if steps[s] == 3:
             if s:
                 raise ValueError("a simulate_qualities step must be the first step of a fused plan")
             has_quals = True
-        if kind == 2 and mode == PHRED_MODE and not has_quals:
+        if is_phred_mutate(steps, s) and not has_quals:
             raise ValueError(
                 "a mutate step with rate='phred' needs qualities: pass qualities=, or a "
                 "simulate_qualities step (SimulateQualities) first"
@@ -642,14 +646,10 @@ def fused(
     check_alphabet(alphabet)
     if encoding == "one_hot" and unknown == "random":
         check_seed(pad_value, "seed")
-    if qualities is not None and any(
-        rows[s] == 2 and rows[s + 3] == PHRED_MODE for s in range(0, len(rows), 4)
-    ) and not simulates(rows):
-        from ._mutate import check_qualities_present
-
-        lens = lengths.to(torch.int64).clamp(0, width)
-        padded = _padded_qualities(qualities, starts, lens, width)
-        check_qualities_present(padded, lens, "a fused mutate step")
+    if qualities is not None and not simulates(rows) and any(
+        is_phred_mutate(rows, s) for s in range(0, len(rows), 4)
+    ):
+        _check_ragged_qualities(qualities, starts, lengths, width)
     out, quals, lens = run_op(
         _fused_op, sequences, qualities, starts, lengths, index, epoch, width, rows,
         encoding, dtype, layout, unknown, pad_value, alphabet,
@@ -657,9 +657,21 @@ def fused(
     return out, (quals if qualities is not None or simulates(rows) else None), lens
 
 
-def _padded_qualities(qualities, starts, lens, width) -> torch.Tensor:
+def _check_ragged_qualities(qualities, starts, lengths, width) -> None:
+    """:func:`~deepbiop_gpu.ops._mutate.check_qualities_present` on ragged qualities.
+
+    Screens each read's first quality byte in place (no Phred+33 byte is 0);
+    only when some non-empty read starts with a 0 are the reads padded and
+    checked in full, which names the read.
+    """
     from ..packed import pad_ragged
+    from ._mutate import check_qualities_present
 
     if torch.compiler.is_compiling():
-        return qualities.new_zeros((0, 0))
-    return pad_ragged(qualities, starts, lens, width)
+        return
+    lens = lengths.to(torch.int64).clamp(0, width)
+    if qualities.numel():
+        first = qualities[torch.where(lens > 0, starts, 0).clamp(max=qualities.numel() - 1)]
+        if not bool(((first == 0) & (lens > 0)).any()):  # one bool read back, as before
+            return
+    check_qualities_present(pad_ragged(qualities, starts, lens, width), lens, "a fused mutate step")
