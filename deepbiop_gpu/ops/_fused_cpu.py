@@ -122,6 +122,18 @@ def fill_lanes(lanes, n, k0, k1, c1, c2, c3):  # pragma: no cover
 
 
 @numba.njit(inline="always", nogil=True, cache=True)
+def substitute(buf, p, w, t, acgt, letters):  # pragma: no cover
+    """Mutate's substitution of a hit (word ``w`` below threshold ``t``) at ``buf[p]``: an
+    A/C/G/T byte (either case) becomes base ``(code + 1 + w * 3 // t) & 3`` in its case;
+    any other byte is kept."""
+    x = buf[p]
+    code = acgt[x]
+    if code < 4:
+        j = np.int64((w * THREE) // t)
+        buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
+
+
+@numba.njit(inline="always", nogil=True, cache=True)
 def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma: no cover
     """Substitute the A/C/G/T bases of ``buf[:n]`` in place (the rule of :func:`mutate`).
 
@@ -137,11 +149,7 @@ def mutate_read(buf, n, k0, k1, c1, c2, c3, t, acgt, letters, lanes):  # pragma:
             p = 4 * d + lane
             w = lanes[lane, d]
             if p < n and w < t:
-                x = buf[p]
-                code = acgt[x]
-                if code < 4:
-                    j = np.int64((w * THREE) // t)
-                    buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
+                substitute(buf, p, w, t, acgt, letters)
 
 
 @numba.njit(inline="always", nogil=True, cache=True)
@@ -159,11 +167,7 @@ def mutate_read_phred(  # pragma: no cover
         w = lanes[p % 4, p // 4]
         t = thr[qbuf[p]]
         if w < t:
-            x = buf[p]
-            code = acgt[x]
-            if code < 4:
-                j = np.int64((w * THREE) // t)
-                buf[p] = letters[(np.int64(code) + 1 + j) & 3] | (x & 0x20)
+            substitute(buf, p, w, t, acgt, letters)
 
 
 @numba.njit(inline="always", nogil=True, cache=True)

@@ -25,15 +25,15 @@ def threshold(p: float) -> int:
     return min(int(p * 2**32), 2**32)
 
 
-def mutate(seqs, lengths, rate, seed, index, epoch=0):
-    """Base by base: A/C/G/T at ``i`` mutates iff word ``i % 4`` of draw ``i // 4`` < T."""
-    B, L = seqs.shape
-    t = threshold(rate)
+def _mutate_each(seqs, lengths, seed, index, epoch, threshold_at):
+    """Base by base: A/C/G/T at ``i`` of read ``b`` mutates iff word ``i % 4`` of draw
+    ``i // 4`` < ``threshold_at(b, i)``, to ``"ACGT"[(code + 1 + word * 3 // T) % 4]``."""
     out = torch.zeros_like(seqs)
     rows = zip(seqs.tolist(), lengths.tolist(), index.tolist(), strict=True)
     for b, (row, n, idx) in enumerate(rows):
         for i, x in enumerate(row[:n]):
             ch = chr(x)
+            t = threshold_at(b, i)
             if ch.upper() in "ACGT" and ch.isascii():
                 word = read_philox(seed, i // 4, idx, epoch, STREAM_MUTATE)[i % 4]
                 if word < t:
@@ -42,6 +42,12 @@ def mutate(seqs, lengths, rate, seed, index, epoch=0):
                     x = ord(new.lower() if ch.islower() else new)
             out[b, i] = x
     return out
+
+
+def mutate(seqs, lengths, rate, seed, index, epoch=0):
+    """Every base with the same T = ``threshold(rate)``."""
+    t = threshold(rate)
+    return _mutate_each(seqs, lengths, seed, index, epoch, lambda b, i: t)
 
 
 def phred_threshold(quality_byte: int, scale: float) -> int:
@@ -52,18 +58,6 @@ def phred_threshold(quality_byte: int, scale: float) -> int:
 
 def mutate_phred(seqs, lengths, qualities, scale, seed, index, epoch=0):
     """``rate="phred"`` base by base: the same words, each base's T from its own quality."""
-    B, L = seqs.shape
-    out = torch.zeros_like(seqs)
-    rows = zip(seqs.tolist(), qualities.tolist(), lengths.tolist(), index.tolist(), strict=True)
-    for b, (row, quals, n, idx) in enumerate(rows):
-        for i, x in enumerate(row[:n]):
-            ch = chr(x)
-            t = phred_threshold(quals[i], scale)
-            if ch.upper() in "ACGT" and ch.isascii():
-                word = read_philox(seed, i // 4, idx, epoch, STREAM_MUTATE)[i % 4]
-                if word < t:
-                    j = word * 3 // t
-                    new = "ACGT"[("ACGT".index(ch.upper()) + 1 + j) % 4]
-                    x = ord(new.lower() if ch.islower() else new)
-            out[b, i] = x
-    return out
+    quals = qualities.tolist()
+    return _mutate_each(seqs, lengths, seed, index, epoch,
+                        lambda b, i: phred_threshold(quals[b][i], scale))  # fmt: skip
