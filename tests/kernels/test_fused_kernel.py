@@ -273,19 +273,7 @@ def test_ragged_loader_batches_through_the_kernel_equal_padded_cpu_batches(kdevi
                                 np.arange(0, 800, 20))  # fmt: skip
     transform = Compose([Sampler(100), ReverseComplement(p=0.5), Mutator(0.05), OneHotEncoder()])
 
-    def epoch(ragged):
-        loader = dg.DataLoader(ds, batch_size=16, shuffle=True, seed=2, transform=transform)
-        if ragged:
-            loader._use_ragged_feed(pin=False)
-        return list(loader)
-
-    got = epoch(True)
-    with monkeypatch.context() as m:
-        m.setenv(FORCE_TRITON_ENV, "0")
-        want = epoch(False)
-    for g, w in zip(got, want, strict=True):
-        for key in ("sequences", "qualities", "lengths", "index"):
-            assert torch.equal(g[key], w[key]), key
+    assert_ragged_feed_equals_padded(ds, transform, monkeypatch)
 
 
 def test_resident_loader_batches_through_the_kernel_equal_host_batches(kdevice, monkeypatch,
@@ -395,3 +383,22 @@ def test_fused_kernel_encodes_other_alphabets_like_the_cpu(kdevice, monkeypatch,
     for plan in ([], steps):
         check(monkeypatch, kdevice, seqs, quals, starts, lengths, int(lengths.max()) + 3,
               steps_of(plan), encoder.fused_step(), index, 2)  # fmt: skip
+
+
+def assert_ragged_feed_equals_padded(ds, transform, monkeypatch):
+    """A shuffled epoch through the ragged feed (the fused kernel) equals the padded CPU
+    epoch (no forced Triton), batch for batch and key for key."""
+
+    def epoch(ragged):
+        loader = dg.DataLoader(ds, batch_size=16, shuffle=True, seed=2, transform=transform)
+        if ragged:
+            loader._use_ragged_feed(pin=False)
+        return list(loader)
+
+    got = epoch(True)
+    with monkeypatch.context() as m:
+        m.setenv(FORCE_TRITON_ENV, "0")
+        want = epoch(False)
+    for g, w in zip(got, want, strict=True):
+        for key in ("sequences", "qualities", "lengths", "index"):
+            assert torch.equal(g[key], w[key]), key

@@ -9,7 +9,7 @@ import torch
 from batches import COMMON, random_reads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fused_kernel import check, ragged, steps_of
+from test_fused_kernel import assert_ragged_feed_equals_padded, check, ragged, steps_of
 
 from deepbiop_gpu import (
     Compose,
@@ -142,23 +142,10 @@ def test_ragged_loader_with_the_quality_steps_equals_the_cpu_loader(kdevice, mon
     import numpy as np
 
     import deepbiop_gpu as dg
-    from deepbiop_gpu.ops._dispatch import FORCE_TRITON_ENV
 
     ds = dg.data.dataset.Subset(dg.Dataset(data_dir / path), np.arange(0, 480, 15))
     transform = Compose([SimulateQualities(QualityModel.degrading(36, 10, 3), seed=4),
                          Sampler(100), ReverseComplement(p=0.5), Mutator("phred", scale=3.0),
                          OneHotEncoder()])  # fmt: skip
 
-    def epoch(ragged):
-        loader = dg.DataLoader(ds, batch_size=16, shuffle=True, seed=2, transform=transform)
-        if ragged:
-            loader._use_ragged_feed(pin=False)
-        return list(loader)
-
-    got = epoch(True)
-    with monkeypatch.context() as m:
-        m.setenv(FORCE_TRITON_ENV, "0")
-        want = epoch(False)
-    for g, w in zip(got, want, strict=True):
-        for key in ("sequences", "qualities", "lengths", "index"):
-            assert torch.equal(g[key], w[key]), key
+    assert_ragged_feed_equals_padded(ds, transform, monkeypatch)
